@@ -1,0 +1,327 @@
+"""Base classes of the components that plugins register.
+
+Every component is a plain class with a nested pydantic ``Params`` model that
+declares its parameters (``extra="forbid"``, so a misspelt parameter is an error
+before any work starts). Build one with ``Cls.from_params({...})`` or
+``Cls(param=value)``.
+
+Heavy libraries (torch, diffusers, MONAI, transformers) must be imported inside
+methods, never at module import, so that ``gda list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import GDAError
+from .records import Dataset, Record
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+
+class Params(BaseModel):
+    """Base of every component's parameter model: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Component:
+    """Base of every registered component.
+
+    ``name`` is filled in with the dotted name the component was registered
+    under; ``Params`` declares the accepted parameters and their defaults.
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
+        if params is not None and kwargs:
+            raise TypeError("pass either a Params instance or keyword parameters, not both")
+        self.params = params if params is not None else self.Params(**kwargs)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None = None) -> Component:
+        """Validate ``params`` against ``Params`` and build the component."""
+        return cls(cls.Params.model_validate(params or {}))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params!r})"
+
+
+# --------------------------------------------------------------------------
+# 1. generative model selection
+# --------------------------------------------------------------------------
+
+
+class Generator(Component):
+    """A generative model: ``fit`` on real records, ``generate`` synthetic ones.
+
+    ``generate`` returns one record per condition, in order. A condition is a dict
+    with at least ``label`` (None for unconditional data) and whatever the
+    strategy adds (``source_id`` of a real record, ``prompt``, ...). The pipeline
+    fills in ids and provenance.
+
+    Generators save and load like diffusers models: ``save_pretrained(path)``
+    writes ``gda_generator.json`` (name and params) plus whatever
+    ``save_state`` writes; ``from_pretrained(path)`` reads them back.
+    """
+
+    version: ClassVar[str] = "0"
+    config_name: ClassVar[str] = "gda_generator.json"
+
+    def fit(self, train: Dataset, context: RunContext) -> None:
+        raise NotImplementedError
+
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
+        raise NotImplementedError
+
+    def save_state(self, path: Path) -> None:
+        """Write fitted state (weights) into the folder ``path``."""
+
+    def load_state(self, path: Path) -> None:
+        """Read fitted state written by :meth:`save_state` from ``path``."""
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config = {"name": self.name, "class": f"{type(self).__module__}:{type(self).__qualname__}",
+                  "version": self.version, "params": self.params.model_dump(mode="json")}
+        (path / self.config_name).write_text(json.dumps(config, indent=2, sort_keys=True))
+        self.save_state(path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike[str], **overrides: Any) -> Generator:
+        path = Path(path)
+        cfg_file = path / cls.config_name
+        if not cfg_file.is_file():
+            raise GDAError(f"{path} is not a saved generator (no {cls.config_name})")
+        config = json.loads(cfg_file.read_text())
+        params = {**config.get("params", {}), **overrides}
+        gen = cls.from_params(params)
+        gen.load_state(path)
+        return gen  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------
+# 2. model utilization
+# --------------------------------------------------------------------------
+
+
+class Strategy(Component):
+    """How a generator is driven: how it is fitted and which conditions it gets.
+
+    The default fits the generator from scratch and asks for ``counts[label]``
+    samples of each class, each condition naming a real record of that class
+    (``source_id``) in turn, for generators that start from a real sample.
+    """
+
+    def fit(self, generator: Generator, train: Dataset, context: RunContext) -> Generator:
+        """Fit ``generator`` on ``train`` and return the generator to sample from."""
+        generator.fit(train, context)
+        return generator
+
+    def conditions(self, counts: dict[Any, int], train: Dataset, context: RunContext) -> list[dict[str, Any]]:
+        by_class = train.by_class()
+        out: list[dict[str, Any]] = []
+        for label, n in counts.items():
+            sources = by_class.get(label) or list(train.records)
+            for i in range(n):
+                out.append({"label": label, "source_id": sources[i % len(sources)].id})
+        return out
+
+
+# --------------------------------------------------------------------------
+# 3. data selection
+# --------------------------------------------------------------------------
+
+
+class SelectorParams(Params):
+    """How a score becomes a keep/drop decision (shared by score-based selectors)."""
+
+    keep: float | None = Field(None, gt=0, le=1, description="fraction of samples to keep (by rank)")
+    threshold: float | None = Field(None, description="keep samples scoring at least this")
+    per_class: bool = Field(True, description="rank and keep within each intended class")
+
+
+class Selector(Component):
+    """Scores synthetic records and keeps some of them.
+
+    ``score`` returns one float per record (higher is better unless
+    ``higher_is_better`` is False); ``select`` turns scores into a boolean keep
+    mask. The default ``select`` applies ``keep`` (a fraction, by rank) and
+    ``threshold`` from :class:`SelectorParams`, within each class when
+    ``per_class``; with neither set it keeps everything it scored.
+    """
+
+    Params = SelectorParams
+    higher_is_better: ClassVar[bool] = True
+
+    def fit(self, train: Dataset, context: RunContext) -> None:
+        """Learn whatever the score needs from the real training records."""
+
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
+        raise NotImplementedError
+
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
+        p = self.params
+        s = np.asarray(scores, dtype=float)
+        signed = s if self.higher_is_better else -s
+        keep = np.ones(len(s), dtype=bool)
+        threshold = getattr(p, "threshold", None)
+        if threshold is not None:
+            keep &= s >= threshold if self.higher_is_better else s <= threshold
+        fraction = getattr(p, "keep", None)
+        if fraction is not None:
+            groups: dict[Any, list[int]] = {}
+            for i, r in enumerate(synthetic):
+                key = r.label if getattr(p, "per_class", True) else None
+                groups.setdefault(key, []).append(i)
+            ranked = np.zeros(len(s), dtype=bool)
+            for idx in groups.values():
+                idx_arr = np.asarray(idx)
+                k = max(1, int(round(fraction * len(idx_arr))))
+                order = np.argsort(-signed[idx_arr], kind="stable")
+                ranked[idx_arr[order[:k]]] = True
+            keep &= ranked
+        return keep
+
+
+# --------------------------------------------------------------------------
+# 4. validation
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Table:
+    """A small table for the report."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclasses.dataclass
+class Figure:
+    """A PNG figure for the report."""
+
+    title: str
+    filename: str
+    png: bytes
+
+
+@dataclasses.dataclass
+class ValidationResult:
+    """What a validator found: headline numbers, tables, figures and notes."""
+
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    tables: list[Table] = dataclasses.field(default_factory=list)
+    figures: list[Figure] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ValidationInputs:
+    """Everything a validator may compare.
+
+    ``synthetic`` are the kept synthetic records; ``stages`` lists the synthetic
+    set before selection and after each selector, in order (the last stage is
+    ``synthetic``); ``baselines`` maps a baseline generator's name to its records.
+    """
+
+    train: Dataset
+    test: Dataset
+    synthetic: list[Record]
+    stages: list[tuple[str, list[Record]]] = dataclasses.field(default_factory=list)
+    baselines: dict[str, list[Record]] = dataclasses.field(default_factory=dict)
+
+
+class Validator(Component):
+    """Measures whether the synthetic data is faithful and whether it helps."""
+
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------
+# 5. applications
+# --------------------------------------------------------------------------
+
+
+class Application(Component):
+    """A downstream task: trains its model on some records and scores it on others.
+
+    ``evaluate`` returns metrics with ``metric`` (the headline, higher is better)
+    among them.
+    """
+
+    metric: ClassVar[str] = "accuracy"
+
+    def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------
+# data sets and embedders
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class DataSplits:
+    """A loader's output: training records and, when the source has one, a test split."""
+
+    train: Dataset
+    test: Dataset | None = None
+
+
+class DatasetLoader(Component):
+    """Loads real records, and writes samples back in the modality's native format."""
+
+    def load(self, context: RunContext) -> DataSplits:
+        raise NotImplementedError
+
+    def save_sample(self, record: Record, stem: Path) -> Path | None:
+        """Write one sample next to ``stem`` (a path without suffix); return the file.
+
+        The default writes arrays as ``.npy`` (and a paired target as
+        ``_target.npy``) and texts as ``.txt``.
+        """
+        if isinstance(record.data, str):
+            out = stem.with_suffix(".txt")
+            out.write_text(record.data, encoding="utf-8")
+            return out
+        out = stem.with_suffix(".npy")
+        np.save(out, np.asarray(record.data), allow_pickle=False)
+        if record.target is not None:
+            np.save(stem.parent / f"{stem.name}_target.npy", np.asarray(record.target), allow_pickle=False)
+        return out
+
+
+class Embedder(Component):
+    """Turns records into feature vectors for selectors and validators."""
+
+    def fit(self, train: Dataset, context: RunContext) -> None:
+        """Learn from the real training records (a no-op for fixed embedders)."""
+
+    def embed(self, records: Sequence[Record], context: RunContext) -> np.ndarray:
+        raise NotImplementedError
+
+
+KINDS: dict[str, type[Component]] = {
+    "generators": Generator,
+    "strategies": Strategy,
+    "selectors": Selector,
+    "validators": Validator,
+    "applications": Application,
+    "datasets": DatasetLoader,
+    "embedders": Embedder,
+}

@@ -1,0 +1,230 @@
+"""Run configuration: a YAML file validated by pydantic, components resolved by name.
+
+Each component is given as ``{name: ..., params: {...}}`` or just its name.
+Resolution builds every component (so every parameter is validated) before any
+work starts and returns the config with every default filled in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import registry
+from .components import (
+    Application,
+    Component,
+    DatasetLoader,
+    Embedder,
+    Generator,
+    Selector,
+    Strategy,
+    Validator,
+)
+from .errors import ConfigError, GDAError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentRef(_Strict):
+    """A component by registered name, with its parameters."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        return value
+
+
+class GenerateConfig(_Strict):
+    """How many synthetic samples to make, and in what shards."""
+
+    per_class: int | None = Field(None, gt=0, description="samples per class")
+    n: int | None = Field(None, gt=0, description="samples in all, spread evenly over classes")
+    ratio: float | None = Field(None, gt=0, description="per class, this many times its real count")
+    shard_size: int = Field(64, gt=0, description="records per shard (the unit of resume)")
+
+    @model_validator(mode="after")
+    def _one_count(self) -> GenerateConfig:
+        given = [k for k in ("per_class", "n", "ratio") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give only one of per_class, n, ratio (got {', '.join(given)})")
+        if not given:
+            self.ratio = 1.0
+        return self
+
+
+class RunConfig(_Strict):
+    """A whole run: data, generator, strategy, selection, validation, application."""
+
+    seed: int = 0
+    output: str | None = Field(None, description="run folder (the CLI's --output wins)")
+    test_size: float = Field(0.3, gt=0, lt=1, description="held-out share when the data set has no test split")
+    dataset: ComponentRef = ComponentRef(name="core.wine")
+    generator: ComponentRef = ComponentRef(name="core.gmm")
+    strategy: ComponentRef = ComponentRef(name="core.train")
+    generate: GenerateConfig = GenerateConfig()
+    selectors: list[ComponentRef] = Field(default_factory=list)
+    validators: list[ComponentRef] = Field(default_factory=list)
+    baselines: list[ComponentRef] = Field(default_factory=list, description="generators to compare against")
+    application: ComponentRef = ComponentRef(name="core.classification")
+    embedder: ComponentRef = ComponentRef(name="core.flatten")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError("seed must be >= 0")
+        return v
+
+
+@dataclasses.dataclass
+class ResolvedRun:
+    """A validated config and the components built from it."""
+
+    config: RunConfig
+    dataset: DatasetLoader
+    generator: Generator
+    strategy: Strategy
+    selectors: list[Selector]
+    validators: list[Validator]
+    baselines: list[Generator]
+    application: Application
+    embedder: Embedder
+
+    def resolved_dict(self) -> dict[str, Any]:
+        """The config with every component's parameters, defaults included."""
+        def ref(c: Component) -> dict[str, Any]:
+            return {"name": c.name, "params": c.params.model_dump(mode="json")}
+
+        d = self.config.model_dump(mode="json")
+        d["dataset"] = ref(self.dataset)
+        d["generator"] = ref(self.generator)
+        d["strategy"] = ref(self.strategy)
+        d["selectors"] = [ref(s) for s in self.selectors]
+        d["validators"] = [ref(v) for v in self.validators]
+        d["baselines"] = [ref(b) for b in self.baselines]
+        d["application"] = ref(self.application)
+        d["embedder"] = ref(self.embedder)
+        return d
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _format(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors():
+        loc = _loc(tuple(err["loc"]))
+        field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        parts.append(f"{field}: {err['msg']}" if field else err["msg"])
+    return "; ".join(parts)
+
+
+def parse(data: dict[str, Any] | RunConfig) -> RunConfig:
+    if isinstance(data, RunConfig):
+        return data
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config: {_format(exc)}") from exc
+
+
+def build(kind: str, ref: ComponentRef, where: str) -> Any:
+    """Build the component ``ref`` names; errors name the config field ``where``."""
+    try:
+        cls = registry.get(kind, ref.name)
+    except GDAError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    try:
+        return cls.from_params(ref.params)
+    except ValidationError as exc:
+        raise ConfigError(f"{where} ({ref.name}): {_format(exc, 'params')}") from exc
+
+
+def resolve(data: dict[str, Any] | RunConfig) -> ResolvedRun:
+    """Validate the config and build every component; raise :class:`ConfigError`."""
+    cfg = parse(data)
+    return ResolvedRun(
+        config=cfg,
+        dataset=build("datasets", cfg.dataset, "dataset"),
+        generator=build("generators", cfg.generator, "generator"),
+        strategy=build("strategies", cfg.strategy, "strategy"),
+        selectors=[build("selectors", r, f"selectors[{i}]") for i, r in enumerate(cfg.selectors)],
+        validators=[build("validators", r, f"validators[{i}]") for i, r in enumerate(cfg.validators)],
+        baselines=[build("generators", r, f"baselines[{i}]") for i, r in enumerate(cfg.baselines)],
+        application=build("applications", cfg.application, "application"),
+        embedder=build("embedders", cfg.embedder, "embedder"),
+    )
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``dotted.path=value`` overrides (list items by index; values parsed as YAML)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        path, sep, raw = item.partition("=")
+        if not sep or not path:
+            raise ConfigError(f"--set {item!r}: expected dotted.path=value")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
+        node: Any = data
+        parts = path.split(".")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i])} has no item {part}")
+                idx = int(part)
+                if isinstance(node[idx], str) and not last:  # "core.prdc" shorthand
+                    node[idx] = {"name": node[idx]}
+                if last:
+                    node[idx] = value
+                else:
+                    node = node[idx]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if isinstance(node.get(part), str):
+                        node[part] = {"name": node[part]}
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"--set {item!r}: {'.'.join(parts[:i])} is not a mapping or list")
+    return data
+
+
+def dump_yaml(d: dict[str, Any]) -> str:
+    return yaml.safe_dump(d, sort_keys=False, default_flow_style=False)

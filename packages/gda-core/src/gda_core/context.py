@@ -1,0 +1,78 @@
+"""The run context handed to every component: data, seed, shared helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .records import Dataset, Record
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What components may use besides their own parameters.
+
+    ``embedder`` is the run's default :class:`~gda_core.Embedder` (fitted on
+    ``train``); :meth:`embed` caches features per record id and embedder, so a
+    chain of selectors and validators embeds each record once.
+    ``application`` is the downstream task validators train.
+    """
+
+    train: Dataset
+    test: Dataset | None = None
+    seed: int = 0
+    quiet: bool = False
+    workdir: Path | None = None
+    embedder: Any = None
+    application: Any = None
+    embedders: dict[str, Any] = dataclasses.field(default_factory=dict)
+    _cache: dict[tuple[str, str], np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
+    _fitted: set[int] = dataclasses.field(default_factory=set, repr=False)
+
+    def progress(self, iterable: Iterable[T], desc: str = "", total: int | None = None) -> Iterable[T]:
+        """Wrap a long loop in a progress bar (silent with ``quiet``)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, disable=self.quiet, leave=False, dynamic_ncols=True)
+
+    def get_embedder(self, name: str | None = None) -> Any:
+        """The run's embedder, or the named one, fitted on ``train`` on first use."""
+        if name is None or (self.embedder is not None and getattr(self.embedder, "name", None) == name):
+            if self.embedder is None:
+                from . import registry
+
+                self.embedder = registry.get("embedders", name or "core.flatten").from_params({})
+            emb = self.embedder
+        else:
+            if name not in self.embedders:
+                from . import registry
+
+                self.embedders[name] = registry.get("embedders", name).from_params({})
+            emb = self.embedders[name]
+        if id(emb) not in self._fitted:
+            emb.fit(self.train, self)
+            self._fitted.add(id(emb))
+        return emb
+
+    def embed(self, records: Sequence[Record], embedder: str | None = None) -> np.ndarray:
+        """Features ``(n, d)`` of ``records`` from the run's (or the named) embedder."""
+        emb = self.get_embedder(embedder)
+        key_name = getattr(emb, "name", "") or type(emb).__name__
+        missing = [r for r in records if (key_name, r.id) not in self._cache]
+        if missing:
+            feats = np.asarray(emb.embed(missing, self), dtype=np.float64)
+            for r, f in zip(missing, feats):
+                self._cache[(key_name, r.id)] = f
+        if not records:
+            return np.zeros((0, 0))
+        return np.stack([self._cache[(key_name, r.id)] for r in records])
+
+    def rng(self, *keys: int) -> np.random.Generator:
+        """A numpy generator seeded from the run seed and ``keys``."""
+        return np.random.default_rng(np.random.SeedSequence([self.seed, *keys]))

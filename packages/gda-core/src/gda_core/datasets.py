@@ -1,0 +1,165 @@
+"""Core data set loaders: built-in tabular sets, CSV/Parquet tables, numpy arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from .components import DatasetLoader, DataSplits, Params
+from .errors import DataError
+from .records import Dataset, Record
+
+
+def _records(X: np.ndarray, y: np.ndarray, prefix: str) -> list[Record]:
+    return [Record(id=f"{prefix}-{i:05d}", data=np.asarray(x, dtype=np.float32), label=_plain(lab))
+            for i, (x, lab) in enumerate(zip(X, y))]
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def k_shot(ds: Dataset, k: int | None, seed: int) -> Dataset:
+    """``k`` records of each class, drawn with ``seed`` (all of them when ``k`` is None)."""
+    if k is None:
+        return ds
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    labels = ds.labels()
+    for c in ds.classes:
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < k:
+            raise DataError(f"class {c!r} has {len(idx)} records, fewer than k_shot={k}")
+        keep.extend(rng.choice(idx, size=k, replace=False).tolist())
+    return ds.subset(sorted(keep))
+
+
+class SklearnTableParams(Params):
+    k_shot: int | None = Field(None, gt=0, description="keep only this many training records per class")
+    test_size: float = Field(0.3, gt=0, lt=1, description="held-out share")
+    standardize: bool = Field(True, description="scale features to zero mean, unit variance (fitted on train)")
+
+
+class _SklearnTable(DatasetLoader):
+    loader: str = ""
+
+    Params = SklearnTableParams
+
+    def load(self, context) -> DataSplits:
+        import sklearn.datasets
+        from sklearn.model_selection import train_test_split
+
+        bunch = getattr(sklearn.datasets, self.loader)()
+        X, y = bunch.data.astype(np.float64), bunch.target
+        tr, te = train_test_split(np.arange(len(y)), test_size=self.params.test_size,
+                                  random_state=context.seed, stratify=y)
+        if self.params.standardize:
+            mu, sd = X[tr].mean(0), X[tr].std(0) + 1e-12
+            X = (X - mu) / sd
+        classes = sorted(set(y.tolist()))
+        train = Dataset(_records(X[tr], y[tr], "train"), modality="vector", classes=classes,
+                        meta={"feature_names": list(bunch.feature_names)})
+        test = Dataset(_records(X[te], y[te], "test"), modality="vector", classes=classes)
+        return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)
+
+
+class WineDataset(_SklearnTable):
+    """scikit-learn's wine recognition set: 178 wines, 13 features, 3 classes (ships offline)."""
+
+    loader = "load_wine"
+
+
+class BreastCancerDataset(_SklearnTable):
+    """scikit-learn's breast cancer set: 569 samples, 30 features, 2 classes (ships offline)."""
+
+    loader = "load_breast_cancer"
+
+
+class TableParams(Params):
+    path: str = Field(..., description="CSV or Parquet file")
+    label_column: str = Field("label", description="column holding the class")
+    feature_columns: list[str] | None = Field(None, description="feature columns (default: every other numeric one)")
+    test_path: str | None = Field(None, description="a separate test table (else a split is held out)")
+
+
+class TableDataset(DatasetLoader):
+    """A CSV or Parquet table: one row per sample, numeric features and a label column."""
+
+    Params = TableParams
+
+    def _read(self, path_str: str) -> Dataset:
+        path = Path(path_str).expanduser()
+        if not path.is_file():
+            raise DataError(f"dataset.params.path: {path} does not exist")
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover
+            raise DataError("reading tables needs pandas: pip install pandas") from exc
+        try:
+            df = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
+        except Exception as exc:
+            raise DataError(f"cannot read {path}: {exc}") from exc
+        p = self.params
+        if p.label_column not in df.columns:
+            raise DataError(f"{path}: no label column {p.label_column!r} (columns: {', '.join(map(str, df.columns))})")
+        cols = p.feature_columns or [c for c in df.columns if c != p.label_column
+                                     and np.issubdtype(df[c].dtype, np.number)]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise DataError(f"{path}: no feature column(s) {', '.join(map(repr, missing))}")
+        if not cols:
+            raise DataError(f"{path}: no numeric feature columns")
+        if df.empty:
+            raise DataError(f"{path} has no rows")
+        X = df[cols].to_numpy(dtype=np.float64)
+        y = df[p.label_column].to_numpy()
+        return Dataset(_records(X, y, path.stem), modality="vector", meta={"feature_names": cols})
+
+    def load(self, context) -> DataSplits:
+        train = self._read(self.params.path)
+        test = self._read(self.params.test_path) if self.params.test_path else None
+        if test is not None:
+            test = Dataset(test.records, modality=test.modality, classes=train.classes)
+        return DataSplits(train, test)
+
+
+class ArrayParams(Params):
+    path: str = Field(..., description=".npz with arrays X (n, ...) and y (n,), or a .npy of X with labels_path")
+    labels_path: str | None = Field(None, description=".npy of labels when path is a .npy")
+    modality: str = Field("vector", description="modality tag for defaults (vector, image, signal, ...)")
+
+
+class ArrayDataset(DatasetLoader):
+    """Numpy arrays of any rank: an ``.npz`` with ``X`` and ``y`` (and optionally ``X_test``, ``y_test``)."""
+
+    Params = ArrayParams
+
+    def load(self, context) -> DataSplits:
+        p = self.params
+        path = Path(p.path).expanduser()
+        if not path.is_file():
+            raise DataError(f"dataset.params.path: {path} does not exist")
+        try:
+            if path.suffix == ".npz":
+                with np.load(path, allow_pickle=False) as z:
+                    if "X" not in z.files or "y" not in z.files:
+                        raise DataError(f"{path} must hold arrays 'X' and 'y' (has {', '.join(z.files)})")
+                    X, y = z["X"], z["y"]
+                    Xt, yt = (z["X_test"], z["y_test"]) if "X_test" in z.files else (None, None)
+            else:
+                X = np.load(path, allow_pickle=False)
+                if p.labels_path is None:
+                    raise DataError("dataset.params.labels_path is required with a .npy file")
+                y = np.load(Path(p.labels_path).expanduser(), allow_pickle=False)
+                Xt = yt = None
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read {path}: {exc}") from exc
+        if len(X) != len(y):
+            raise DataError(f"{path}: {len(X)} samples but {len(y)} labels")
+        classes = sorted(set(np.asarray(y).tolist()))
+        train = Dataset(_records(X, y, "train"), modality=p.modality, classes=classes)
+        test = Dataset(_records(Xt, yt, "test"), modality=p.modality, classes=classes) if Xt is not None else None
+        return DataSplits(train, test)

@@ -1,0 +1,53 @@
+"""Core embedders: raw flattened features, standardized features, PCA."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from .components import Embedder, Params
+from .errors import DataError
+
+
+def flatten(records) -> np.ndarray:
+    if records and isinstance(records[0].data, str):
+        raise DataError("core embedders need array data; texts need a text embedder (text.embedder)")
+    return np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in records])
+
+
+class FlattenEmbedder(Embedder):
+    """Each sample's values, flattened into one vector."""
+
+    def embed(self, records, context) -> np.ndarray:
+        return flatten(records)
+
+
+class StandardizeEmbedder(Embedder):
+    """Flattened values scaled by the real training set's mean and standard deviation."""
+
+    def fit(self, train, context) -> None:
+        X = flatten(train.records)
+        self.mean_, self.std_ = X.mean(0), X.std(0) + 1e-8
+
+    def embed(self, records, context) -> np.ndarray:
+        return (flatten(records) - self.mean_) / self.std_
+
+
+class PCAParams(Params):
+    n_components: int = Field(16, gt=0, description="dimensions kept (capped by the data)")
+
+
+class PCAEmbedder(Embedder):
+    """Principal components of the real training set (scikit-learn PCA)."""
+
+    Params = PCAParams
+
+    def fit(self, train, context) -> None:
+        from sklearn.decomposition import PCA
+
+        X = flatten(train.records)
+        n = min(self.params.n_components, X.shape[0], X.shape[1])
+        self.pca_ = PCA(n_components=n, random_state=context.seed).fit(X)
+
+    def embed(self, records, context) -> np.ndarray:
+        return self.pca_.transform(flatten(records))

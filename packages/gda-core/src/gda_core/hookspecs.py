@@ -1,0 +1,76 @@
+"""The hook specifications every GDA plugin implements a subset of.
+
+Hooks are grouped by the five modules of the GDA framework, in the survey's
+order, then the supporting hooks. Each takes a ``register`` callback rather than
+returning values, so that hooks can gain arguments later without breaking
+plugins (pluggy passes only the arguments an implementation asks for).
+
+``register(name, component)`` takes a unique dotted name (``"vision.ddpm"``) and
+either the component class or an import path ``"package.module:ClassName"``;
+the path form keeps ``gda plugins`` from importing the component's module.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("gda")
+hookimpl = pluggy.HookimplMarker("gda")
+
+
+# --- 1. generative model selection -----------------------------------------
+
+
+@hookspec
+def register_generators(register):
+    """Register generators (subclasses of ``gda_core.Generator``) with ``register(name, cls)``."""
+
+
+# --- 2. model utilization --------------------------------------------------
+
+
+@hookspec
+def register_strategies(register):
+    """Register strategies (subclasses of ``gda_core.Strategy``): how a generator is fitted and driven."""
+
+
+# --- 3. data selection -----------------------------------------------------
+
+
+@hookspec
+def register_selectors(register):
+    """Register selectors (subclasses of ``gda_core.Selector``) that score and filter synthetic samples."""
+
+
+# --- 4. validation ---------------------------------------------------------
+
+
+@hookspec
+def register_validators(register):
+    """Register validators (subclasses of ``gda_core.Validator``) that measure fidelity and usefulness."""
+
+
+# --- 5. applications -------------------------------------------------------
+
+
+@hookspec
+def register_applications(register):
+    """Register applications (subclasses of ``gda_core.Application``): downstream tasks validators train."""
+
+
+# --- supporting hooks ------------------------------------------------------
+
+
+@hookspec
+def register_datasets(register):
+    """Register data set loaders (subclasses of ``gda_core.DatasetLoader``)."""
+
+
+@hookspec
+def register_embedders(register):
+    """Register embedders (subclasses of ``gda_core.Embedder``): feature extractors for selectors and validators."""
+
+
+@hookspec
+def register_commands(cli):
+    """Add subcommands to the ``gda`` CLI; ``cli`` is its ``click.Group``."""

@@ -1,0 +1,176 @@
+"""The data model: records of real and synthetic samples, and data sets of them.
+
+A :class:`Record` holds one sample (a numpy array of any rank, or a string), its
+label, an optional paired target (a segmentation mask, say), free metadata (an
+affine, a sampling rate) and its :class:`Provenance`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+
+REAL = "real"
+SYNTHETIC = "synthetic"
+
+
+@dataclasses.dataclass
+class Provenance:
+    """Where a record comes from and what happened to it.
+
+    ``scores`` and ``kept`` map a selector's name to the score it gave the record
+    and whether the record survived it; a selector that never saw the record
+    (because an earlier one dropped it) has no entry.
+    """
+
+    source: str = REAL
+    generator: str | None = None
+    generator_version: str | None = None
+    strategy: str | None = None
+    strategy_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int | None = None
+    condition: dict[str, Any] = dataclasses.field(default_factory=dict)
+    scores: dict[str, float] = dataclasses.field(default_factory=dict)
+    kept: dict[str, bool] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Provenance:
+        return cls(**d)
+
+    @property
+    def is_kept(self) -> bool:
+        """True when every selector that saw the record kept it."""
+        return all(self.kept.values())
+
+
+@dataclasses.dataclass
+class Record:
+    """One sample: ``data`` (array or text), ``label``, optional ``target`` and ``meta``."""
+
+    id: str
+    data: Any
+    label: Any = None
+    target: Any = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    provenance: Provenance = dataclasses.field(default_factory=Provenance)
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.data, str)
+
+
+class Dataset(Sequence[Record]):
+    """An ordered collection of records of one modality.
+
+    ``modality`` is a free string used to pick sensible defaults (``"vector"``,
+    ``"image"``, ``"volume"``, ``"text"``, ``"signal"``); ``classes`` lists the
+    label values in a stable order.
+    """
+
+    def __init__(
+        self,
+        records: Iterable[Record],
+        modality: str = "vector",
+        classes: Sequence[Any] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.records = list(records)
+        self.modality = modality
+        if classes is None:
+            labels = {r.label for r in self.records if r.label is not None}
+            classes = sorted(labels, key=lambda v: (str(type(v)), v))
+        self.classes = list(classes)
+        self.meta = dict(meta or {})
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return self.subset(range(len(self))[i])
+        return self.records[i]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __repr__(self) -> str:
+        return f"Dataset(n={len(self)}, modality={self.modality!r}, classes={self.classes!r})"
+
+    def subset(self, indices: Iterable[int]) -> Dataset:
+        return self.with_records([self.records[int(i)] for i in indices])
+
+    def with_records(self, records: Iterable[Record]) -> Dataset:
+        """A data set of other records with this one's modality, classes and meta."""
+        return Dataset(records, modality=self.modality, classes=self.classes, meta=self.meta)
+
+    def arrays(self) -> np.ndarray:
+        """All samples stacked into one float array ``(n, *shape)``."""
+        if not self.records:
+            return np.zeros((0,), dtype=np.float32)
+        return np.stack([np.asarray(r.data) for r in self.records])
+
+    def features(self) -> np.ndarray:
+        """All samples flattened to ``(n, d)`` vectors."""
+        a = self.arrays()
+        return a.reshape(len(self.records), -1)
+
+    def texts(self) -> list[str]:
+        return [str(r.data) for r in self.records]
+
+    def labels(self) -> np.ndarray:
+        return np.asarray([r.label for r in self.records])
+
+    def by_class(self) -> dict[Any, list[Record]]:
+        out: dict[Any, list[Record]] = {c: [] for c in self.classes}
+        for r in self.records:
+            out.setdefault(r.label, []).append(r)
+        return out
+
+
+def validate_dataset(ds: Dataset, *, name: str = "data set", need_labels: bool = True) -> None:
+    """Raise :class:`DataError` for an empty set, missing labels or non-finite values."""
+    if len(ds) == 0:
+        raise DataError(f"{name} is empty")
+    for r in ds.records:
+        if need_labels and r.label is None:
+            raise DataError(f"{name}: record {r.id!r} has no label")
+        if isinstance(r.data, str):
+            if not r.data.strip():
+                raise DataError(f"{name}: record {r.id!r} has an empty text")
+            continue
+        a = np.asarray(r.data)
+        if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            raise DataError(f"{name}: record {r.id!r} holds NaN or infinite values")
+        if a.dtype.kind not in "biufc":
+            raise DataError(f"{name}: record {r.id!r} has non-numeric data of dtype {a.dtype}")
+
+
+def class_counts(ds: Dataset) -> dict[Any, int]:
+    counts = {c: 0 for c in ds.classes}
+    for r in ds.records:
+        counts[r.label] = counts.get(r.label, 0) + 1
+    return counts
+
+
+def json_safe(value: Any) -> Any:
+    """Turn numpy scalars and arrays into plain JSON values (NaN becomes None)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

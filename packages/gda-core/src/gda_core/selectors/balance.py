@@ -1,0 +1,41 @@
+"""Class balancing: top up each class to a target count."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from ..components import Params, Selector
+
+
+class BalanceParams(Params):
+    target: int | None = Field(None, gt=0, description="real + synthetic per class (default: the largest real class)")
+    by: str | None = Field(None, description="prefer samples ranked high by this earlier selector's score")
+
+
+class ClassBalanceSelector(Selector):
+    """Keeps, for each class, just enough synthetic samples that real plus synthetic
+    reaches ``target``: rare classes get more, the largest gets few or none."""
+
+    Params = BalanceParams
+
+    def fit(self, train, context) -> None:
+        self.real_counts_ = {str(c): len(v) for c, v in train.by_class().items()}
+
+    def score(self, synthetic, context) -> np.ndarray:
+        by = self.params.by
+        if by is None:
+            return np.zeros(len(synthetic))
+        return np.asarray([r.provenance.scores.get(by) or 0.0 for r in synthetic], dtype=float)
+
+    def select(self, scores, synthetic, context) -> np.ndarray:
+        target = self.params.target or max(self.real_counts_.values())
+        keep = np.zeros(len(synthetic), dtype=bool)
+        groups: dict = {}
+        for i, r in enumerate(synthetic):
+            groups.setdefault(str(r.label), []).append(i)
+        for label, idx in groups.items():
+            need = max(0, target - self.real_counts_.get(label, 0))
+            idx = np.asarray(idx)
+            keep[idx[np.argsort(-scores[idx], kind="stable")[:need]]] = True
+        return keep

@@ -1,0 +1,40 @@
+"""Classifier confidence: keep synthetic samples a real-data classifier gives their intended class."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..components import Selector, SelectorParams
+
+
+class ConfidenceParams(SelectorParams):
+    threshold: float | None = Field(0.5, description="keep samples whose intended-class probability is at least this")
+    model: Literal["logreg", "random-forest", "svm", "knn", "mlp"] = Field("logreg", description="classifier")
+    embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
+
+
+class ClassifierConfidenceSelector(Selector):
+    """A classifier fitted on the real training features scores each synthetic sample by
+    the probability it gives the sample's intended class (LAMBADA's filter)."""
+
+    Params = ConfidenceParams
+
+    def fit(self, train, context) -> None:
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from ..applications.classification import make_classifier
+
+        X = context.embed(train.records, self.params.embedder)
+        y = np.asarray([str(v) for v in train.labels()])
+        self.model_ = make_pipeline(StandardScaler(), make_classifier(self.params.model, context.seed)).fit(X, y)
+
+    def score(self, synthetic, context) -> np.ndarray:
+        X = context.embed(synthetic, self.params.embedder)
+        proba = self.model_.predict_proba(X)
+        classes = list(self.model_.classes_)
+        col = [classes.index(str(r.label)) if str(r.label) in classes else -1 for r in synthetic]
+        return np.asarray([proba[i, c] if c >= 0 else 0.0 for i, c in enumerate(col)])

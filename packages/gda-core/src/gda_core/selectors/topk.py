@@ -1,0 +1,52 @@
+"""Keep the top samples by any score already computed (a selector's or a meta field)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from ..components import Selector, SelectorParams
+from ..errors import ConfigError
+
+
+class TopKParams(SelectorParams):
+    by: str = Field(..., description="a previous selector's name in the chain, or a key of record.meta")
+    k: int | None = Field(None, gt=0, description="keep this many (per class with per_class)")
+    lower_is_better: bool = Field(False, description="rank ascending instead of descending")
+
+
+class TopKSelector(Selector):
+    """Keep the ``k`` (or the ``keep`` fraction of) samples that rank highest by ``by``."""
+
+    Params = TopKParams
+
+    def score(self, synthetic, context) -> np.ndarray:
+        by = self.params.by
+        out = []
+        for r in synthetic:
+            if by in r.provenance.scores:
+                v = r.provenance.scores[by]
+            elif by in r.meta:
+                v = r.meta[by]
+            else:
+                raise ConfigError(
+                    f"core.topk: record {r.id} has no score {by!r} (put that selector earlier in the chain)")
+            out.append(np.nan if v is None else float(v))
+        s = np.asarray(out, dtype=float)
+        return -s if self.params.lower_is_better else s
+
+    def select(self, scores, synthetic, context) -> np.ndarray:
+        p = self.params
+        s = np.where(np.isfinite(scores), scores, -np.inf)
+        if p.k is None:
+            return super().select(s, synthetic, context)
+        groups: dict = {}
+        for i, r in enumerate(synthetic):
+            groups.setdefault(r.label if p.per_class else None, []).append(i)
+        keep = np.zeros(len(s), dtype=bool)
+        for idx in groups.values():
+            idx = np.asarray(idx)
+            keep[idx[np.argsort(-s[idx], kind="stable")[: p.k]]] = True
+        if p.threshold is not None:
+            keep &= s >= p.threshold
+        return keep

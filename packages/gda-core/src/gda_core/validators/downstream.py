@@ -1,0 +1,62 @@
+"""Downstream validation: train the application's model on real, real + synthetic and
+synthetic data (TRTR / TRSTR / TSTR), test on held-out real data, over several seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from ..components import Params, Table, ValidationResult, Validator
+
+
+class DownstreamParams(Params):
+    seeds: int = Field(5, gt=0, description="repeats with different model seeds; mean and spread are reported")
+    stages: bool = Field(True, description="also train on real + the synthetic set before and after each selector")
+    synthetic_only: bool = Field(True, description="also train on synthetic data alone (TSTR)")
+    baselines: bool = Field(True, description="also train on real + each baseline generator's samples")
+
+
+class DownstreamValidator(Validator):
+    """Does the synthetic data help? The application's model is trained on each training
+    set and scored on the held-out real test set; mean and standard deviation over seeds."""
+
+    Params = DownstreamParams
+    accepts_empty = True
+
+    def evaluate(self, inputs, context) -> ValidationResult:
+        app = context.application
+        metric = app.metric
+        train, test = inputs.train, inputs.test
+        settings: list[tuple[str, list]] = [("real", list(train.records))]
+        if inputs.synthetic:
+            settings.append(("real+synthetic", list(train.records) + list(inputs.synthetic)))
+        if self.params.stages and len(inputs.stages) > 2:
+            for name, recs in inputs.stages[:-1]:
+                if recs:
+                    settings.append((f"real+{name}", list(train.records) + list(recs)))
+        if self.params.baselines:
+            for name, recs in inputs.baselines.items():
+                if recs:
+                    settings.append((f"real+{name} (baseline)", list(train.records) + list(recs)))
+        if self.params.synthetic_only and inputs.synthetic:
+            settings.append(("synthetic", list(inputs.synthetic)))
+        rows, metrics = [], {}
+        for name, recs in context.progress(settings, desc="downstream"):
+            ds = train.with_records(recs)
+            values = [app.evaluate(ds, test, seed=context.seed * 1000 + s, context=context)[metric]
+                      for s in range(self.params.seeds)]
+            mean, std = float(np.mean(values)), float(np.std(values))
+            metrics[f"{name}.{metric}.mean"] = mean
+            metrics[f"{name}.{metric}.std"] = std
+            rows.append([name, len(recs), round(mean, 4), round(std, 4),
+                         " ".join(f"{v:.3f}" for v in values)])
+        notes = []
+        if "real+synthetic" in (r[0] for r in rows):
+            gain = metrics[f"real+synthetic.{metric}.mean"] - metrics[f"real.{metric}.mean"]
+            metrics[f"gain.{metric}"] = gain
+            notes.append(f"real+synthetic vs real-only: {gain:+.4f} {metric} (mean over {self.params.seeds} seeds)")
+        best = max(rows, key=lambda r: r[2])
+        notes.append(f"best training set: {best[0]} ({metric} {best[2]:.4f})")
+        table = Table(f"Downstream {metric} on held-out real data ({app.name}, {self.params.seeds} seeds)",
+                      ["training set", "records", f"{metric} mean", "std", "per seed"], rows)
+        return ValidationResult(metrics=metrics, tables=[table], notes=notes)

@@ -1,0 +1,7 @@
+"""Registers gda-signal's components (and nothing else)."""
+
+from __future__ import annotations
+
+from gda_core import hookimpl
+
+P = "gda_signal"
