@@ -94,28 +94,26 @@ class TableDataset(DatasetLoader):
         path = Path(path_str).expanduser()
         if not path.is_file():
             raise DataError(f"dataset.params.path: {path} does not exist")
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover
-            raise DataError("reading tables needs pandas: pip install pandas") from exc
-        try:
-            df = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
-        except Exception as exc:
-            raise DataError(f"cannot read {path}: {exc}") from exc
+        columns, rows = _read_table(path)
         p = self.params
-        if p.label_column not in df.columns:
-            raise DataError(f"{path}: no label column {p.label_column!r} (columns: {', '.join(map(str, df.columns))})")
-        cols = p.feature_columns or [c for c in df.columns if c != p.label_column
-                                     and np.issubdtype(df[c].dtype, np.number)]
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise DataError(f"{path}: no feature column(s) {', '.join(map(repr, missing))}")
+        if not rows:
+            raise DataError(f"{path} has no rows")
+        if p.label_column not in columns:
+            raise DataError(f"{path}: no label column {p.label_column!r} (columns: {', '.join(columns)})")
+        if p.feature_columns:
+            missing = [c for c in p.feature_columns if c not in columns]
+            if missing:
+                raise DataError(f"{path}: no feature column(s) {', '.join(map(repr, missing))}")
+            cols = p.feature_columns
+        else:
+            cols = [c for c in columns if c != p.label_column and all(_is_number(r[c]) for r in rows)]
         if not cols:
             raise DataError(f"{path}: no numeric feature columns")
-        if df.empty:
-            raise DataError(f"{path} has no rows")
-        X = df[cols].to_numpy(dtype=np.float64)
-        y = df[p.label_column].to_numpy()
+        try:
+            X = np.asarray([[float(r[c]) for c in cols] for r in rows], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{path}: a feature value is not a number ({exc})") from exc
+        y = np.asarray([_label(r[p.label_column]) for r in rows], dtype=object)
         return Dataset(_records(X, y, path.stem), modality="vector", meta={"feature_names": cols})
 
     def load(self, context) -> DataSplits:
@@ -124,6 +122,44 @@ class TableDataset(DatasetLoader):
         if test is not None:
             test = Dataset(test.records, modality=test.modality, classes=train.classes)
         return DataSplits(train, test)
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _label(v: Any) -> Any:
+    """Labels read as text become ints where they all look like ints."""
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return int(v)
+    return v
+
+
+def _read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """Column names and rows of a CSV (stdlib) or Parquet (pandas + pyarrow) file."""
+    if path.suffix in (".parquet", ".pq"):
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise DataError("reading Parquet needs pandas and pyarrow: pip install 'gda-core[parquet]'") from exc
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:
+            raise DataError(f"cannot read {path}: {exc}") from exc
+        return [str(c) for c in df.columns], df.to_dict(orient="records")
+    import csv
+
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
 
 
 class ArrayParams(Params):

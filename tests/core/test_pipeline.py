@@ -1,0 +1,185 @@
+import json
+
+import numpy as np
+import pytest
+
+import gda_core
+from gda_core import pipeline, runfolder
+from gda_core.errors import ConfigError, DataError, RunFolderError
+
+from .helpers import small_config
+
+
+def _manifest(folder):
+    return [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_full_run_writes_the_run_folder(tmp_path):
+    out = tmp_path / "run"
+    res = gda_core.run(small_config(), out, quiet=True)
+    for name in ("gda_run.json", "config.yaml", "manifest.jsonl", "selection.json", "validation.json",
+                 "report.md", "report.html", "figures/projection_pca.png", "model/gda_generator.json"):
+        assert (out / name).is_file(), name
+    rows = _manifest(out)
+    assert len(rows) == 36 == len(res.synthetic)
+    assert len({r["id"] for r in rows}) == 36
+    kept = [r for r in rows if r["kept"]]
+    assert kept and all((out / r["path"]).is_file() for r in kept)
+    assert all(r["path"] is None for r in rows if not r["kept"])
+    row = rows[0]
+    assert row["generator"] == "core.gmm" and row["strategy"] == "core.train"
+    assert set(row["scores"]) == {"core.confidence", "core.dedup"} or set(row["scores"]) == {"core.confidence"}
+    assert row["condition"]["label"] == row["label"] and isinstance(row["seed"], int)
+    m = res.metrics["core.downstream"]
+    for key in ("real.accuracy.mean", "real+synthetic.accuracy.mean", "synthetic.accuracy.mean"):
+        assert 0.0 <= m[key] <= 1.0
+    report = (out / "report.md").read_text()
+    assert "real+synthetic" in report and "projection_pca.png" in report
+    resolved = (out / "config.yaml").read_text()
+    assert "covariance_type: diag" in resolved and "reg_covar" in resolved  # defaults visible
+
+
+def test_same_seed_same_samples_and_other_seed_differs(tmp_path):
+    a = gda_core.run(small_config(), tmp_path / "a", quiet=True)
+    b = gda_core.run(small_config(), tmp_path / "b", quiet=True)
+    c = gda_core.run(small_config(seed=1), tmp_path / "c", quiet=True)
+    assert all(np.array_equal(x.data, y.data) for x, y in zip(a.synthetic, b.synthetic))
+    assert _manifest(tmp_path / "a") == _manifest(tmp_path / "b")
+    assert not all(np.array_equal(x.data, y.data) for x, y in zip(a.synthetic, c.synthetic))
+
+
+def test_interrupted_run_resumes_to_the_same_manifest(tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    gda_core.run(small_config(), full, quiet=True)
+
+    from gda_core.generators.gmm import GaussianMixtureGenerator
+
+    original = GaussianMixtureGenerator.generate
+    calls = {"n": 0}
+
+    def dies_on_third_shard(self, conditions, *, seed, context):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as if the process were killed mid-run
+        return original(self, conditions, seed=seed, context=context)
+
+    monkeypatch.setattr(GaussianMixtureGenerator, "generate", dies_on_third_shard)
+    part = tmp_path / "part"
+    with pytest.raises(KeyboardInterrupt):
+        gda_core.run(small_config(), part, quiet=True)
+    assert len(runfolder.finished_shards(part, "synthetic")) == 2
+    assert not (part / "manifest.jsonl").exists()
+    assert not list((part / "shards" / "synthetic").glob("*.tmp"))
+    monkeypatch.setattr(GaussianMixtureGenerator, "generate", original)
+
+    fitted = []
+    monkeypatch.setattr(GaussianMixtureGenerator, "fit", lambda *a, **k: fitted.append(1))
+    gda_core.run(small_config(), part, quiet=True)
+    assert fitted == []  # the saved model was reused, not refitted
+    assert _manifest(part) == _manifest(full)
+
+
+def test_folder_with_another_run_is_refused_and_untouched(tmp_path):
+    out = tmp_path / "run"
+    gda_core.run(small_config(), out, quiet=True)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with pytest.raises(RunFolderError, match="holds another run"):
+        gda_core.run(small_config(seed=3), out, quiet=True)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    gda_core.run(small_config(seed=3), out, quiet=True, overwrite=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(RunFolderError, match="not empty"):
+        gda_core.run(small_config(), other, quiet=True)
+
+
+def test_steps_alone_on_an_existing_folder(tmp_path):
+    out = tmp_path / "run"
+    first = gda_core.run(small_config(), out, quiet=True)
+    (out / "report.md").unlink()
+    res = pipeline.step(out, "validate", quiet=True)
+    assert (out / "report.md").is_file()
+    assert res.metrics["core.prdc"] == first.metrics["core.prdc"]
+    pipeline.step(out, "select", quiet=True)
+    assert _manifest(out) == [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    with pytest.raises(RunFolderError):
+        pipeline.step(tmp_path, "select", quiet=True)
+
+
+def test_baselines_and_selection_stages_reach_downstream(tmp_path):
+    cfg = small_config(baselines=["core.kde"])
+    res = gda_core.run(cfg, tmp_path / "run", quiet=True)
+    m = res.metrics["core.downstream"]
+    assert "real+core.kde (baseline).accuracy.mean" in m
+    assert "real+generated (no selection).accuracy.mean" in m
+    assert "real+after core.confidence.accuracy.mean" in m
+    assert len(res.baselines["core.kde"]) == 36
+
+
+@pytest.mark.parametrize("content, match", [
+    ("a,b,label\n1,2,x\nnan,3,y\n", "NaN"),
+    ("a,b,cls\n1,2,x\n", "no label column 'label'"),
+    ("a,b,label\n", "no rows"),
+])
+def test_bad_tables_fail_before_the_folder_is_made(tmp_path, content, match):
+    table = tmp_path / "t.csv"
+    table.write_text(content)
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match=match):
+        gda_core.run(small_config(dataset={"name": "core.table", "params": {"path": str(table)}},
+                                  selectors=[], validators=[]), out, quiet=True)
+    assert not out.exists()
+
+
+def test_missing_file_and_bad_counts_are_named(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        gda_core.run(small_config(dataset={"name": "core.table", "params": {"path": str(tmp_path / "no.csv")}}),
+                     tmp_path / "r", quiet=True)
+    for bad in ({"n": 0}, {"per_class": -3}):
+        with pytest.raises(ConfigError, match=f"generate.{next(iter(bad))}"):
+            gda_core.run(small_config(generate=bad), tmp_path / "r", quiet=True)
+    with pytest.raises(ConfigError, match="did you mean 'core.gmm'"):
+        gda_core.run(small_config(generator="core.gm"), tmp_path / "r", quiet=True)
+    with pytest.raises(ConfigError, match=r"selectors\[1\] \(core.dedup\): params.real_ratoi"):
+        gda_core.run(small_config(selectors=["core.confidence", {"name": "core.dedup", "params": {"real_ratoi": 1}}]),
+                     tmp_path / "r", quiet=True)
+    assert not (tmp_path / "r").exists()
+
+
+def test_arrays_loader_reads_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (20, 2, 3)), rng.normal(4, 1, (20, 2, 3))])
+    y = np.array([0] * 20 + [1] * 20)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    cfg = small_config(dataset={"name": "core.arrays", "params": {"path": str(tmp_path / "d.npz")}},
+                       generate={"per_class": 5}, embedder="core.flatten")
+    res = gda_core.run(cfg, tmp_path / "run", quiet=True)
+    assert res.synthetic[0].data.shape == (2, 3)
+    assert np.load(tmp_path / "run" / res.kept[0].id.join(["samples/", ".npy"])).shape == (2, 3)
+
+
+def test_a_class_with_no_samples_is_named(tmp_path):
+    from gda_core import hookimpl, plugins
+    from gda_core.components import DatasetLoader, DataSplits
+    from gda_core.records import Dataset, Record
+
+    class ThreeClasses(DatasetLoader):
+        """Declares class 2 but holds no record of it."""
+
+        def load(self, context):
+            recs = [Record(id=f"r{i}", data=np.full(3, float(i % 2)), label=i % 2) for i in range(10)]
+            return DataSplits(Dataset(recs, classes=[0, 1, 2]))
+
+    class Plugin:
+        @hookimpl
+        def register_datasets(self, register):
+            register("test.three", ThreeClasses)
+
+    plugins.register_plugin(Plugin(), "three")
+    try:
+        with pytest.raises(DataError, match="class 2 has no samples"):
+            gda_core.run(small_config(dataset="test.three"), tmp_path / "r", quiet=True)
+        assert not (tmp_path / "r").exists()
+    finally:
+        plugins.unregister_plugin("three")
