@@ -77,6 +77,19 @@ def register_commands(cli):
     raise KeyError("no such command group")
 '''
 
+LAZY_BROKEN = '''
+from gda_core import hookimpl
+
+
+@hookimpl
+def register_generators(register):
+    register("lazy.gen", "gda_lazy.gen:LazyGenerator")
+'''
+
+LAZY_BROKEN_GEN = '''
+import a_library_that_is_not_installed  # noqa: F401
+'''
+
 TYPO = '''
 from gda_core import hookimpl
 
@@ -208,6 +221,28 @@ def test_two_installed_plugins_with_one_name_is_an_error_naming_both(tmp_path):
     assert len(listed.stderr.strip().splitlines()) == 1
     assert "'gda_clash_a'" in listed.stderr and "'gda_clash_b'" in listed.stderr
     assert "Traceback" not in listed.stderr
+
+
+def test_a_component_whose_module_fails_to_import_is_reported_when_needed(tmp_path):
+    fake_distribution(tmp_path, "gda-lazy", LAZY_BROKEN, {"gen.py": LAZY_BROKEN_GEN})
+
+    plugins_done = gda(tmp_path, "plugins", "--json", load="gda-lazy")  # registering imports nothing
+    assert plugins_done.returncode == 0, plugins_done.stderr
+    assert all("error" not in p for p in json.loads(plugins_done.stdout))
+
+    listed = gda(tmp_path, "list", "generators", "--json", load="gda-lazy")
+    assert listed.returncode == 0, listed.stderr
+    generators = {g["name"]: g for g in json.loads(listed.stdout)["generators"]}
+    assert "a_library_that_is_not_installed" in generators["lazy.gen"]["error"]
+    assert generators["core.gmm"]["params"] and "error" not in generators["core.gmm"]
+
+    config = tmp_path / "lazy.yaml"
+    config.write_text("generator: lazy.gen\n")
+    ran = gda(tmp_path, "run", str(config), "-o", str(tmp_path / "run"), load="gda-lazy")
+    assert ran.returncode == 2
+    assert len(ran.stderr.strip().splitlines()) == 1
+    assert "'gda_lazy'" in ran.stderr and "a_library_that_is_not_installed" in ran.stderr
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.xfail(strict=True, reason="core bug: pm.check_pending() runs outside the per-plugin try in "

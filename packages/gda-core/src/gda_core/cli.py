@@ -74,9 +74,18 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
     """List registered components with their parameters and defaults."""
     from . import registry
     from .components import KINDS
+    from .errors import PluginError
+
+    def describe(k: str, name: str) -> dict:
+        try:
+            return registry.describe(k, name)
+        except PluginError as exc:  # one broken component must not hide the rest
+            info = registry.registry(k)[name]
+            return {"name": name, "kind": k, "plugin": info.plugin, "class": info.qualname,
+                    "summary": "", "params": [], "error": str(exc)}
 
     kinds = [kind] if kind else list(KINDS)
-    out = {k: [registry.describe(k, name) for name in registry.registry(k)] for k in kinds}
+    out = {k: [describe(k, name) for name in registry.registry(k)] for k in kinds}
     if as_json:
         click.echo(json.dumps(out, indent=2, default=str))
         return
@@ -84,6 +93,8 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
         click.secho(f"{k}:", bold=True)
         for item in items:
             click.echo(f"  {item['name']}  ({item['plugin']})  {item['summary']}")
+            if item.get("error"):
+                click.echo(f"      error: {item['error']}")
             for p in item["params"]:
                 default = "required" if p["required"] else f"default {p['default']!r}"
                 desc = f"  {p['description']}" if p["description"] else ""

@@ -289,6 +289,14 @@ class DatasetLoader(Component):
     def load(self, context: RunContext) -> DataSplits:
         raise NotImplementedError
 
+    def save_samples(self, records: Sequence[Record], folder: Path) -> dict[str, Path | None]:
+        """Write kept synthetic records into ``folder``; return each record's file.
+
+        The default calls :meth:`save_sample` once per record; loaders whose native
+        format holds many samples in one file (a table) override this instead.
+        """
+        return {r.id: self.save_sample(r, folder / r.id) for r in records}
+
     def save_sample(self, record: Record, stem: Path) -> Path | None:
         """Write one sample next to ``stem`` (a path without suffix); return the file.
 

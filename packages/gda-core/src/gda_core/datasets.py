@@ -37,13 +37,39 @@ def k_shot(ds: Dataset, k: int | None, seed: int) -> Dataset:
     return ds.subset(sorted(keep))
 
 
+def save_table(records, folder: Path, feature_names: list[str] | None = None) -> dict[str, Path]:
+    """Write vector records as one CSV (``id``, ``label``, features) in ``folder``."""
+    import csv
+
+    out = folder / "synthetic.csv"
+    if not records:
+        return {}
+    d = int(np.asarray(records[0].data).size)
+    names = feature_names if feature_names and len(feature_names) == d else [f"x{i}" for i in range(d)]
+    with out.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "label", *names])
+        for r in records:
+            w.writerow([r.id, r.label, *(repr(float(v)) for v in np.asarray(r.data).reshape(-1))])
+    return {r.id: out for r in records}
+
+
+class _TableWriter:
+    """Kept samples of a table-like data set go to one ``samples/synthetic.csv``."""
+
+    feature_names_: list[str] | None = None
+
+    def save_samples(self, records, folder: Path) -> dict[str, Path]:
+        return save_table(records, folder, self.feature_names_)
+
+
 class SklearnTableParams(Params):
     k_shot: int | None = Field(None, gt=0, description="keep only this many training records per class")
     test_size: float = Field(0.3, gt=0, lt=1, description="held-out share")
     standardize: bool = Field(True, description="scale features to zero mean, unit variance (fitted on train)")
 
 
-class _SklearnTable(DatasetLoader):
+class _SklearnTable(_TableWriter, DatasetLoader):
     loader: str = ""
 
     Params = SklearnTableParams
@@ -60,8 +86,9 @@ class _SklearnTable(DatasetLoader):
             mu, sd = X[tr].mean(0), X[tr].std(0) + 1e-12
             X = (X - mu) / sd
         classes = sorted(set(y.tolist()))
+        self.feature_names_ = [str(n) for n in bunch.feature_names]
         train = Dataset(_records(X[tr], y[tr], "train"), modality="vector", classes=classes,
-                        meta={"feature_names": list(bunch.feature_names)})
+                        meta={"feature_names": self.feature_names_})
         test = Dataset(_records(X[te], y[te], "test"), modality="vector", classes=classes)
         return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)
 
@@ -85,7 +112,7 @@ class TableParams(Params):
     test_path: str | None = Field(None, description="a separate test table (else a split is held out)")
 
 
-class TableDataset(DatasetLoader):
+class TableDataset(_TableWriter, DatasetLoader):
     """A CSV or Parquet table: one row per sample, numeric features and a label column."""
 
     Params = TableParams
@@ -114,6 +141,7 @@ class TableDataset(DatasetLoader):
         except (TypeError, ValueError) as exc:
             raise DataError(f"{path}: a feature value is not a number ({exc})") from exc
         y = np.asarray([_label(r[p.label_column]) for r in rows], dtype=object)
+        self.feature_names_ = cols
         return Dataset(_records(X, y, path.stem), modality="vector", meta={"feature_names": cols})
 
     def load(self, context) -> DataSplits:

@@ -259,13 +259,15 @@ class Pipeline:
         rows = []
         loader = self.resolved.dataset
         with runfolder.atomic_dir(self.folder / "samples") as tmp:
+            written = loader.save_samples([r for r in self.synthetic if r.provenance.is_kept], tmp)
             for r in self.synthetic:
-                path = None
-                if r.provenance.is_kept:
-                    written = loader.save_sample(r, tmp / r.id)
-                    path = f"samples/{Path(written).name}" if written is not None else None
-                row = {"id": r.id, "label": r.label, "kept": r.provenance.is_kept, "path": path,
-                       **{k: v for k, v in r.provenance.to_dict().items() if k != "source"}}
+                file = written.get(r.id)
+                path = f"samples/{Path(file).relative_to(tmp).as_posix()}" if file is not None else None
+                prov = r.provenance.to_dict()
+                decisions = prov.pop("kept")
+                del prov["source"]
+                row = {**prov, "id": r.id, "label": r.label, "path": path,
+                       "kept": r.provenance.is_kept, "decisions": decisions}
                 if isinstance(r.data, str):
                     row["text"] = r.data
                 rows.append(json_safe(row))

@@ -45,30 +45,33 @@ class GaussianMixtureGenerator(Generator):
                                         "covariances": gm.covariances_}
             self.labels_[str(label)] = label
 
-    def _sample(self, key: str, rng: np.random.Generator) -> np.ndarray:
+    def _sample(self, key: str, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws from class ``key``'s mixture, shape ``(n, d)``."""
         m = self.models_[key]
-        c = rng.choice(len(m["weights"]), p=m["weights"] / m["weights"].sum())
-        mean, cov = m["means"][c], m["covariances"]
+        weights = m["weights"] / m["weights"].sum()
+        comp = rng.choice(len(weights), size=n, p=weights)
+        means, cov = m["means"], m["covariances"]
+        z = rng.standard_normal((n, means.shape[1]))
         t = self.params.covariance_type
-        d = mean.shape[0]
-        if t == "full":
-            cov = cov[c]
-        elif t == "diag":
-            return mean + rng.standard_normal(d) * np.sqrt(cov[c])
-        elif t == "spherical":
-            return mean + rng.standard_normal(d) * np.sqrt(cov[c])
-        return rng.multivariate_normal(mean, cov, method="cholesky")
+        if t == "diag":
+            return means[comp] + z * np.sqrt(cov[comp])
+        if t == "spherical":
+            return means[comp] + z * np.sqrt(cov[comp])[:, None]
+        chol = np.linalg.cholesky(cov[comp] if t == "full" else np.broadcast_to(cov, (n, *cov.shape)))
+        return means[comp] + np.einsum("nij,nj->ni", chol, z)
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
         rng = np.random.default_rng(seed)
-        out = []
-        for cond in conditions:
-            key = str(cond.get("label"))
+        keys = [str(c.get("label")) for c in conditions]
+        for key, cond in zip(keys, conditions):
             if key not in self.models_:
                 raise DataError(f"core.gmm was not fitted on class {cond.get('label')!r}")
-            x = self._sample(key, rng).reshape(self.shape_).astype(np.float32)
-            out.append(Record(id="", data=x, label=self.labels_[key]))
-        return out
+        data: list[np.ndarray | None] = [None] * len(conditions)
+        for key in dict.fromkeys(keys):  # classes in order of first appearance: deterministic
+            idx = [i for i, k in enumerate(keys) if k == key]
+            for i, x in zip(idx, self._sample(key, len(idx), rng)):
+                data[i] = x.reshape(self.shape_).astype(np.float32)
+        return [Record(id="", data=x, label=self.labels_[k]) for x, k in zip(data, keys)]
 
     def save_state(self, path) -> None:
         arrays = {}

@@ -1,0 +1,169 @@
+"""The docs keep up with the code: every hook spec, core component, parameter and command."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from gda_core import hookspecs, registry
+from gda_core.components import KINDS
+
+REPO = Path(__file__).resolve().parents[2]
+WRITING_PLUGINS = REPO / "docs" / "writing-plugins.md"
+CORE_DOC = REPO / "docs" / "core.md"
+TEMPLATE = REPO / "templates" / "gda-plugin"
+
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+
+
+def hook_specs() -> list:
+    """Every hook spec in gda_core.hookspecs, found by pluggy's ``gda_spec`` marker."""
+    marker = f"{hookspecs.hookspec.project_name}_spec"
+    return [f for _name, f in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(f, marker)]
+
+
+def blocks(text: str, lang: str) -> list[str]:
+    return [body for kind, body in FENCE.findall(text) if kind == lang]
+
+
+def section(text: str, title: str) -> str:
+    """The text under the heading whose title is ``title`` (backticks optional), up to the next heading."""
+    lines = text.splitlines()
+    head = re.compile(rf"^(#+)\s+`?{re.escape(title)}`?\s*$")
+    for i, line in enumerate(lines):
+        m = head.match(line)
+        if m:
+            level = len(m.group(1))
+            end = next((j for j in range(i + 1, len(lines))
+                        if re.match(rf"^#{{1,{level}}}\s", lines[j])), len(lines))
+            return "\n".join(lines[i + 1:end])
+    raise AssertionError(f"no heading {title!r}")
+
+
+def test_the_hook_specs_are_found():
+    names = {f.__name__ for f in hook_specs()}
+    assert {"register_generators", "register_strategies", "register_selectors", "register_validators",
+            "register_applications", "register_datasets", "register_embedders", "register_commands"} <= names
+    assert names == {n for n in vars(hookspecs) if n.startswith("register_")}
+
+
+@pytest.mark.parametrize("spec", hook_specs(), ids=lambda f: f.__name__)
+def test_every_hook_spec_is_documented_with_its_signature_and_an_example(spec):
+    text = WRITING_PLUGINS.read_text(encoding="utf-8")
+    name = spec.__name__
+    signature = f"{name}{inspect.signature(spec)}"
+    assert signature in text, f"docs/writing-plugins.md lacks the signature {signature}"
+    body = section(text, name)
+    assert signature in body, f"the section {name} lacks the signature {signature}"
+    examples = [b for b in blocks(body, "python") if f"def {name}(" in b]
+    assert examples, f"the section {name} has no ```python example defining {name}"
+    assert any("@hookimpl" in b for b in examples)
+
+
+@pytest.mark.parametrize("doc", [WRITING_PLUGINS, CORE_DOC], ids=lambda p: p.name)
+def test_python_examples_are_valid_python(doc):
+    for body in blocks(doc.read_text(encoding="utf-8"), "python"):
+        ast.parse(body)
+
+
+def test_the_step_by_step_example_quotes_the_template_verbatim():
+    text = WRITING_PLUGINS.read_text(encoding="utf-8")
+    quoted = {}
+    for lang, body in FENCE.findall(text):
+        first, _, rest = body.partition("\n")
+        if lang in ("python", "toml") and first.startswith("# ") and (TEMPLATE / first[2:]).is_file():
+            quoted[first[2:]] = rest
+    assert {"pyproject.toml", "src/gda_example/plugin.py", "src/gda_example/generators/jitter.py"} <= set(quoted)
+    for rel, body in quoted.items():
+        assert body == (TEMPLATE / rel).read_text(encoding="utf-8"), f"docs quote an outdated {rel}"
+
+
+def _core_components() -> list[tuple[str, str]]:
+    """(kind, name) of every built-in, straight from the core's hooks (no plugin loading at collection)."""
+    from gda_core import plugin as core_plugin
+
+    found: list[tuple[str, str]] = []
+    for kind in KINDS:
+        getattr(core_plugin, f"register_{kind}")(lambda name, _target, kind=kind: found.append((kind, name)))
+    return found
+
+
+def test_core_doc_covers_every_core_component():
+    assert len(_core_components()) >= 20
+
+
+@pytest.mark.parametrize(("kind", "name"), _core_components(), ids=lambda v: v)
+def test_core_doc_documents_each_component_and_its_parameters(kind, name):
+    body = section(CORE_DOC.read_text(encoding="utf-8"), name)
+    for param in registry.describe(kind, name)["params"]:
+        assert f"`{param['name']}`" in body, f"docs/core.md: {name} lacks parameter {param['name']}"
+
+
+def test_core_doc_documents_the_config_schema():
+    from gda_core.config import GenerateConfig, RunConfig
+
+    body = section(CORE_DOC.read_text(encoding="utf-8"), "The config file")
+    for field in [*RunConfig.model_fields, *GenerateConfig.model_fields]:
+        assert f"`{field}`" in body, f"docs/core.md: config field {field} is not documented"
+
+
+def test_core_doc_documents_every_command_and_option():
+    import click
+
+    from gda_core.cli import cli
+
+    text = CORE_DOC.read_text(encoding="utf-8")
+    assert "gda --version" in text
+    for name, command in cli.commands.items():
+        body = section(text, f"gda {name}")
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert any(opt in body for opt in param.opts), f"docs/core.md: gda {name} lacks {param.opts}"
+
+
+def _example_namespace() -> dict:
+    """Execute every ```python block of writing-plugins.md (defining, not running, its code)."""
+    merged: dict = {}
+    for body in blocks(WRITING_PLUGINS.read_text(encoding="utf-8"), "python"):
+        ns: dict = {"__name__": "docs_example"}
+        exec(compile(body, "docs/writing-plugins.md", "exec"), ns)  # imports must resolve
+        merged.update({k: v for k, v in ns.items() if isinstance(v, type)})
+    return merged
+
+
+def test_hook_reference_examples_run(tmp_path):
+    import numpy as np
+
+    from gda_core import Dataset, RunContext, ValidationInputs
+    from gda_core.datasets import WineDataset
+    from gda_core.errors import DataError
+    from gda_core.generators.gmm import GaussianMixtureGenerator
+
+    ns = _example_namespace()
+    ctx = RunContext(train=Dataset([]), seed=0, quiet=True)
+    splits = WineDataset(k_shot=6).load(ctx)
+    ctx.train, ctx.test = splits.train, splits.test
+
+    conditions = ns["HardestFirst"]().conditions({0: 4, 1: 4, 2: 4}, ctx.train, ctx)
+    assert [c["label"] for c in conditions] == [0] * 4 + [1] * 4 + [2] * 4
+    gen = GaussianMixtureGenerator()
+    gen.fit(ctx.train, ctx)
+    synthetic = gen.generate(conditions, seed=0, context=ctx)
+    for i, r in enumerate(synthetic):
+        r.id = f"syn-{i}"
+
+    result = ns["MeanGapValidator"]().evaluate(ValidationInputs(ctx.train, ctx.test, synthetic), ctx)
+    assert result.metrics["mean_gap"] > 0 and len(result.tables[0].rows) == 3
+    assert ns["NearestCentroid"]().evaluate(ctx.train, ctx.test, seed=0, context=ctx)["accuracy"] > 0.6
+    assert ns["RowStatsEmbedder"]().embed(synthetic, ctx).shape == (12, 4)
+
+    for label in (0, 1):
+        np.savetxt(tmp_path / f"{label}.csv", ctx.train.features()[ctx.train.labels() == label], delimiter=",")
+    loaded = ns["CsvFolderDataset"](path=str(tmp_path)).load(ctx).train
+    assert len(loaded) == 12 and loaded.classes == ["0", "1"]
+    with pytest.raises(DataError, match="dataset.params.path"):
+        ns["CsvFolderDataset"](path=str(tmp_path / "missing")).load(ctx)
