@@ -245,8 +245,6 @@ def test_a_component_whose_module_fails_to_import_is_reported_when_needed(tmp_pa
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: pm.check_pending() runs outside the per-plugin try in "
-                   "plugins.load_plugins, so one installed plugin with a misspelt hook stops every gda command")
 def test_an_installed_plugin_with_a_misspelt_hook_is_reported_not_fatal(site):
     fake_distribution(site, "gda-typo", TYPO)
     done = gda(site, "plugins", "--json", load="gda-healthy,gda-typo")

@@ -18,6 +18,7 @@ import traceback
 import pluggy
 
 from . import hookspecs
+from .errors import PluginError
 
 ENTRY_POINT_GROUP = "gda"
 CORE_PLUGIN = "gda_core"
@@ -74,10 +75,13 @@ def load_plugins() -> pluggy.PluginManager:
             try:
                 module = ep.load()
                 pm.register(module, name=ep.name)
+                unknown = [c.name for c in pm.get_hookcallers(module) or [] if not c.has_spec()]
+                if unknown:
+                    raise PluginError(f"unknown hook(s) {', '.join(unknown)} (misspelt?)")
             except Exception as exc:  # a broken plugin must not stop the others
-                failures[ep.name] = PluginInfo(
-                    ep.name, dist_name, version, [], error=_describe(exc)
-                )
+                if pm.get_plugin(ep.name) is not None:
+                    pm.unregister(name=ep.name)
+                failures[ep.name] = PluginInfo(ep.name, dist_name, version, [], error=_describe(exc))
                 continue
             _distributions[ep.name] = (dist_name, version)
         if pm.get_plugin(CORE_PLUGIN) is None and CORE_PLUGIN not in failures:

@@ -48,8 +48,12 @@ class ComponentInfo:
                 f"{self.name!r} of plugin {self.plugin!r} is registered as one of the {self.kind} "
                 f"but is not a subclass of {base.__name__}"
             )
-        if target.name != self.name:
-            target.name = self.name
+        if target.name and target.name != self.name:
+            # one class registered under two names: each name gets its own subclass
+            target = type(target.__name__, (target,), {"name": self.name, "__doc__": target.__doc__,
+                                                       "__module__": target.__module__})
+            self.target = target
+        target.name = self.name
         return target
 
     @property
@@ -83,7 +87,7 @@ def _build(kind: str) -> dict[str, ComponentInfo]:
     pm = plugins.load_plugins()
     hook = getattr(pm.hook, f"register_{kind}")
     found: dict[str, ComponentInfo] = {}
-    for impl in reversed(hook.get_hookimpls()):  # registration order
+    for impl in reversed(hook.get_hookimpls()):  # pluggy lists the last registered first
         plugin_name = impl.plugin_name
         if plugin_name in plugins.failures:
             continue

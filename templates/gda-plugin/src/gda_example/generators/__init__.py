@@ -1,0 +1,1 @@
+"""Generators of the example plugin, one per module."""

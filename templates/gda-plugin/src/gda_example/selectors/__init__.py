@@ -1,0 +1,1 @@
+"""Selectors of the example plugin, one per module."""
