@@ -183,3 +183,36 @@ def test_a_class_with_no_samples_is_named(tmp_path):
         assert not (tmp_path / "r").exists()
     finally:
         plugins.unregister_plugin("three")
+
+
+def test_a_killed_process_resumes_to_the_same_manifest(tmp_path):
+    """SIGKILL a real `gda run` mid-generation, start it again, compare with a clean run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    cfg = small_config(generate={"per_class": 400, "shard_size": 5}, selectors=["core.dedup"],
+                       validators=["core.prdc"])
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "GDA_LOAD_PLUGINS": ""}
+    cmd = [sys.executable, "-m", "gda_core.cli", "run", str(path), "-q", "-o"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, str(killed)], env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(runfolder.finished_shards(killed, "synthetic")) < 20:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(runfolder.finished_shards(killed, "synthetic"))
+    assert 20 <= done < 240, "the run was not caught mid-generation"
+    assert not (killed / "manifest.jsonl").exists()
+    subprocess.run([*cmd, str(killed)], env=env, check=True)
+    subprocess.run([*cmd, str(tmp_path / "clean")], env=env, check=True)
+    assert _manifest(killed) == _manifest(tmp_path / "clean")
+    assert len(_manifest(killed)) == 1200
+    assert not list(killed.rglob(".*.tmp"))

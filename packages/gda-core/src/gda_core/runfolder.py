@@ -96,6 +96,7 @@ def prepare(folder: Path, resolved: dict[str, Any], *, overwrite: bool = False) 
         if marker_file.is_file():
             marker = json.loads(marker_file.read_text())
             if marker.get("config_hash") == digest:
+                remove_stale_temporaries(folder)
                 return marker
             if not overwrite:
                 raise RunFolderError(
@@ -113,6 +114,16 @@ def prepare(folder: Path, resolved: dict[str, Any], *, overwrite: bool = False) 
     marker = {"config_hash": digest, "gda_version": __version__, "steps": {}}
     write_json(marker_file, marker)
     return marker
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete half-written files and folders a killed run left behind (``.name.xxxx.tmp``)."""
+    for p in sorted(folder.rglob(".*.tmp"), key=lambda q: len(q.parts), reverse=True):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
 
 
 def read_marker(folder: Path) -> dict[str, Any]:
