@@ -17,6 +17,7 @@ CORE = "./packages/gda-core"
 TORCH_CPU = "torch==2.13.0"
 TORCH_AUDIO = ["torch==2.14.1", "torchaudio==2.11.0"]
 TEST_TOOLS = ["pytest>=8", "hatchling>=1.21"]
+PLUGINS = ["vision", "medical", "text", "signal"]
 ENV = {"GDA_LOAD_PLUGINS": "", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
        "TOKENIZERS_PARALLELISM": "false", "MPLBACKEND": "Agg"}
 
@@ -90,7 +91,12 @@ def signal(session: nox.Session) -> None:
 VISION_SMOKE: list[str] = []
 MEDICAL_SMOKE: list[str] = []
 TEXT_SMOKE: list[str] = []
-SIGNAL_SMOKE: list[str] = []
+SIGNAL_SMOKE: list[str] = [
+    "dataset.params.k_shot=4", "generator.params.steps=4", "generator.params.base_channels=8",
+    "generator.params.num_inference_steps=3", "generate.per_class=4", "validators.0.params.seeds=1",
+    "validators.1.params.iterations=5", "validators.1.params.repeats=1", "validators.2.params.iterations=5",
+    "validators.2.params.repeats=1", "application.params.n_kernels=168", "embedder.params.n_kernels=84",
+]
 
 DEMO = "examples/core.yaml"
 
@@ -106,9 +112,10 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks in benchmarks/ (timings, not pass/fail)."""
-    session.install(TORCH_CPU)
-    session.install(CORE, "./packages/gda-vision")
+    """Benchmarks in benchmarks/ with every package installed (timings, not pass/fail)."""
+    session.install(*TORCH_AUDIO)
+    session.install(CORE, *[f"./packages/gda-{p}" for p in PLUGINS])
     for script in sorted(os.listdir("benchmarks")):
         if script.startswith("bench_") and script.endswith(".py"):
-            session.run("python", os.path.join("benchmarks", script), env=ENV)
+            session.run("python", os.path.join("benchmarks", script), env={**ENV, "GDA_LOAD_PLUGINS": ",".join(
+                f"gda-{p}" for p in PLUGINS)})

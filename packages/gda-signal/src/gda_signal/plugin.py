@@ -5,3 +5,33 @@ from __future__ import annotations
 from gda_core import hookimpl
 
 P = "gda_signal"
+
+
+@hookimpl
+def register_generators(register):
+    register("signal.diffusion1d", f"{P}.generators.diffusion1d:Diffusion1DGenerator")
+    register("signal.classical", f"{P}.generators.classical:ClassicalAugmentation")
+    register("signal.specdiff", f"{P}.generators.specdiff:SpecDiffGenerator")
+
+
+@hookimpl
+def register_validators(register):
+    register("signal.discriminative", f"{P}.validators.discriminative:DiscriminativeValidator")
+    register("signal.predictive", f"{P}.validators.predictive:PredictiveValidator")
+
+
+@hookimpl
+def register_applications(register):
+    register("signal.classifier", f"{P}.applications.classifier:SignalClassifier")
+
+
+@hookimpl
+def register_datasets(register):
+    register("signal.ucr", f"{P}.datasets:UCRDataset")
+    register("signal.arrays", f"{P}.datasets:ArraysDataset")
+    register("signal.audio", f"{P}.datasets:AudioFolderDataset")
+
+
+@hookimpl
+def register_embedders(register):
+    register("signal.embedder", f"{P}.embedders.signal_embedder:SignalEmbedder")

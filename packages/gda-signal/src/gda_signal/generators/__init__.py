@@ -1,0 +1,1 @@
+"""gda-signal generators: 1-D diffusion, mel-spectrogram diffusion, classical augmentation."""

@@ -1,0 +1,1 @@
+"""gda-signal validators: TimeGAN discriminative and predictive scores."""
