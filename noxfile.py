@@ -90,7 +90,10 @@ def signal(session: nox.Session) -> None:
 # Overrides that shrink each example to a smoke run in CI (the full runs are the demos).
 VISION_SMOKE: list[str] = []
 MEDICAL_SMOKE: list[str] = []
-TEXT_SMOKE: list[str] = []
+TEXT_SMOKE: list[str] = [
+    "dataset.params.k_shot=5", "generate.per_class=5", "strategy.params.scratch.epochs=2", "strategy.params.epochs=1",
+    "validators.0.params.seeds=1",
+]
 SIGNAL_SMOKE: list[str] = [
     "dataset.params.k_shot=4", "generator.params.steps=4", "generator.params.base_channels=8",
     "generator.params.num_inference_steps=3", "generate.per_class=4", "validators.0.params.seeds=1",

@@ -55,6 +55,9 @@ class DownstreamValidator(Validator):
             gain = metrics[f"real+synthetic.{metric}.mean"] - metrics[f"real.{metric}.mean"]
             metrics[f"gain.{metric}"] = gain
             notes.append(f"real+synthetic vs real-only: {gain:+.4f} {metric} (mean over {self.params.seeds} seeds)")
+        if self.params.seeds > 1 and all(r[3] == 0 for r in rows):
+            notes.append(f"every seed gave the same {metric}: {app.name}'s model is deterministic here, "
+                         "so the spread says nothing; vary the run seed (data split, generation) instead")
         best = max(rows, key=lambda r: r[2])
         notes.append(f"best training set: {best[0]} ({metric} {best[2]:.4f})")
         table = Table(f"Downstream {metric} on held-out real data ({app.name}, {self.params.seeds} seeds)",

@@ -1,0 +1,150 @@
+"""Text data sets: the shipped customer-support set and CSV/JSONL tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from gda_core.components import DatasetLoader, DataSplits, Params
+from gda_core.errors import DataError
+from gda_core.records import Dataset, Record
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SUPPORT_CLASSES = ["account", "billing", "shipping", "technical"]
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``.csv``/``.tsv`` (header line) or ``.jsonl`` (one object a line) file."""
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson"):
+            rows = []
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{n}: each line must hold a JSON object")
+                rows.append(row)
+            return rows
+        if suffix in (".csv", ".tsv"):
+            with path.open(newline="", encoding="utf-8") as f:
+                return list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text: {exc}") from exc
+    raise DataError(f"{path}: unsupported file type {suffix!r} (use .csv, .tsv or .jsonl)")
+
+
+def rows_to_dataset(rows: list[dict[str, Any]], *, path: Path, text_column: str, label_column: str | None,
+                    prefix: str, classes: list[Any] | None = None) -> Dataset:
+    """Records of ``rows``; a missing column or an empty text is a :class:`DataError` naming it."""
+    if not rows:
+        raise DataError(f"{path} has no rows")
+    columns = list(rows[0].keys())
+    for col, field in ((text_column, "text column"), (label_column, "label column")):
+        if col is not None and not any(col in r for r in rows):
+            raise DataError(f"{path}: no {field} {col!r} (columns: {', '.join(map(str, columns))})")
+    records = []
+    for i, row in enumerate(rows):
+        line = i + 2 if path.suffix.lower() in (".csv", ".tsv") else i + 1
+        text = row.get(text_column)
+        if text is None or not str(text).strip():
+            raise DataError(f"{path}: row {line} has an empty text in column {text_column!r}")
+        label = None
+        if label_column is not None:
+            label = row.get(label_column)
+            if label is None or (isinstance(label, str) and not label.strip()):
+                raise DataError(f"{path}: row {line} has no label in column {label_column!r}")
+            label = label.strip() if isinstance(label, str) else label
+        records.append(Record(id=f"{prefix}-{i:05d}", data=str(text).strip(), label=label))
+    return Dataset(records, modality="text", classes=classes)
+
+
+def k_shot(ds: Dataset, k: int | None, seed: int) -> Dataset:
+    """``k`` records of each class, drawn with ``seed`` (all of them when ``k`` is None)."""
+    if k is None:
+        return ds
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    labels = [r.label for r in ds.records]
+    for c in ds.classes:
+        idx = [i for i, lab in enumerate(labels) if lab == c]
+        if len(idx) < k:
+            raise DataError(f"class {c!r} has {len(idx)} records, fewer than k_shot={k}")
+        keep.extend(rng.choice(idx, size=k, replace=False).tolist())
+    return ds.subset(sorted(keep))
+
+
+class TextSampleWriter(DatasetLoader):
+    """Writes kept synthetic texts as UTF-8 ``.txt`` files (shared by the text loaders)."""
+
+    def save_sample(self, record: Record, stem: Path) -> Path | None:
+        out = stem.with_suffix(".txt")
+        out.write_text(str(record.data) + "\n", encoding="utf-8")
+        return out
+
+
+class SupportParams(Params):
+    k_shot: int | None = Field(None, gt=0, le=25, description="keep only this many training texts per class "
+                               "(drawn with the run seed); all 25 when unset")
+
+
+class SupportTicketsDataset(TextSampleWriter):
+    """The shipped customer-support set: 300 short messages, 4 intents, fixed split.
+
+    Intents: account, billing, shipping, technical; a fixed split of 25 training and 50 test texts per class."""
+
+    Params = SupportParams
+
+    def load(self, context) -> DataSplits:
+        def part(name: str, prefix: str) -> Dataset:
+            path = DATA_DIR / name
+            return rows_to_dataset(read_rows(path), path=path, text_column="text", label_column="label",
+                                   prefix=prefix, classes=SUPPORT_CLASSES)
+
+        train, test = part("support_train.jsonl", "train"), part("support_test.jsonl", "test")
+        return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)
+
+
+class TextTableParams(Params):
+    path: str = Field(..., description="a .csv, .tsv or .jsonl file, one text per row")
+    text_column: str = Field("text", description="column (or JSON key) holding the text")
+    label_column: str = Field("label", description="column (or JSON key) holding the class")
+    test_path: str | None = Field(None, description="a separate test table (else the run holds out test_size)")
+    k_shot: int | None = Field(None, gt=0, description="keep only this many training texts per class")
+
+
+class TextTableDataset(TextSampleWriter):
+    """Texts and labels from a CSV/TSV file or JSON lines, with configurable column names."""
+
+    Params = TextTableParams
+
+    def _read(self, path_str: str, field: str, prefix: str, classes=None) -> Dataset:
+        path = Path(path_str).expanduser()
+        if not path.is_file():
+            raise DataError(f"dataset.params.{field}: {path} does not exist")
+        p = self.params
+        return rows_to_dataset(read_rows(path), path=path, text_column=p.text_column, label_column=p.label_column,
+                               prefix=prefix, classes=classes)
+
+    def load(self, context) -> DataSplits:
+        train = self._read(self.params.path, "path", "train")
+        test = None
+        if self.params.test_path:
+            test = self._read(self.params.test_path, "test_path", "test", classes=train.classes)
+            unseen = sorted({r.label for r in test.records} - set(train.classes), key=str)
+            if unseen:
+                raise DataError(f"{self.params.test_path}: label(s) {', '.join(map(repr, unseen))} "
+                                f"never occur in {self.params.path}")
+        return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)

@@ -1,0 +1,40 @@
+"""``text.tfidf``: TF-IDF features of the real training vocabulary, reduced by truncated SVD (no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from gda_core.components import Embedder, Params
+
+
+class TfidfParams(Params):
+    analyzer: str = Field("word", pattern="^(word|char_wb)$", description="word n-grams or character n-grams")
+    ngram_max: int = Field(2, ge=1, le=5, description="longest n-gram")
+    components: int | None = Field(128, gt=0, description="truncated SVD dimensions (None: the sparse "
+                                   "TF-IDF columns, densified)")
+
+
+class TfidfEmbedder(Embedder):
+    """TF-IDF vectors of the real training vocabulary, SVD-reduced: a fast text embedding."""
+
+    Params = TfidfParams
+
+    def fit(self, train, context) -> None:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        p = self.params
+        self.vec_ = TfidfVectorizer(analyzer=p.analyzer, ngram_range=(1, p.ngram_max), sublinear_tf=True,
+                                    lowercase=True)
+        X = self.vec_.fit_transform([str(r.data) for r in train.records])
+        self.svd_ = None
+        if p.components is not None and min(X.shape) > 2:
+            n = min(p.components, X.shape[1] - 1, X.shape[0] - 1)
+            self.svd_ = TruncatedSVD(n_components=n, random_state=context.seed).fit(X)
+
+    def embed(self, records, context) -> np.ndarray:
+        X = self.vec_.transform([str(r.data) for r in records])
+        if self.svd_ is not None:
+            return self.svd_.transform(X)
+        return X.toarray()
