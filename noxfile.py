@@ -88,7 +88,10 @@ def signal(session: nox.Session) -> None:
 
 
 # Overrides that shrink each example to a smoke run in CI (the full runs are the demos).
-VISION_SMOKE: list[str] = []
+VISION_SMOKE: list[str] = [
+    "generator.params.train_steps=30", "generator.params.num_inference_steps=5", "generate.per_class=6",
+    "validators.0.params.seeds=1", "validators.3.params.methods=[pca]", "embedder.params.steps=20",
+]
 MEDICAL_SMOKE: list[str] = []
 TEXT_SMOKE: list[str] = [
     "dataset.params.k_shot=5", "generate.per_class=5", "strategy.params.scratch.epochs=2", "strategy.params.epochs=1",

@@ -216,3 +216,28 @@ def test_a_killed_process_resumes_to_the_same_manifest(tmp_path):
     assert _manifest(killed) == _manifest(tmp_path / "clean")
     assert len(_manifest(killed)) == 1200
     assert not list(killed.rglob(".*.tmp"))
+
+
+def test_pretrained_strategy_loads_the_saved_model_and_takes_explicit_overrides(tmp_path):
+    first = gda_core.run(small_config(selectors=[], validators=[]), tmp_path / "a", quiet=True)
+    cfg = small_config(selectors=[], validators=[],
+                       strategy={"name": "core.pretrained", "params": {"path": str(tmp_path / "a" / "model")}})
+    again = gda_core.run(cfg, tmp_path / "b", quiet=True)
+    assert all(np.array_equal(x.data, y.data) for x, y in zip(first.synthetic, again.synthetic))
+    from gda_core.generators.gmm import GaussianMixtureGenerator
+    from gda_core.strategies import Pretrained
+
+    gen = GaussianMixtureGenerator.from_params({"reg_covar": 0.5})
+    loaded = Pretrained(path=str(tmp_path / "a" / "model")).fit(gen, None, None)
+    assert loaded.params.reg_covar == 0.5 and loaded.params.n_components == 1  # saved value kept
+    with pytest.raises(ConfigError, match="strategy.params.path"):
+        Pretrained(path=str(tmp_path / "nowhere")).fit(gen, None, None)
+
+
+def test_named_embedders_with_parameters(tmp_path):
+    cfg = small_config(embedders=[{"name": "core.pca", "params": {"n_components": 2}}],
+                       selectors=[{"name": "core.dedup", "params": {"embedder": "core.pca"}}],
+                       validators=[{"name": "core.prdc", "params": {"embedder": "core.pca"}}])
+    res = gda_core.run(cfg, tmp_path / "r", quiet=True)
+    assert "n_components: 2" in (tmp_path / "r" / "config.yaml").read_text()
+    assert 0 <= res.metrics["core.prdc"]["precision"] <= 1

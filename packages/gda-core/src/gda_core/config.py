@@ -79,6 +79,8 @@ class RunConfig(_Strict):
     baselines: list[ComponentRef] = Field(default_factory=list, description="generators to compare against")
     application: ComponentRef = ComponentRef(name="core.classification")
     embedder: ComponentRef = ComponentRef(name="core.flatten")
+    embedders: list[ComponentRef] = Field(
+        default_factory=list, description="more embedders, with parameters, that selectors and validators may name")
 
     @field_validator("seed")
     @classmethod
@@ -101,6 +103,7 @@ class ResolvedRun:
     baselines: list[Generator]
     application: Application
     embedder: Embedder
+    embedders: list[Embedder] = dataclasses.field(default_factory=list)
 
     def resolved_dict(self) -> dict[str, Any]:
         """The config with every component's parameters, defaults included."""
@@ -116,6 +119,7 @@ class ResolvedRun:
         d["baselines"] = [ref(b) for b in self.baselines]
         d["application"] = ref(self.application)
         d["embedder"] = ref(self.embedder)
+        d["embedders"] = [ref(e) for e in self.embedders]
         return d
 
 
@@ -184,6 +188,7 @@ def resolve(data: dict[str, Any] | RunConfig) -> ResolvedRun:
         baselines=[build("generators", r, f"baselines[{i}]") for i, r in enumerate(cfg.baselines)],
         application=build("applications", cfg.application, "application"),
         embedder=build("embedders", cfg.embedder, "embedder"),
+        embedders=[build("embedders", r, f"embedders[{i}]") for i, r in enumerate(cfg.embedders)],
     )
 
 

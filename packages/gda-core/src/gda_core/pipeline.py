@@ -109,6 +109,7 @@ class Pipeline:
         validate_dataset(test, name=f"dataset {self.resolved.dataset.name} (test)")
         ctx.train, ctx.test = train, test
         ctx.embedder = self.resolved.embedder
+        ctx.embedders = {e.name: e for e in self.resolved.embedders}
         ctx.application = self.resolved.application
         self.context = ctx
         return ctx

@@ -27,6 +27,8 @@ class Pretrained(Strategy):
         path = Path(self.params.path).expanduser()
         if not path.is_dir():
             raise ConfigError(f"strategy.params.path: {path} is not a folder")
-        loaded = type(generator).from_pretrained(path)
+        # parameters the config sets explicitly (sampling steps, guidance) override the saved ones
+        overrides = generator.params.model_dump(exclude_unset=True)
+        loaded = type(generator).from_pretrained(path, **overrides)
         loaded.name = generator.name
         return loaded

@@ -1,0 +1,150 @@
+"""Image data set loaders: scikit-learn's handwritten digits and a folder of class subfolders.
+
+Vision records hold float32 arrays ``(C, H, W)`` with values in [0, 1]; kept
+synthetic samples are written back as PNG files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from gda_core.components import DatasetLoader, DataSplits, Params
+from gda_core.datasets import k_shot
+from gda_core.errors import DataError
+from gda_core.records import Dataset, Record
+
+from ._images import to_pil
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _resize_np(images: np.ndarray, size: int | None) -> np.ndarray:
+    """Resize ``(n, C, H, W)`` [0, 1] arrays to ``size`` x ``size`` with Pillow (bicubic)."""
+    if size is None or images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    from PIL import Image
+
+    out = np.empty(images.shape[:2] + (size, size), dtype=np.float32)
+    for i, img in enumerate(images):
+        for c, ch in enumerate(img):
+            pil = Image.fromarray(ch.astype(np.float32), mode="F")
+            out[i, c] = np.asarray(pil.resize((size, size), Image.BICUBIC), dtype=np.float32)
+    return np.clip(out, 0.0, 1.0)
+
+
+class ImageDatasetLoader(DatasetLoader):
+    """Base of the vision loaders: writes a kept sample as an 8-bit PNG (L or RGB)."""
+
+    def save_sample(self, record: Record, stem: Path) -> Path | None:
+        out = stem.with_suffix(".png")
+        to_pil(record.data).save(out, format="PNG")
+        return out
+
+
+class DigitsParams(Params):
+    k_shot: int | None = Field(None, gt=0, description="keep only this many training images per class (seeded)")
+    test_size: float = Field(0.3, gt=0, lt=1, description="held-out share, drawn before the k-shot subset")
+    size: int | None = Field(None, gt=1, description="resize the 8x8 images to size x size (default: keep 8x8)")
+    classes: list[int] | None = Field(None, description="keep only these digits (default: all ten)")
+
+
+class DigitsDataset(ImageDatasetLoader):
+    """scikit-learn's handwritten digits (1797 grey 8x8 images, 10 classes; ships offline).
+
+    Pixel values 0..16 are scaled to [0, 1]. A stratified held-out test split is
+    drawn with the run seed first; ``k_shot`` then keeps k training images per class.
+    """
+
+    Params = DigitsParams
+
+    def load(self, context) -> DataSplits:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        p = self.params
+        bunch = load_digits()
+        X = (bunch.images.astype(np.float32) / 16.0)[:, None]  # (n, 1, 8, 8)
+        y = bunch.target.astype(int)
+        if p.classes is not None:
+            bad = [c for c in p.classes if c not in range(10)]
+            if bad:
+                raise DataError(f"dataset.params.classes: {bad} are not digits 0..9")
+            mask = np.isin(y, p.classes)
+            X, y = X[mask], y[mask]
+        X = _resize_np(X, p.size)
+        tr, te = train_test_split(np.arange(len(y)), test_size=p.test_size, random_state=context.seed, stratify=y)
+        classes = sorted(set(y.tolist()))
+        meta = {"channels": 1, "height": int(X.shape[-2]), "width": int(X.shape[-1]), "source": "sklearn digits"}
+
+        def records(idx: np.ndarray, prefix: str) -> list[Record]:
+            return [Record(id=f"{prefix}-{i:05d}", data=X[i], label=int(y[i])) for i in sorted(idx)]
+
+        train = Dataset(records(tr, "digits-train"), modality="image", classes=classes, meta=meta)
+        test = Dataset(records(te, "digits-test"), modality="image", classes=classes, meta=meta)
+        return DataSplits(k_shot(train, p.k_shot, context.seed), test)
+
+
+class FolderParams(Params):
+    path: str = Field(..., description="folder with one subfolder of images per class")
+    test_path: str | None = Field(None, description="a test folder laid out the same way (else a split is held out)")
+    size: int = Field(32, gt=1, description="every image is resized to size x size")
+    channels: Literal[1, 3] = Field(3, description="1 for grey, 3 for RGB")
+    k_shot: int | None = Field(None, gt=0, description="keep only this many training images per class (seeded)")
+    test_size: float = Field(0.3, gt=0, lt=1, description="held-out share when k_shot is set and no test_path")
+
+
+class ImageFolderDataset(ImageDatasetLoader):
+    """A folder of PNG/JPEG images, one subfolder per class (the subfolder name is the label),
+    converted to ``size`` x ``size`` and ``channels`` channels."""
+
+    Params = FolderParams
+
+    def _read(self, path_str: str, field: str) -> Dataset:
+        from PIL import Image, UnidentifiedImageError
+
+        root = Path(path_str).expanduser()
+        if not root.is_dir():
+            raise DataError(f"dataset.params.{field}: {root} is not a folder")
+        class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        if not class_dirs:
+            raise DataError(f"dataset.params.{field}: {root} has no class subfolders")
+        p = self.params
+        mode = "L" if p.channels == 1 else "RGB"
+        records: list[Record] = []
+        for d in class_dirs:
+            files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            for f in files:
+                try:
+                    with Image.open(f) as im:
+                        im = im.convert(mode).resize((p.size, p.size), Image.BICUBIC)
+                        a = np.asarray(im, dtype=np.float32) / 255.0
+                except (UnidentifiedImageError, OSError, ValueError) as exc:
+                    raise DataError(f"cannot read image {f}: {exc}") from exc
+                a = a[None] if a.ndim == 2 else np.transpose(a, (2, 0, 1))
+                records.append(Record(id=f"{d.name}/{f.stem}", data=np.ascontiguousarray(a), label=d.name,
+                                      meta={"file": str(f)}))
+        if not records:
+            raise DataError(f"dataset.params.{field}: {root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        meta = {"channels": p.channels, "height": p.size, "width": p.size, "source": str(root)}
+        return Dataset(records, modality="image", classes=[d.name for d in class_dirs], meta=meta)
+
+    def load(self, context) -> DataSplits:
+        train = self._read(self.params.path, "path")
+        test = None
+        if self.params.test_path:
+            t = self._read(self.params.test_path, "test_path")
+            unknown = sorted(set(t.classes) - set(train.classes))
+            if unknown:
+                raise DataError(f"dataset.params.test_path: classes {unknown} are not in the training folder")
+            test = Dataset(t.records, modality="image", classes=train.classes, meta=t.meta)
+        if self.params.k_shot is not None:
+            if test is None:  # hold out the test split first, so it is not limited to k per class
+                from gda_core.pipeline import split_train_test
+
+                train, test = split_train_test(train, self.params.test_size, context.seed)
+            train = k_shot(train, self.params.k_shot, context.seed)
+        return DataSplits(train, test)

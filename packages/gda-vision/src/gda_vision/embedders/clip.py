@@ -1,0 +1,43 @@
+"""CLIP image embeddings (transformers) as features for selectors and validators."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from gda_core.components import Embedder, Params
+from gda_core.errors import ConfigError
+
+
+class CLIPEmbedderParams(Params):
+    model: str | None = Field(None, description="CLIP checkpoint: a local folder or a hub id (required)")
+    batch_size: int = Field(64, gt=0, description="images per CLIP call")
+    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
+
+
+class CLIPEmbedder(Embedder):
+    """L2-normalised CLIP image embeddings from a given checkpoint (a fixed embedder: nothing
+    is learnt from the real set)."""
+
+    Params = CLIPEmbedderParams
+
+    def fit(self, train, context) -> None:
+        self._load()
+
+    def _load(self) -> None:
+        from .._clip import load_clip
+        from .._torch import pick_device
+
+        if hasattr(self, "clip_"):
+            return
+        if not self.params.model:
+            raise ConfigError("embedder.params.model: vision.clip-embedder needs a CLIP checkpoint (folder or hub id)")
+        self.device_ = pick_device(self.params.device)
+        self.clip_, self.processor_ = load_clip(self.params.model, self.device_, "embedder.params.model")
+
+    def embed(self, records, context) -> np.ndarray:
+        from .._clip import image_embeddings
+
+        self._load()
+        return image_embeddings(self.clip_, self.processor_, list(records), self.device_,
+                                self.params.batch_size).astype(np.float64)

@@ -1,0 +1,1 @@
+"""gda-vision validators."""
