@@ -68,3 +68,15 @@ def freq_of():
 @pytest.fixture(scope="session")
 def freqs():
     return FREQS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _only_this_plugin_for_module_fixtures():
+    """The same restriction for module-scoped fixtures, which run before function-scoped ones."""
+    from gda_core import plugins
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GDA_LOAD_PLUGINS", "gda-signal")
+        plugins.reset()
+        yield
+    plugins.reset()

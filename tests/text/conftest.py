@@ -52,3 +52,15 @@ def lora_fitted(tmp_path_factory, toy, tiny_lm):
     strategy = LoraStrategy(epochs=20, lr=2e-2, r=8, adapter_dir=str(adapter_dir))
     gen = strategy.fit(gen, toy, context(toy))
     return gen, strategy, adapter_dir
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _only_this_plugin_for_module_fixtures():
+    """The same restriction for module-scoped fixtures, which run before function-scoped ones."""
+    from gda_core import plugins
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GDA_LOAD_PLUGINS", "gda-text")
+        plugins.reset()
+        yield
+    plugins.reset()

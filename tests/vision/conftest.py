@@ -94,3 +94,15 @@ def _one_torch_thread():
 
     os.environ.setdefault("GDA_TORCH_THREADS", "1")
     yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _only_this_plugin_for_module_fixtures():
+    """The same restriction for module-scoped fixtures, which run before function-scoped ones."""
+    from gda_core import plugins
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GDA_LOAD_PLUGINS", "gda-vision")
+        plugins.reset()
+        yield
+    plugins.reset()

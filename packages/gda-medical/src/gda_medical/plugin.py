@@ -5,3 +5,38 @@ from __future__ import annotations
 from gda_core import hookimpl
 
 P = "gda_medical"
+
+
+@hookimpl
+def register_generators(register):
+    register("medical.ddpm3d", f"{P}.generators.ddpm3d:DDPM3DGenerator")
+    register("medical.mask2image", f"{P}.generators.mask2image:Mask2ImageGenerator")
+    register("medical.ldm3d", f"{P}.generators.ldm3d:LatentDiffusion3DGenerator")
+    register("medical.classical", f"{P}.generators.classical:ClassicalAugmentation")
+
+
+@hookimpl
+def register_selectors(register):
+    register("medical.realism", f"{P}.selectors.realism:RealismSelector")
+
+
+@hookimpl
+def register_validators(register):
+    register("medical.mmd", f"{P}.validators.mmd:VolumeMMDValidator")
+    register("medical.msssim-diversity", f"{P}.validators.msssim_diversity:MSSSIMDiversityValidator")
+
+
+@hookimpl
+def register_applications(register):
+    register("medical.segmentation", f"{P}.applications.segmentation:SegmentationApplication")
+
+
+@hookimpl
+def register_datasets(register):
+    register("medical.phantoms", f"{P}.datasets:PhantomsDataset")
+    register("medical.nifti", f"{P}.datasets:NiftiDataset")
+
+
+@hookimpl
+def register_embedders(register):
+    register("medical.pooled", f"{P}.embedders:PooledVolumeEmbedder")

@@ -1,0 +1,243 @@
+"""``medical.ldm3d``: latent diffusion for volumes in the style of MAISI (MONAI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from gda_core.errors import ConfigError, GDAError
+from gda_core.records import Record
+
+from ..volumes import (
+    autocast,
+    check_channels,
+    check_divisible,
+    from_model_range,
+    load_weights,
+    num_label_classes,
+    read_config,
+    save_module,
+    seeded,
+    stack_images,
+    stack_targets,
+    to_model_range,
+    torch_generator,
+    volume_shape,
+)
+from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, make_scheduler, unet_config
+
+
+class LDM3DParams(DiffusionParams):
+    channels: list[int] = Field([16, 32], min_length=1, description="latent diffusion UNet channels per level")
+    steps: int = Field(1500, ge=0, description="latent diffusion training iterations (0: use it as loaded)")
+    ae_channels: list[int] = Field([8, 16], min_length=1, description="autoencoder channels per level "
+                                   "(each level after the first halves the volume)")
+    latent_channels: int = Field(2, ge=1, description="channels of the autoencoder's latent space")
+    ae_steps: int = Field(600, ge=0, description="autoencoder training iterations (0: use it as loaded)")
+    ae_lr: float = Field(2e-3, gt=0, description="autoencoder learning rate")
+    kl_weight: float = Field(1e-6, ge=0, description="weight of the KL term against the L1 reconstruction")
+    autoencoder_class: Literal["AutoencoderKL", "AutoencoderKlMaisi"] = Field(
+        "AutoencoderKL", description="MONAI class of the first stage (AutoencoderKlMaisi for MAISI weights)")
+    autoencoder_config: dict[str, Any] | None = Field(
+        None, description="constructor arguments of the autoencoder, overriding the ones built from ae_*")
+    autoencoder_path: str | None = Field(
+        None, description="local pretrained autoencoder: a folder saved by this generator, a .safetensors "
+        "or a torch checkpoint matching the configured architecture (MAISI's autoencoder, say)")
+    diffusion_path: str | None = Field(
+        None, description="local pretrained latent diffusion UNet weights (folder, .safetensors or .pt)")
+    with_label: bool = Field(False, description="encode the label volume as an extra channel and return it")
+
+    @model_validator(mode="after")
+    def _check_ae(self):
+        if self.autoencoder_config is None:
+            check_channels(self.ae_channels, self.norm_num_groups, "ae_channels")
+        if self.autoencoder_config is None and self.autoencoder_class == "AutoencoderKlMaisi":
+            raise ValueError("autoencoder_config: required with autoencoder_class=AutoencoderKlMaisi")
+        return self
+
+
+def build_autoencoder(kind: str, config: dict[str, Any]):
+    if kind == "AutoencoderKlMaisi":
+        from monai.apps.generation.maisi.networks.autoencoderkl_maisi import AutoencoderKlMaisi
+
+        return AutoencoderKlMaisi(**config)
+    from monai.networks.nets import AutoencoderKL
+
+    return AutoencoderKL(**config)
+
+
+class LatentDiffusion3DGenerator(DiffusionGenerator):
+    """3-D latent diffusion in the style of MAISI: AutoencoderKL + latent DiffusionModelUNet.
+
+    A MONAI ``AutoencoderKL`` is trained on the volumes
+    (L1 + KL), a ``DiffusionModelUNet`` trained in its latent space, sampled through
+    ``LatentDiffusionInferer``. Both stages are saved (safetensors) and reload; pretrained
+    autoencoder or diffusion weights are read from a local path when given."""
+
+    Params = LDM3DParams
+
+    def __init__(self, params=None, **kwargs) -> None:
+        super().__init__(params, **kwargs)
+        self.autoencoder = None
+
+    def _ae_config(self, in_channels: int) -> dict[str, Any]:
+        p = self.params
+        if p.autoencoder_config is not None:
+            return dict(p.autoencoder_config)
+        n = len(p.ae_channels)
+        return {"spatial_dims": 3, "in_channels": in_channels, "out_channels": in_channels,
+                "channels": list(p.ae_channels), "latent_channels": p.latent_channels,
+                "num_res_blocks": [1] * n, "attention_levels": [False] * n, "norm_num_groups": p.norm_num_groups,
+                "with_encoder_nonlocal_attn": False, "with_decoder_nonlocal_attn": False}
+
+    def _fit_autoencoder(self, x, context) -> None:
+        import torch
+
+        p, dev = self.params, self.device
+        ae = self.autoencoder.to(dev).train()
+        opt = torch.optim.AdamW(ae.parameters(), lr=p.ae_lr, weight_decay=1e-5)
+        g = torch_generator(context.seed * 31 + 5)
+        losses = []
+        for _ in context.progress(range(p.ae_steps), desc="train autoencoder", total=p.ae_steps):
+            idx = torch.randint(0, len(x), (min(p.batch_size, len(x)),), generator=g)
+            xb = x[idx].to(dev)
+            with autocast(dev, p.mixed_precision):
+                recon, mu, sigma = ae(xb)
+                rec = torch.nn.functional.l1_loss(recon.float(), xb)
+                kl = 0.5 * (mu.float() ** 2 + sigma.float() ** 2 - torch.log(sigma.float() ** 2 + 1e-8) - 1)
+                kl = kl.flatten(1).sum(1).mean()
+                loss = rec + p.kl_weight * kl
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0)
+            opt.step()
+            losses.append(float(rec.detach()))
+        ae.eval()
+        if losses:
+            self.info["ae_l1"] = float(np.mean(losses[-max(1, len(losses) // 10):]))
+
+    def _encode(self, x):
+        import torch
+
+        dev = self.device
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), self.params.sample_batch_size):
+                out.append(self.autoencoder.encode_stage_2_inputs(x[i:i + self.params.sample_batch_size].to(dev))
+                           .float().cpu())
+        return torch.cat(out)
+
+    def fit(self, train, context) -> None:
+        import torch
+
+        p = self.params
+        shape = volume_shape(train.records)
+        levels = len(p.ae_channels) if p.autoencoder_config is None else len(p.autoencoder_config.get("channels", [1]))
+        check_divisible(shape[1:], levels, "medical.ldm3d autoencoder")
+        use_label = p.with_label and all(r.target is not None for r in train.records)
+        x = to_model_range(torch.from_numpy(stack_images(train.records)))
+        k = 0
+        if use_label:
+            k = num_label_classes(train.records)
+            x = torch.cat([x, to_model_range(torch.from_numpy(stack_targets(train.records)).float() / (k - 1))], 1)
+        ae_cfg = self._ae_config(x.shape[1])
+        with seeded(context.seed):
+            self.autoencoder = build_autoencoder(p.autoencoder_class, ae_cfg)
+        if p.autoencoder_path:
+            self._load_pretrained(self.autoencoder, p.autoencoder_path, "autoencoder_path")
+        self.info = {"ae_config": ae_cfg, "ae_class": p.autoencoder_class, "shape": list(shape),
+                     "label_classes": k, "affine": np.asarray(train.records[0].meta.get("affine", np.eye(4))).tolist()}
+        if p.ae_steps:
+            self._fit_autoencoder(x, context)
+        with seeded(context.seed + 2):  # encode_stage_2_inputs samples from the posterior
+            z = self._encode(x)
+        self.info["latent_shape"] = list(z.shape[1:])
+        check_divisible(z.shape[2:], len(p.channels), "medical.ldm3d latent UNet")
+        self.info["scale_factor"] = self._pretrained_scale(p.diffusion_path) or float(1.0 / max(float(z.std()), 1e-6))
+        z = z * self.info["scale_factor"]
+        cfg = unet_config(p, z.shape[1], z.shape[1])
+        self.info["unet_config"] = cfg
+        with seeded(context.seed + 1):
+            self.unet = build_unet(cfg)
+        if p.diffusion_path:
+            self._load_pretrained(self.unet, p.diffusion_path, "diffusion_path")
+        if p.steps:
+            self._fit_unet(z, None, context, desc="train latent diffusion")
+
+    @staticmethod
+    def _pretrained_scale(path: str | None) -> float | None:
+        """The latent scale factor a diffusion model saved by this generator was trained with."""
+        if not path:
+            return None
+        folder = Path(path).expanduser()
+        folder = folder / "unet" if (folder / "unet").is_dir() else folder
+        try:
+            return float(read_config(folder)["info"]["scale_factor"])
+        except (GDAError, KeyError, TypeError, ValueError):
+            return None
+
+    @staticmethod
+    def _load_pretrained(module, path: str, field: str) -> None:
+        target = Path(path).expanduser()
+        if target.is_dir() and (target / "autoencoder").is_dir() and field == "autoencoder_path":
+            target = target / "autoencoder"
+        if target.is_dir() and (target / "unet").is_dir() and field == "diffusion_path":
+            target = target / "unet"
+        try:
+            load_weights(module, target)
+        except GDAError as exc:
+            raise ConfigError(f"generator.params.{field}: {exc}") from exc
+
+    def generate(self, conditions, *, seed: int, context) -> list[Record]:
+        import torch
+        from monai.inferers import LatentDiffusionInferer
+
+        n = len(conditions)
+        if n == 0:
+            return []
+        if self.unet is None or self.autoencoder is None:
+            raise GDAError("medical.ldm3d: generate called before fit (or load)")
+        p, dev = self.params, self.device
+        shape, lat = tuple(self.info["shape"]), tuple(self.info["latent_shape"])
+        k = int(self.info.get("label_classes", 0))
+        unet, ae = self.unet.to(dev).eval(), self.autoencoder.to(dev).eval()
+        outs = []
+        starts = list(range(0, n, p.sample_batch_size))
+        for b in context.progress(starts, desc="sample", total=len(starts)):
+            m = min(p.sample_batch_size, n - b)
+            sched = make_scheduler(p)
+            sched.set_timesteps(p.inference_steps)
+            inferer = LatentDiffusionInferer(sched, scale_factor=self.info["scale_factor"])
+            noise = torch.randn((m, *lat), generator=torch_generator(seed * 1_000_003 + b)).to(dev)
+            with seeded(seed + b, dev), autocast(dev, p.mixed_precision):
+                img = inferer.sample(input_noise=noise, autoencoder_model=ae, diffusion_model=unet,
+                                     scheduler=sched, verbose=False)
+            outs.append(img.float().cpu())
+        out = torch.cat(outs)
+        records = []
+        for i, cond in enumerate(conditions):
+            img = from_model_range(out[i, : shape[0]]).numpy().astype(np.float32)
+            target = None
+            if k:
+                target = np.rint(from_model_range(out[i, shape[0]:]).numpy() * (k - 1)).astype(np.uint8)
+            records.append(Record(id="", data=img, label=cond.get("label"), target=target,
+                                  meta={"affine": self._affine_for(cond, context)}))
+        return records
+
+    def save_state(self, path: Path) -> None:
+        if self.unet is None or self.autoencoder is None:
+            raise GDAError("medical.ldm3d: nothing to save before fit")
+        save_module(self.autoencoder, self.info["ae_config"], Path(path) / "autoencoder",
+                    extra={"class": self.info["ae_class"]})
+        save_module(self.unet, self.info["unet_config"], Path(path) / "unet", extra={"info": self.info})
+
+    def load_state(self, path: Path) -> None:
+        super().load_state(path)
+        folder = Path(path) / "autoencoder"
+        cfg = read_config(folder)
+        self.autoencoder = build_autoencoder(cfg.get("class", "AutoencoderKL"), cfg["init"])
+        load_weights(self.autoencoder, folder)
+        self.autoencoder.eval()

@@ -1,0 +1,108 @@
+"""``medical.mask2image``: images generated from a label mask, so every sample is an
+image + label pair for segmentation augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from gda_core.errors import DataError
+from gda_core.records import Record
+
+from ..perturb import perturb_mask
+from ..volumes import (
+    check_divisible,
+    from_model_range,
+    num_label_classes,
+    seeded,
+    stack_images,
+    stack_targets,
+    to_model_range,
+    volume_shape,
+)
+from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, unet_config
+
+
+class Mask2ImageParams(DiffusionParams):
+    shift: float = Field(0.1, ge=0, le=0.5, description="random shift of the conditioning mask (fraction of size)")
+    scale: float = Field(0.1, ge=0, lt=1, description="random scaling of the conditioning mask (+- fraction)")
+    rotate: float = Field(0.0, ge=0, description="random rotation of the conditioning mask (radians)")
+    elastic: float = Field(0.0, ge=0, description="elastic deformation magnitude in voxels (0: none)")
+    perturb: bool = Field(True, description="perturb the real masks so that the image + label pairs are new")
+
+
+def one_hot(labels, k: int):
+    """``(N, 1, ...)`` integer labels to ``(N, k-1, ...)`` foreground channels in [-1, 1]."""
+    import torch
+
+    lab = labels.long()[:, 0]
+    oh = torch.nn.functional.one_hot(lab.clamp(0, k - 1), k).movedim(-1, 1)[:, 1:].float()
+    return oh * 2.0 - 1.0
+
+
+class Mask2ImageGenerator(DiffusionGenerator):
+    """Image + label pairs: a 3-D diffusion model that draws an image for a given label mask.
+
+    A MONAI ``DiffusionModelUNet`` is conditioned on the mask by channel concatenation
+    (the noisy image and the mask's one-hot channels go in). Masks to
+    condition on come from the real labels named by each condition's ``source_id``,
+    optionally shifted, scaled, rotated and elastically deformed; each synthetic image is
+    returned with that mask as its ``Record.target``."""
+
+    Params = Mask2ImageParams
+
+    def fit(self, train, context) -> None:
+        import torch
+
+        p = self.params
+        missing = [r.id for r in train.records if r.target is None]
+        if missing:
+            raise DataError(f"medical.mask2image needs a label volume for every training volume; "
+                            f"{missing[0]!r} has none")
+        shape = volume_shape(train.records)
+        check_divisible(shape[1:], len(p.channels), "medical.mask2image")
+        k = num_label_classes(train.records)
+        x = to_model_range(torch.from_numpy(stack_images(train.records)))
+        cond = one_hot(torch.from_numpy(stack_targets(train.records)), k)
+        cfg = unet_config(p, shape[0] + k - 1, shape[0])
+        self.info = {"unet_config": cfg, "shape": list(shape), "label_classes": k,
+                     "affine": np.asarray(train.records[0].meta.get("affine", np.eye(4))).tolist()}
+        with seeded(context.seed):
+            self.unet = build_unet(cfg)
+        self._fit_unet(x, cond, context, desc="train medical.mask2image")
+
+    def masks_for(self, conditions, seed: int, context) -> list[np.ndarray]:
+        """The (perturbed) label volume each condition asks for."""
+        p = self.params
+        masks = []
+        train = list(context.train.records) if context is not None else []
+        if not train:
+            raise DataError("medical.mask2image needs the real training volumes to take masks from")
+        for i, cond in enumerate(conditions):
+            ref = self._reference(cond, context) or train[i % len(train)]
+            if ref.target is None:
+                raise DataError(f"medical.mask2image: record {ref.id!r} has no label volume to condition on")
+            m = np.asarray(ref.target)
+            m = m[None] if m.ndim == 3 else m
+            if cond.get("mask") is not None:
+                m = np.asarray(cond["mask"]).reshape(m.shape)
+            elif p.perturb:
+                m = perturb_mask(m, seed * 9973 + i, shift=p.shift, scale=p.scale, rotate=p.rotate,
+                                 elastic=p.elastic)
+            masks.append(m.astype(np.uint8))
+        return masks
+
+    def generate(self, conditions, *, seed: int, context) -> list[Record]:
+        import torch
+
+        n = len(conditions)
+        if n == 0:
+            return []
+        shape = tuple(self.info["shape"])
+        k = int(self.info["label_classes"])
+        masks = self.masks_for(conditions, seed, context)
+        cond = one_hot(torch.from_numpy(np.stack(masks).astype(np.int64)), k)
+        out = self._sample((n, *shape), seed, cond=cond, context=context)
+        return [Record(id="", data=from_model_range(out[i]).numpy().astype(np.float32), label=c.get("label"),
+                       target=masks[i], meta={"affine": self._affine_for(c, context)})
+                for i, c in enumerate(conditions)]
