@@ -241,3 +241,42 @@ def test_named_embedders_with_parameters(tmp_path):
     res = gda_core.run(cfg, tmp_path / "r", quiet=True)
     assert "n_components: 2" in (tmp_path / "r" / "config.yaml").read_text()
     assert 0 <= res.metrics["core.prdc"]["precision"] <= 1
+
+
+def test_unlabelled_data_runs_and_partly_labelled_data_is_refused(tmp_path):
+    from gda_core import hookimpl, plugins
+    from gda_core.components import DatasetLoader, DataSplits
+    from gda_core.records import Dataset, Record
+
+    class Unlabelled(DatasetLoader):
+        """Vectors without labels; the test sets which records get one."""
+
+        labels: tuple = ()
+
+        def load(self, context):
+            rng = np.random.default_rng(0)
+            recs = [Record(id=f"r{i}", data=rng.normal(size=3).astype(np.float32),
+                           label=0 if i in self.labels else None) for i in range(30)]
+            return DataSplits(Dataset(recs))
+
+    class Partly(Unlabelled):
+        """Two labelled records among unlabelled ones."""
+
+        labels = (3, 4)
+
+    class Plugin:
+        @hookimpl
+        def register_datasets(self, register):
+            register("test.unlabelled", Unlabelled)
+            register("test.partly", Partly)
+
+    plugins.register_plugin(Plugin(), "unlabelled")
+    try:
+        res = gda_core.run(small_config(dataset="test.unlabelled", generate={"n": 10}, selectors=["core.dedup"],
+                                        validators=["core.mmd"], embedder="core.flatten"), tmp_path / "u", quiet=True)
+        assert len(res.synthetic) == 10 and all(r.label is None for r in res.synthetic)
+        assert "mmd2" in res.metrics["core.mmd"]
+        with pytest.raises(DataError, match="has no label"):
+            gda_core.run(small_config(dataset="test.partly"), tmp_path / "p", quiet=True)
+    finally:
+        plugins.unregister_plugin("unlabelled")

@@ -100,13 +100,15 @@ class Pipeline:
         if not isinstance(splits, DataSplits):
             raise DataError(f"dataset {self.resolved.dataset.name} returned {type(splits).__name__}, not DataSplits")
         train, test = splits.train, splits.test
-        validate_dataset(train, name=f"dataset {self.resolved.dataset.name} (train)")
+        # unlabelled data (no record has a label) is fine; partly labelled data is not
+        labelled = any(r.label is not None for r in train.records)
+        validate_dataset(train, name=f"dataset {self.resolved.dataset.name} (train)", need_labels=labelled)
         for c, recs in train.by_class().items():
             if not recs:
                 raise DataError(f"dataset {self.resolved.dataset.name}: class {c!r} has no samples")
         if test is None:
             train, test = split_train_test(train, cfg.test_size, cfg.seed)
-        validate_dataset(test, name=f"dataset {self.resolved.dataset.name} (test)")
+        validate_dataset(test, name=f"dataset {self.resolved.dataset.name} (test)", need_labels=labelled)
         ctx.train, ctx.test = train, test
         ctx.embedder = self.resolved.embedder
         ctx.embedders = {e.name: e for e in self.resolved.embedders}
@@ -313,7 +315,7 @@ def split_train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset,
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(ds))
-    labels = ds.labels()
+    labels = np.asarray([str(v) for v in ds.labels()])
     counts = np.unique(labels, return_counts=True)[1] if len(labels) else []
     n_test = max(1, int(round(test_size * len(ds))))
     stratify = labels if len(counts) and min(counts) >= 2 and n_test >= len(counts) else None
