@@ -1,12 +1,5 @@
-import pytest
 
+from gda_core.testing import restrict_plugins
 
-@pytest.fixture(autouse=True)
-def _core_only(monkeypatch):
-    """Load only gda-core's built-ins unless a test asks for more."""
-    from gda_core import plugins
+_plugins_for_module, _plugins_for_test = restrict_plugins()
 
-    monkeypatch.setenv("GDA_LOAD_PLUGINS", "")
-    plugins.reset()
-    yield
-    plugins.reset()

@@ -10,21 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from gda_core.testing import restrict_plugins
+
+_plugins_for_module, _plugins_for_test = restrict_plugins()
+
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "templates" / "gda-plugin"
 TEMPLATE_DIST = "gda-example"
-
-
-@pytest.fixture(autouse=True)
-def _core_only(monkeypatch):
-    """In this process, load only gda-core's built-ins unless a test asks for more."""
-    from gda_core import plugins
-
-    monkeypatch.setenv("GDA_LOAD_PLUGINS", "")
-    plugins.reset()
-    yield
-    plugins.reset()
-
 
 def _gda_command() -> list[str]:
     """The ``gda`` console script of the running interpreter's environment."""

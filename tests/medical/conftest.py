@@ -1,15 +1,8 @@
 import pytest
 
+from gda_core.testing import restrict_plugins
 
-@pytest.fixture(autouse=True)
-def _only_this_plugin(monkeypatch):
-    """Load gda-core's built-ins and gda-medical only, whatever else is installed."""
-    from gda_core import plugins
-
-    monkeypatch.setenv("GDA_LOAD_PLUGINS", "gda-medical")
-    plugins.reset()
-    yield
-    plugins.reset()
+_plugins_for_module, _plugins_for_test = restrict_plugins("gda-medical")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,15 +34,3 @@ def context(phantoms):
     from gda_core.context import RunContext
 
     return RunContext(train=phantoms.train, test=phantoms.test, seed=0, quiet=True)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _only_this_plugin_for_module_fixtures():
-    """The same restriction for module-scoped fixtures, which run before function-scoped ones."""
-    from gda_core import plugins
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GDA_LOAD_PLUGINS", "gda-medical")
-        plugins.reset()
-        yield
-    plugins.reset()

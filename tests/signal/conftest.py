@@ -7,16 +7,9 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from gda_core.testing import restrict_plugins
 
-@pytest.fixture(autouse=True)
-def _only_this_plugin(monkeypatch):
-    """Load gda-core's built-ins and gda-signal only, whatever else is installed."""
-    from gda_core import plugins
-
-    monkeypatch.setenv("GDA_LOAD_PLUGINS", "gda-signal")
-    plugins.reset()
-    yield
-    plugins.reset()
+_plugins_for_module, _plugins_for_test = restrict_plugins("gda-signal")
 
 
 FREQS = (2, 6)
@@ -68,15 +61,3 @@ def freq_of():
 @pytest.fixture(scope="session")
 def freqs():
     return FREQS
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _only_this_plugin_for_module_fixtures():
-    """The same restriction for module-scoped fixtures, which run before function-scoped ones."""
-    from gda_core import plugins
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GDA_LOAD_PLUGINS", "gda-signal")
-        plugins.reset()
-        yield
-    plugins.reset()

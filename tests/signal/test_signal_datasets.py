@@ -70,7 +70,7 @@ def test_arrays_errors_and_fixes(tmp_path):
     assert np.all(np.isfinite(s.train[1].data)) and s.train[1].data[0, 3] == 1.0
     assert len(_load(ArraysDataset, path=str(tmp_path / "nan.npz"), on_nan="drop").train) == 3
     np.savez(tmp_path / "bad.npz", X=np.ones((3, 16)), y=np.array([0, 1]))
-    with pytest.raises(DataError, match="3 series but 2 labels"):
+    with pytest.raises(DataError, match="3 samples but 2 labels"):
         _load(ArraysDataset, path=str(tmp_path / "bad.npz"))
     ragged = np.empty(2, dtype=object)
     ragged[0], ragged[1] = np.ones(5), np.ones(7)

@@ -3,19 +3,12 @@ from pathlib import Path
 
 import pytest
 
+from gda_core.testing import restrict_plugins
+
+_plugins_for_module, _plugins_for_test = restrict_plugins("gda-text")
+
+
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-@pytest.fixture(autouse=True)
-def _only_this_plugin(monkeypatch):
-    """Load gda-core's built-ins and gda-text only, whatever else is installed."""
-    from gda_core import plugins
-
-    monkeypatch.setenv("GDA_LOAD_PLUGINS", "gda-text")
-    plugins.reset()
-    yield
-    plugins.reset()
-
 
 @pytest.fixture(scope="session")
 def toy():
@@ -52,15 +45,3 @@ def lora_fitted(tmp_path_factory, toy, tiny_lm):
     strategy = LoraStrategy(epochs=20, lr=2e-2, r=8, adapter_dir=str(adapter_dir))
     gen = strategy.fit(gen, toy, context(toy))
     return gen, strategy, adapter_dir
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _only_this_plugin_for_module_fixtures():
-    """The same restriction for module-scoped fixtures, which run before function-scoped ones."""
-    from gda_core import plugins
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GDA_LOAD_PLUGINS", "gda-text")
-        plugins.reset()
-        yield
-    plugins.reset()

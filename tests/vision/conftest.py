@@ -1,15 +1,8 @@
 import pytest
 
+from gda_core.testing import restrict_plugins
 
-@pytest.fixture(autouse=True)
-def _only_this_plugin(monkeypatch):
-    """Load gda-core's built-ins and gda-vision only, whatever else is installed."""
-    from gda_core import plugins
-
-    monkeypatch.setenv("GDA_LOAD_PLUGINS", "gda-vision")
-    plugins.reset()
-    yield
-    plugins.reset()
+_plugins_for_module, _plugins_for_test = restrict_plugins("gda-vision")
 
 
 # --- tiny randomly initialised checkpoints, saved once per session and loaded back by path ---
@@ -94,15 +87,3 @@ def _one_torch_thread():
 
     os.environ.setdefault("GDA_TORCH_THREADS", "1")
     yield
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _only_this_plugin_for_module_fixtures():
-    """The same restriction for module-scoped fixtures, which run before function-scoped ones."""
-    from gda_core import plugins
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GDA_LOAD_PLUGINS", "gda-vision")
-        plugins.reset()
-        yield
-    plugins.reset()

@@ -1,12 +1,4 @@
-import pytest
+from gda_core.testing import restrict_plugins
 
+_plugins_for_module, _plugins_for_test = restrict_plugins("gda-example")
 
-@pytest.fixture(autouse=True)
-def _only_this_plugin(monkeypatch):
-    """Load only gda-core's built-ins and this plugin, whatever else is installed."""
-    from gda_core import plugins
-
-    monkeypatch.setenv("GDA_LOAD_PLUGINS", "gda-example")
-    plugins.reset()
-    yield
-    plugins.reset()

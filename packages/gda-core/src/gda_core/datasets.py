@@ -190,6 +190,41 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
         raise DataError(f"cannot read {path}: {exc}") from exc
 
 
+def read_arrays(path_str: str, labels_path: str | None = None) -> tuple[Any, Any, Any, Any]:
+    """``X, y, X_test, y_test`` from an ``.npz`` (arrays ``X``, ``y`` and optionally ``X_test``,
+    ``y_test``) or from a ``.npy`` of ``X`` plus a ``.npy`` of labels; test arrays may be None.
+
+    Every problem is a :class:`DataError` naming the file.
+    """
+    path = Path(path_str).expanduser()
+    if not path.is_file():
+        raise DataError(f"dataset.params.path: {path} does not exist")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                if "X" not in z.files or "y" not in z.files:
+                    raise DataError(f"{path} must hold arrays 'X' and 'y' (has {', '.join(z.files)})")
+                X, y = z["X"], z["y"]
+                Xt, yt = (z["X_test"], z["y_test"]) if "X_test" in z.files else (None, None)
+        else:
+            if labels_path is None:
+                raise DataError("dataset.params.labels_path is required with a .npy file")
+            X = np.load(path, allow_pickle=False)
+            y = np.load(Path(labels_path).expanduser(), allow_pickle=False)
+            Xt = yt = None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+            raise DataError(f"{path} holds ragged (object) arrays; store equal-shape samples, padded") from exc
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    if len(X) != len(y):
+        raise DataError(f"{path}: {len(X)} samples but {len(y)} labels")
+    if Xt is not None and (yt is None or len(Xt) != len(yt)):
+        raise DataError(f"{path}: {len(Xt)} test samples but {0 if yt is None else len(yt)} test labels")
+    return X, y, Xt, yt
+
+
 class ArrayParams(Params):
     path: str = Field(..., description=".npz with arrays X (n, ...) and y (n,), or a .npy of X with labels_path")
     labels_path: str | None = Field(None, description=".npy of labels when path is a .npy")
@@ -203,26 +238,7 @@ class ArrayDataset(DatasetLoader):
 
     def load(self, context) -> DataSplits:
         p = self.params
-        path = Path(p.path).expanduser()
-        if not path.is_file():
-            raise DataError(f"dataset.params.path: {path} does not exist")
-        try:
-            if path.suffix == ".npz":
-                with np.load(path, allow_pickle=False) as z:
-                    if "X" not in z.files or "y" not in z.files:
-                        raise DataError(f"{path} must hold arrays 'X' and 'y' (has {', '.join(z.files)})")
-                    X, y = z["X"], z["y"]
-                    Xt, yt = (z["X_test"], z["y_test"]) if "X_test" in z.files else (None, None)
-            else:
-                X = np.load(path, allow_pickle=False)
-                if p.labels_path is None:
-                    raise DataError("dataset.params.labels_path is required with a .npy file")
-                y = np.load(Path(p.labels_path).expanduser(), allow_pickle=False)
-                Xt = yt = None
-        except (OSError, ValueError) as exc:
-            raise DataError(f"cannot read {path}: {exc}") from exc
-        if len(X) != len(y):
-            raise DataError(f"{path}: {len(X)} samples but {len(y)} labels")
+        X, y, Xt, yt = read_arrays(p.path, p.labels_path)
         classes = sorted(set(np.asarray(y).tolist()))
         train = Dataset(_records(X, y, "train"), modality=p.modality, classes=classes)
         test = Dataset(_records(Xt, yt, "test"), modality=p.modality, classes=classes) if Xt is not None else None

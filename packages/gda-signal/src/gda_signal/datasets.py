@@ -132,37 +132,13 @@ class ArraysDataset(_SignalLoader):
     Params = ArraysParams
 
     def _read(self) -> tuple[Any, Any, Any, Any]:
-        p = self.params
-        path = Path(p.path).expanduser()
-        if not path.is_file():
-            raise DataError(f"dataset.params.path: {path} does not exist")
-        try:
-            if path.suffix == ".npz":
-                with np.load(path, allow_pickle=False) as z:
-                    if "X" not in z.files or "y" not in z.files:
-                        raise DataError(f"{path} must hold arrays 'X' and 'y' (has {', '.join(z.files)})")
-                    X, y = z["X"], z["y"]
-                    Xt, yt = (z["X_test"], z["y_test"]) if "X_test" in z.files else (None, None)
-            else:
-                if p.labels_path is None:
-                    raise DataError("dataset.params.labels_path is required with a .npy file")
-                X = np.load(path, allow_pickle=False)
-                y = np.load(Path(p.labels_path).expanduser(), allow_pickle=False)
-                Xt = yt = None
-        except ValueError as exc:
-            if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-                raise DataError(f"{path} holds ragged (object) arrays; store equal-length series, padded, "
-                                "or one array per length") from exc
-            raise DataError(f"cannot read {path}: {exc}") from exc
-        except OSError as exc:
-            raise DataError(f"cannot read {path}: {exc}") from exc
+        from gda_core.datasets import read_arrays
+
+        path = Path(self.params.path).expanduser()
+        X, y, Xt, yt = read_arrays(self.params.path, self.params.labels_path)
         for name, a in (("X", X), ("X_test", Xt)):
             if a is not None and a.ndim not in (2, 3):
                 raise DataError(f"{path}: {name} must be (N, length) or (N, channels, length), not {a.shape}")
-        if len(X) != len(y):
-            raise DataError(f"{path}: {len(X)} series but {len(y)} labels")
-        if Xt is not None and len(Xt) != len(yt):
-            raise DataError(f"{path}: {len(Xt)} test series but {len(yt)} test labels")
         return X, y, Xt, yt
 
     def load(self, context) -> DataSplits:
