@@ -30,29 +30,21 @@ CONFIG = "config.json"
 def pick_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA when available, else CPU; otherwise the named device.
 
-    Also applies ``GDA_TORCH_THREADS`` (torch's CPU thread count) when it is set: on a shared
-    machine one thread is often several times faster than oversubscribed cores.
+    Also applies ``GDA_TORCH_THREADS`` (see :mod:`gda_core.accelerators`).
     """
-    import os
+    from gda_core.accelerators import pick_device as core_pick_device
 
-    import torch
-
-    threads = os.environ.get("GDA_TORCH_THREADS")
-    if threads and threads.isdigit() and int(threads) > 0 and torch.get_num_threads() != int(threads):
-        torch.set_num_threads(int(threads))
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return core_pick_device(name)
 
 
 def autocast(device: torch.device, enabled: bool = True):
     """bf16 autocast on a CUDA device that supports it; a no-op elsewhere (CPU runs float32)."""
-    import torch
+    from gda_core.accelerators import autocast as core_autocast
+    from gda_core.accelerators import pick_dtype
 
-    if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    if not enabled:
+        return contextlib.nullcontext()
+    return core_autocast(device, pick_dtype(device, "auto"))
 
 
 def volume_shape(records: Sequence[Any]) -> tuple[int, ...]:
