@@ -8,9 +8,26 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
+
+from gda_core.components import Params
+
+
+class DiffusionTrainingParams(Params):
+    """Training and sampling parameters shared by signal.diffusion1d and signal.specdiff."""
+
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate (cosine decay to 10%)")
+    ema: float = Field(0.995, ge=0, lt=1, description="exponential moving average of the weights (0: none)")
+    num_train_timesteps: int = Field(1000, gt=1, description="diffusion steps of the noise schedule")
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
+        "squaredcos_cap_v2", description="noise schedule")
+    sampler: Literal["ddim", "dpm-solver", "ddpm"] = Field("ddim", description="sampling scheduler (diffusers)")
+    num_inference_steps: int = Field(50, gt=0, description="sampling steps")
+    guidance_scale: float = Field(1.0, ge=0, description="classifier-free guidance (1: plain conditional)")
+    label_dropout: float = Field(0.1, ge=0, lt=1, description="share of training labels replaced by 'no class'")
 
 
 def make_train_scheduler(num_train_timesteps: int, beta_schedule: str):

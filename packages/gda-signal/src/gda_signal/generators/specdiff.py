@@ -8,15 +8,16 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Generator, Params
+from gda_core.components import Generator
 from gda_core.errors import DataError
 from gda_core.records import Record
 
+from .._diffusion import DiffusionTrainingParams
 from .._util import device as pick_device
 from .._util import seed_all, stack
 
 
-class SpecDiffParams(Params):
+class SpecDiffParams(DiffusionTrainingParams):
     sample_rate: int | None = Field(None, gt=0, description="Hz (default: the data set's sample_rate)")
     n_fft: int = Field(512, gt=1, description="STFT size")
     hop_length: int = Field(128, gt=0, description="STFT hop")
@@ -30,15 +31,6 @@ class SpecDiffParams(Params):
     norm_num_groups: int = Field(8, gt=0, description="GroupNorm groups (must divide every channel count)")
     steps: int = Field(2000, gt=0, description="training steps (batches)")
     batch_size: int = Field(16, gt=0, description="training batch size")
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate (cosine decay to 10%)")
-    ema: float = Field(0.995, ge=0, lt=1, description="exponential moving average of the weights (0: none)")
-    num_train_timesteps: int = Field(1000, gt=1, description="diffusion steps of the noise schedule")
-    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
-        "squaredcos_cap_v2", description="noise schedule")
-    sampler: Literal["ddim", "dpm-solver", "ddpm"] = Field("ddim", description="sampling scheduler (diffusers)")
-    num_inference_steps: int = Field(50, gt=0, description="sampling steps")
-    guidance_scale: float = Field(1.0, ge=0, description="classifier-free guidance (1: plain conditional)")
-    label_dropout: float = Field(0.1, ge=0, lt=1, description="share of training labels replaced by 'no class'")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when available unless told otherwise")
     sample_batch_size: int = Field(64, gt=0, description="spectrograms denoised together")
 
