@@ -95,16 +95,10 @@ def str_labels(records: Sequence[Record]) -> np.ndarray:
 
 
 def device(preference: str = "auto") -> str:
-    """``cuda`` when available (and not told otherwise), else ``cpu``."""
-    import torch
+    """``cuda`` when available (and not told otherwise), else ``cpu``; see :mod:`gda_core.accelerators`."""
+    from gda_core.accelerators import pick_device
 
-    if preference == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if preference == "cuda" and not torch.cuda.is_available():
-        from gda_core.errors import ConfigError
-
-        raise ConfigError("device: cuda was asked for but no CUDA device is available")
-    return preference
+    return str(pick_device(preference))
 
 
 def seed_all(seed: int) -> None:

@@ -35,14 +35,10 @@ def cpu_threads(model):
 
 
 def pick_device(device: str = "auto") -> str:
-    """``cuda`` when asked for or available (with ``auto``), else ``cpu``."""
-    import torch
+    """``cuda`` when asked for or available (with ``auto``), else ``cpu``; see :mod:`gda_core.accelerators`."""
+    from gda_core.accelerators import pick_device as core_pick_device
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' was asked for but no CUDA device is available")
-    return device
+    return str(core_pick_device(device))
 
 
 def pick_dtype(dtype: str, device: str):
