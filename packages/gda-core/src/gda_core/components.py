@@ -145,6 +145,14 @@ class Strategy(Component):
 # --------------------------------------------------------------------------
 
 
+def class_groups(records: Sequence[Record], per_class: bool = True) -> list[np.ndarray]:
+    """Indices of ``records`` grouped by label (one group of all when not ``per_class``)."""
+    groups: dict[Any, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(str(r.label) if per_class else None, []).append(i)
+    return [np.asarray(idx) for idx in groups.values()]
+
+
 class SelectorParams(Params):
     """How a score becomes a keep/drop decision (shared by score-based selectors)."""
 
@@ -182,16 +190,10 @@ class Selector(Component):
             keep &= s >= threshold if self.higher_is_better else s <= threshold
         fraction = getattr(p, "keep", None)
         if fraction is not None:
-            groups: dict[Any, list[int]] = {}
-            for i, r in enumerate(synthetic):
-                key = r.label if getattr(p, "per_class", True) else None
-                groups.setdefault(key, []).append(i)
             ranked = np.zeros(len(s), dtype=bool)
-            for idx in groups.values():
-                idx_arr = np.asarray(idx)
-                k = max(1, int(round(fraction * len(idx_arr))))
-                order = np.argsort(-signed[idx_arr], kind="stable")
-                ranked[idx_arr[order[:k]]] = True
+            for idx in class_groups(synthetic, getattr(p, "per_class", True)):
+                k = max(1, int(round(fraction * len(idx))))
+                ranked[idx[np.argsort(-signed[idx], kind="stable")[:k]]] = True
             keep &= ranked
         return keep
 

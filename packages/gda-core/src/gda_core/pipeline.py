@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import runfolder
-from .components import DataSplits, ValidationInputs, ValidationResult
+from .components import DataSplits, Strategy, ValidationInputs, ValidationResult
 from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import RunContext
 from .errors import DataError, GDAError, RunFolderError
@@ -143,8 +143,6 @@ class Pipeline:
         strategy = self.resolved.strategy
         conditions = strategy.conditions(counts, ctx.train, ctx)
         self.synthetic = self._generate_set(SYNTHETIC_SET, 0, self.resolved.generator, conditions)
-        from .components import Strategy
-
         plain = Strategy()
         for i, base in enumerate(self.resolved.baselines):
             set_name = f"baseline-{base.name}"

@@ -6,8 +6,23 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from pydantic import Field
+
+from gda_core.components import Params
 
 from ._images import stack
+
+
+class SmallCNNParams(Params):
+    """Training parameters of the small CNN shared by vision.cnn and vision.cnn-embedder."""
+
+    steps: int = Field(300, gt=0, description="training steps (batches drawn with replacement)")
+    batch_size: int = Field(64, gt=1, description="training batch size")
+    learning_rate: float = Field(3e-3, gt=0, description="AdamW peak learning rate (one-cycle schedule)")
+    width: int = Field(32, gt=0, description="channels of the first conv layers")
+    feature_dim: int = Field(64, gt=0, description="width of the penultimate layer (the embedder's features)")
+    size: int | None = Field(None, gt=1, description="resize images to size x size first (default: as they are)")
+    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
 
 
 def build_cnn(channels: int, n_classes: int, width: int = 32, feature_dim: int = 64) -> Any:

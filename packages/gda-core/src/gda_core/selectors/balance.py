@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..components import Params, Selector
+from ..components import Params, Selector, class_groups
 
 
 class BalanceParams(Params):
@@ -31,11 +31,7 @@ class ClassBalanceSelector(Selector):
     def select(self, scores, synthetic, context) -> np.ndarray:
         target = self.params.target or max(self.real_counts_.values())
         keep = np.zeros(len(synthetic), dtype=bool)
-        groups: dict = {}
-        for i, r in enumerate(synthetic):
-            groups.setdefault(str(r.label), []).append(i)
-        for label, idx in groups.items():
-            need = max(0, target - self.real_counts_.get(label, 0))
-            idx = np.asarray(idx)
+        for idx in class_groups(synthetic):
+            need = max(0, target - self.real_counts_.get(str(synthetic[idx[0]].label), 0))
             keep[idx[np.argsort(-scores[idx], kind="stable")[:need]]] = True
         return keep

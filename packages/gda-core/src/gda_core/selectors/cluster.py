@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..components import Selector, SelectorParams
+from ..components import Selector, SelectorParams, class_groups
 
 
 class ClusterParams(SelectorParams):
@@ -26,11 +26,7 @@ class ClusterDiversitySelector(Selector):
         X = context.embed(synthetic, self.params.embedder)
         self.rank_ = np.zeros(len(synthetic))
         scores = np.zeros(len(synthetic))
-        groups: dict = {}
-        for i, r in enumerate(synthetic):
-            groups.setdefault(r.label if self.params.per_class else None, []).append(i)
-        for idx in groups.values():
-            idx = np.asarray(idx)
+        for idx in class_groups(synthetic, self.params.per_class):
             n_keep = max(1, int(round((self.params.keep or 1.0) * len(idx))))
             k = min(self.params.n_clusters or n_keep, len(idx))
             km = KMeans(n_clusters=k, n_init=4, random_state=context.seed).fit(X[idx])
@@ -45,11 +41,7 @@ class ClusterDiversitySelector(Selector):
 
     def select(self, scores, synthetic, context) -> np.ndarray:
         keep = np.zeros(len(synthetic), dtype=bool)
-        groups: dict = {}
-        for i, r in enumerate(synthetic):
-            groups.setdefault(r.label if self.params.per_class else None, []).append(i)
-        for idx in groups.values():
-            idx = np.asarray(idx)
+        for idx in class_groups(synthetic, self.params.per_class):
             n_keep = max(1, int(round((self.params.keep or 1.0) * len(idx))))
             # round-robin over clusters: every cluster's nearest first, then second nearest...
             order = np.lexsort((-scores[idx], self.rank_[idx]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..components import Selector, SelectorParams
+from ..components import Selector, SelectorParams, class_groups
 from ..errors import ConfigError
 
 
@@ -40,12 +40,8 @@ class TopKSelector(Selector):
         s = np.where(np.isfinite(scores), scores, -np.inf)
         if p.k is None:
             return super().select(s, synthetic, context)
-        groups: dict = {}
-        for i, r in enumerate(synthetic):
-            groups.setdefault(r.label if p.per_class else None, []).append(i)
         keep = np.zeros(len(s), dtype=bool)
-        for idx in groups.values():
-            idx = np.asarray(idx)
+        for idx in class_groups(synthetic, p.per_class):
             keep[idx[np.argsort(-s[idx], kind="stable")[: p.k]]] = True
         if p.threshold is not None:
             keep &= s >= p.threshold

@@ -5,21 +5,16 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Application, Params
+from gda_core.components import Application
+
+from .._cnn import SmallCNNParams
 
 
-class CNNParams(Params):
-    steps: int = Field(300, gt=0, description="training steps (batches drawn with replacement)")
-    batch_size: int = Field(64, gt=1, description="training batch size")
-    learning_rate: float = Field(3e-3, gt=0, description="AdamW peak learning rate (one-cycle schedule)")
-    width: int = Field(32, gt=0, description="channels of the first conv layers")
-    feature_dim: int = Field(64, gt=0, description="width of the penultimate layer")
-    size: int | None = Field(None, gt=1, description="resize images to size x size first (default: as they are)")
+class CNNParams(SmallCNNParams):
     augment: bool = Field(False, description="random one-pixel shifts while training (off: the comparison "
                           "measures the data, not in-model augmentation)")
     synthetic_share: float | None = Field(None, ge=0, le=1, description="expected share of synthetic images in "
                                           "each batch when real and synthetic are mixed (default: by count)")
-    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
 
 
 class CNNClassificationApplication(Application):

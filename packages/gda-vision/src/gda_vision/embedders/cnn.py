@@ -5,19 +5,14 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Embedder, Params
+from gda_core.components import Embedder
 from gda_core.errors import GDAError
 
+from .._cnn import SmallCNNParams
 
-class CNNEmbedderParams(Params):
-    steps: int = Field(300, gt=0, description="training steps on the real set (batches drawn with replacement)")
-    batch_size: int = Field(64, gt=1, description="training batch size")
-    learning_rate: float = Field(3e-3, gt=0, description="AdamW peak learning rate")
-    width: int = Field(32, gt=0, description="channels of the first conv layers")
-    feature_dim: int = Field(64, gt=0, description="feature dimension")
-    size: int | None = Field(None, gt=1, description="resize images to size x size first")
+
+class CNNEmbedderParams(SmallCNNParams):
     seed: int | None = Field(None, description="training seed (default: the run seed)")
-    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
 
 
 class CNNEmbedder(Embedder):
