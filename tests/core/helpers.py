@@ -25,7 +25,7 @@ def synthetic(points: np.ndarray, labels, prefix: str = "s") -> list[Record]:
 
 
 def context(train: Dataset, test: Dataset | None = None, seed: int = 0) -> RunContext:
-    from gda_core.embedders import FlattenEmbedder
+    from gda_core.builtin.embedders import FlattenEmbedder
 
     emb = FlattenEmbedder()
     emb.name = "core.flatten"

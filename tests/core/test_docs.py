@@ -139,9 +139,9 @@ def test_hook_reference_examples_run(tmp_path):
     import numpy as np
 
     from gda_core import Dataset, RunContext, ValidationInputs
-    from gda_core.datasets import WineDataset
+    from gda_core.builtin.datasets import WineDataset
+    from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
     from gda_core.errors import DataError
-    from gda_core.generators.gmm import GaussianMixtureGenerator
 
     ns = _example_namespace()
     ctx = RunContext(train=Dataset([]), seed=0, quiet=True)

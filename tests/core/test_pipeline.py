@@ -52,7 +52,7 @@ def test_interrupted_run_resumes_to_the_same_manifest(tmp_path, monkeypatch):
     full = tmp_path / "full"
     gda_core.run(small_config(), full, quiet=True)
 
-    from gda_core.generators.gmm import GaussianMixtureGenerator
+    from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
 
     original = GaussianMixtureGenerator.generate
     calls = {"n": 0}
@@ -226,8 +226,8 @@ def test_pretrained_strategy_loads_the_saved_model_and_takes_explicit_overrides(
                        strategy={"name": "core.pretrained", "params": {"path": str(tmp_path / "a" / "model")}})
     again = gda_core.run(cfg, tmp_path / "b", quiet=True)
     assert all(np.array_equal(x.data, y.data) for x, y in zip(first.synthetic, again.synthetic))
-    from gda_core.generators.gmm import GaussianMixtureGenerator
-    from gda_core.strategies import Pretrained
+    from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
+    from gda_core.builtin.strategies import Pretrained
 
     gen = GaussianMixtureGenerator.from_params({"reg_covar": 0.5})
     loaded = Pretrained(path=str(tmp_path / "a" / "model")).fit(gen, None, None)

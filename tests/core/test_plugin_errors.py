@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from gda_core import hookimpl, plugins, registry
+from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
 from gda_core.config import resolve
 from gda_core.errors import ConfigError, PluginError
-from gda_core.generators.gmm import GaussianMixtureGenerator
 
 HEALTHY = '''
 from gda_core import hookimpl
@@ -40,7 +40,7 @@ def register_commands(cli):
 '''
 
 HEALTHY_GEN = '''
-from gda_core.generators.gmm import GaussianMixtureGenerator
+from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
 
 
 class HealthyGenerator(GaussianMixtureGenerator):
@@ -96,7 +96,7 @@ from gda_core import hookimpl
 
 @hookimpl
 def register_generator(register):  # misspelt: register_generators
-    register("typo.gmm", "gda_core.generators.gmm:GaussianMixtureGenerator")
+    register("typo.gmm", "gda_core.builtin.generators.gmm:GaussianMixtureGenerator")
 '''
 
 
@@ -107,8 +107,8 @@ from gda_core import hookimpl
 
 @hookimpl
 def register_generators(register):
-    register("shared.gmm", "gda_core.generators.gmm:GaussianMixtureGenerator")
-    register("{module}.own", "gda_core.generators.kde:KernelDensityGenerator")
+    register("shared.gmm", "gda_core.builtin.generators.gmm:GaussianMixtureGenerator")
+    register("{module}.own", "gda_core.builtin.generators.kde:KernelDensityGenerator")
 '''
 
 

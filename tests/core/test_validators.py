@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from gda_core import registry
+from gda_core.builtin.validators.mmd import mmd2
+from gda_core.builtin.validators.prdc import prdc
 from gda_core.components import ValidationInputs
-from gda_core.validators.mmd import mmd2
-from gda_core.validators.prdc import prdc
 
 from .helpers import blobs, context, synthetic
 

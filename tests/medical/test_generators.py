@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gda_core.builtin.validators.mmd import median_bandwidth, mmd2
 from gda_core.config import resolve
 from gda_core.errors import ConfigError
-from gda_core.validators.mmd import median_bandwidth, mmd2
 
 TINY = dict(channels=[8, 16], inference_steps=10, lr=3e-3, batch_size=4)
 

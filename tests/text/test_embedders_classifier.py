@@ -33,9 +33,9 @@ def test_sentence_embedder_gives_semantic_384d_vectors(support):
 
 
 def test_core_prdc_and_mmd_on_sentence_embeddings(support):
+    from gda_core.builtin.validators.mmd import MMDValidator
+    from gda_core.builtin.validators.prdc import PRDCValidator
     from gda_core.components import ValidationInputs
-    from gda_core.validators.mmd import MMDValidator
-    from gda_core.validators.prdc import PRDCValidator
 
     ctx = context(support.train, support.test)
     ctx.embedder = SentenceEmbedder(device="cpu")

@@ -107,8 +107,8 @@ def test_diversity_validator_reports_sets(toy):
 
 
 def test_core_confidence_and_dedup_work_on_text_embeddings(toy):
-    from gda_core.selectors.confidence import ClassifierConfidenceSelector
-    from gda_core.selectors.dedup import DeduplicationSelector
+    from gda_core.builtin.selectors.confidence import ClassifierConfidenceSelector
+    from gda_core.builtin.selectors.dedup import DeduplicationSelector
     from gda_text.embedders.tfidf import TfidfEmbedder
 
     ctx = context(toy)

@@ -59,7 +59,7 @@ def test_fid_validator_ranks_the_closer_set_first(digits):
     noise = [Record(id=f"n{i}", data=rng.uniform(0, 1, r.data.shape).astype(np.float32), label=r.label)
              for i, r in enumerate(train.records)]
     ctx = make_context(train, test)
-    ctx.embedder = __import__("gda_core.embedders", fromlist=["PCAEmbedder"]).PCAEmbedder(n_components=8)
+    ctx.embedder = __import__("gda_core.builtin.embedders", fromlist=["PCAEmbedder"]).PCAEmbedder(n_components=8)
     val = FIDValidator()
     res = val.evaluate(ValidationInputs(train=train, test=test, synthetic=close,
                                         stages=[("generated", noise + close), ("after x", close)],

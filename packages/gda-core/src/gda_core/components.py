@@ -279,10 +279,17 @@ class Application(Component):
 
 @dataclasses.dataclass
 class DataSplits:
-    """A loader's output: training records and, when the source has one, a test split."""
+    """A loader's output: training records, a test split when the source has one, and an
+    unlabelled pool when the loader offers one.
+
+    ``pool`` holds real records without labels (``label`` None) that strategies may learn from
+    (pretraining, pseudo-labelling); it never holds a test record. Build it with
+    :func:`gda_core.splits.k_shot_with_pool` or :func:`gda_core.splits.as_pool`.
+    """
 
     train: Dataset
     test: Dataset | None = None
+    pool: Dataset | None = None
 
 
 class DatasetLoader(Component):

@@ -21,11 +21,13 @@ class RunContext:
     ``embedder`` is the run's default :class:`~gda_core.Embedder` (fitted on
     ``train``); :meth:`embed` caches features per record id and embedder, so a
     chain of selectors and validators embeds each record once.
-    ``application`` is the downstream task validators train.
+    ``application`` is the downstream task validators train. ``pool`` is the loader's unlabelled
+    pool of real records (None when it offers none); it never holds a test record.
     """
 
     train: Dataset
     test: Dataset | None = None
+    pool: Dataset | None = None
     seed: int = 0
     quiet: bool = False
     workdir: Path | None = None

@@ -25,6 +25,7 @@ from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import RunContext
 from .errors import DataError, GDAError, RunFolderError
 from .records import SYNTHETIC, Dataset, Provenance, Record, json_safe, validate_dataset
+from .splits import split_train_test
 
 log = logging.getLogger("gda")
 
@@ -109,12 +110,36 @@ class Pipeline:
         if test is None:
             train, test = split_train_test(train, cfg.test_size, cfg.seed)
         validate_dataset(test, name=f"dataset {self.resolved.dataset.name} (test)", need_labels=labelled)
-        ctx.train, ctx.test = train, test
+        pool = splits.pool
+        if pool is not None:
+            pool = self._check_pool(pool, train, test)
+        ctx.train, ctx.test, ctx.pool = train, test, pool
         ctx.embedder = self.resolved.embedder
         ctx.embedders = {e.name: e for e in self.resolved.embedders}
         ctx.application = self.resolved.application
         self.context = ctx
         return ctx
+
+    def _check_pool(self, pool: Dataset, train: Dataset, test: Dataset) -> Dataset | None:
+        """An unlabelled pool must hold no test record and no label; an empty one is dropped."""
+        name = f"dataset {self.resolved.dataset.name} (pool)"
+        if len(pool) == 0:
+            return None
+        validate_dataset(pool, name=name, need_labels=False)
+        labelled = [r.id for r in pool.records if r.label is not None]
+        if labelled:
+            raise DataError(f"{name}: {len(labelled)} pool record(s) carry a label (first: {labelled[0]!r}); "
+                            "a pool is unlabelled")
+        test_ids = {r.id for r in test.records}
+        leaked = [r.id for r in pool.records if r.id in test_ids]
+        if leaked:
+            raise DataError(f"{name}: {len(leaked)} pool record(s) are test records (first: {leaked[0]!r})")
+        train_ids = {r.id for r in train.records}
+        clash = [r.id for r in pool.records if r.id in train_ids]
+        if clash:
+            raise DataError(f"{name}: {len(clash)} pool record(s) share an id with a training record "
+                            f"(first: {clash[0]!r})")
+        return pool
 
     # -- generation ---------------------------------------------------------
 
@@ -306,21 +331,6 @@ class Pipeline:
             self.load_data()
         assert self.context is not None
         return self.context
-
-
-def split_train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
-    """A stratified split when every class has at least two records, else a plain one."""
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(ds))
-    labels = np.asarray([str(v) for v in ds.labels()])
-    counts = np.unique(labels, return_counts=True)[1] if len(labels) else []
-    n_test = max(1, int(round(test_size * len(ds))))
-    stratify = labels if len(counts) and min(counts) >= 2 and n_test >= len(counts) else None
-    if len(ds) < 2:
-        raise DataError(f"the data set has {len(ds)} record(s): too few to hold out a test split")
-    tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
-    return ds.subset(sorted(tr)), ds.subset(sorted(te))
 
 
 def _prepare(config: dict[str, Any] | str | Path, output: str | Path | None,

@@ -9,49 +9,49 @@ P = "gda_core"
 
 @hookimpl
 def register_generators(register):
-    register("core.gmm", f"{P}.generators.gmm:GaussianMixtureGenerator")
-    register("core.kde", f"{P}.generators.kde:KernelDensityGenerator")
+    register("core.gmm", f"{P}.builtin.generators.gmm:GaussianMixtureGenerator")
+    register("core.kde", f"{P}.builtin.generators.kde:KernelDensityGenerator")
 
 
 @hookimpl
 def register_strategies(register):
-    register("core.train", f"{P}.strategies:TrainFromScratch")
-    register("core.pretrained", f"{P}.strategies:Pretrained")
+    register("core.train", f"{P}.builtin.strategies:TrainFromScratch")
+    register("core.pretrained", f"{P}.builtin.strategies:Pretrained")
 
 
 @hookimpl
 def register_selectors(register):
-    register("core.topk", f"{P}.selectors.topk:TopKSelector")
-    register("core.confidence", f"{P}.selectors.confidence:ClassifierConfidenceSelector")
-    register("core.cluster", f"{P}.selectors.cluster:ClusterDiversitySelector")
-    register("core.dedup", f"{P}.selectors.dedup:DeduplicationSelector")
-    register("core.balance", f"{P}.selectors.balance:ClassBalanceSelector")
+    register("core.topk", f"{P}.builtin.selectors.topk:TopKSelector")
+    register("core.confidence", f"{P}.builtin.selectors.confidence:ClassifierConfidenceSelector")
+    register("core.cluster", f"{P}.builtin.selectors.cluster:ClusterDiversitySelector")
+    register("core.dedup", f"{P}.builtin.selectors.dedup:DeduplicationSelector")
+    register("core.balance", f"{P}.builtin.selectors.balance:ClassBalanceSelector")
 
 
 @hookimpl
 def register_validators(register):
-    register("core.downstream", f"{P}.validators.downstream:DownstreamValidator")
-    register("core.prdc", f"{P}.validators.prdc:PRDCValidator")
-    register("core.mmd", f"{P}.validators.mmd:MMDValidator")
-    register("core.memorization", f"{P}.validators.memorization:MemorizationValidator")
-    register("core.projection", f"{P}.validators.projection:ProjectionValidator")
+    register("core.downstream", f"{P}.builtin.validators.downstream:DownstreamValidator")
+    register("core.prdc", f"{P}.builtin.validators.prdc:PRDCValidator")
+    register("core.mmd", f"{P}.builtin.validators.mmd:MMDValidator")
+    register("core.memorization", f"{P}.builtin.validators.memorization:MemorizationValidator")
+    register("core.projection", f"{P}.builtin.validators.projection:ProjectionValidator")
 
 
 @hookimpl
 def register_applications(register):
-    register("core.classification", f"{P}.applications.classification:ClassificationApplication")
+    register("core.classification", f"{P}.builtin.applications.classification:ClassificationApplication")
 
 
 @hookimpl
 def register_datasets(register):
-    register("core.wine", f"{P}.datasets:WineDataset")
-    register("core.breast-cancer", f"{P}.datasets:BreastCancerDataset")
-    register("core.table", f"{P}.datasets:TableDataset")
-    register("core.arrays", f"{P}.datasets:ArrayDataset")
+    register("core.wine", f"{P}.builtin.datasets:WineDataset")
+    register("core.breast-cancer", f"{P}.builtin.datasets:BreastCancerDataset")
+    register("core.table", f"{P}.builtin.datasets:TableDataset")
+    register("core.arrays", f"{P}.builtin.datasets:ArrayDataset")
 
 
 @hookimpl
 def register_embedders(register):
-    register("core.flatten", f"{P}.embedders:FlattenEmbedder")
-    register("core.standardize", f"{P}.embedders:StandardizeEmbedder")
-    register("core.pca", f"{P}.embedders:PCAEmbedder")
+    register("core.flatten", f"{P}.builtin.embedders:FlattenEmbedder")
+    register("core.standardize", f"{P}.builtin.embedders:StandardizeEmbedder")
+    register("core.pca", f"{P}.builtin.embedders:PCAEmbedder")

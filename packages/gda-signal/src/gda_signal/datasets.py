@@ -14,9 +14,9 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import DatasetLoader, DataSplits, Params
-from gda_core.datasets import k_shot
 from gda_core.errors import ConfigError, DataError
 from gda_core.records import Dataset, Record
+from gda_core.splits import k_shot
 
 from ._util import LengthFix, NanFix, as_signal, fix_length, fix_nan, plain
 
@@ -132,7 +132,7 @@ class ArraysDataset(_SignalLoader):
     Params = ArraysParams
 
     def _read(self) -> tuple[Any, Any, Any, Any]:
-        from gda_core.datasets import read_arrays
+        from gda_core.splits import read_arrays
 
         path = Path(self.params.path).expanduser()
         X, y, Xt, yt = read_arrays(self.params.path, self.params.labels_path)

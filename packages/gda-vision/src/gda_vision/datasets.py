@@ -13,9 +13,9 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import DatasetLoader, DataSplits, Params
-from gda_core.datasets import k_shot
 from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
+from gda_core.splits import k_shot
 
 from ._images import to_pil
 
@@ -143,7 +143,7 @@ class ImageFolderDataset(ImageDatasetLoader):
             test = Dataset(t.records, modality="image", classes=train.classes, meta=t.meta)
         if self.params.k_shot is not None:
             if test is None:  # hold out the test split first, so it is not limited to k per class
-                from gda_core.pipeline import split_train_test
+                from gda_core.splits import split_train_test
 
                 train, test = split_train_test(train, self.params.test_size, context.seed)
             train = k_shot(train, self.params.k_shot, context.seed)

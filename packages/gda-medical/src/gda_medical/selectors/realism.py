@@ -44,7 +44,7 @@ class RealismSelector(Selector):
         if p.metric == "ms-ssim":
             sim = ms_ssim_matrix(stack_images(synthetic), self.real_, scales=p.scales, kernel_size=p.kernel_size)
             return sim.max(axis=1)
-        from gda_core.selectors.dedup import nn_distances
+        from gda_core.builtin.selectors.dedup import nn_distances
 
         return -nn_distances(context.embed(synthetic, p.embedder), self.real_)
 

@@ -30,7 +30,7 @@ class VolumeMMDValidator(Validator):
         p = self.params
         import torch
 
-        from gda_core.validators.mmd import median_bandwidth, mmd2
+        from gda_core.builtin.validators.mmd import median_bandwidth, mmd2
 
         real = stack_images(inputs.train.records)
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 from pydantic import Field
 
-from ..components import Generator, Params
-from ..errors import DataError
-from ..records import Record
+from gda_core.components import Generator, Params
+from gda_core.errors import DataError
+from gda_core.records import Record
 
 
 class KDEParams(Params):

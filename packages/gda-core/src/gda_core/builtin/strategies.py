@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .components import Generator, Params, Strategy
-from .errors import ConfigError
+from gda_core.components import Generator, Params, Strategy
+from gda_core.errors import ConfigError
 
 
 class TrainFromScratch(Strategy):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from .components import Embedder, Params
-from .errors import DataError
+from gda_core.components import Embedder, Params
+from gda_core.errors import DataError
 
 
 def flatten(records) -> np.ndarray:

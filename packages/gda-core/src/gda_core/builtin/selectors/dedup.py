@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..components import Params, Selector
+from gda_core.components import Params, Selector
 
 
 class DedupParams(Params):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..components import Params, Table, ValidationResult, Validator
+from gda_core.components import Params, Table, ValidationResult, Validator
 
 
 class DownstreamParams(Params):

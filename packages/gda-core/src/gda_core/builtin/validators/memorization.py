@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..components import Params, Table, ValidationResult, Validator
+from gda_core.components import Params, Table, ValidationResult, Validator
 
 
 def memorized_share(real: np.ndarray, other: np.ndarray, ratio: float) -> float:

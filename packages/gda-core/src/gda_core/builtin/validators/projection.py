@@ -7,7 +7,7 @@ import io
 import numpy as np
 from pydantic import Field
 
-from ..components import Figure, Params, ValidationResult, Validator
+from gda_core.components import Figure, Params, ValidationResult, Validator
 
 
 class ProjectionParams(Params):

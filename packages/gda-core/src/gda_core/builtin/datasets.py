@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from .components import DatasetLoader, DataSplits, Params
-from .errors import DataError
-from .records import Dataset, Record
+from gda_core.components import DatasetLoader, DataSplits, Params
+from gda_core.errors import DataError
+from gda_core.records import Dataset, Record
+from gda_core.splits import k_shot, read_arrays
 
 
 def _records(X: np.ndarray, y: np.ndarray, prefix: str) -> list[Record]:
@@ -20,21 +21,6 @@ def _records(X: np.ndarray, y: np.ndarray, prefix: str) -> list[Record]:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
-
-
-def k_shot(ds: Dataset, k: int | None, seed: int) -> Dataset:
-    """``k`` records of each class, drawn with ``seed`` (all of them when ``k`` is None)."""
-    if k is None:
-        return ds
-    rng = np.random.default_rng(seed)
-    keep: list[int] = []
-    labels = ds.labels()
-    for c in ds.classes:
-        idx = np.flatnonzero(labels == c)
-        if len(idx) < k:
-            raise DataError(f"class {c!r} has {len(idx)} records, fewer than k_shot={k}")
-        keep.extend(rng.choice(idx, size=k, replace=False).tolist())
-    return ds.subset(sorted(keep))
 
 
 def save_table(records, folder: Path, feature_names: list[str] | None = None) -> dict[str, Path]:
@@ -188,41 +174,6 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
             return list(reader.fieldnames or []), rows
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
-
-
-def read_arrays(path_str: str, labels_path: str | None = None) -> tuple[Any, Any, Any, Any]:
-    """``X, y, X_test, y_test`` from an ``.npz`` (arrays ``X``, ``y`` and optionally ``X_test``,
-    ``y_test``) or from a ``.npy`` of ``X`` plus a ``.npy`` of labels; test arrays may be None.
-
-    Every problem is a :class:`DataError` naming the file.
-    """
-    path = Path(path_str).expanduser()
-    if not path.is_file():
-        raise DataError(f"dataset.params.path: {path} does not exist")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                if "X" not in z.files or "y" not in z.files:
-                    raise DataError(f"{path} must hold arrays 'X' and 'y' (has {', '.join(z.files)})")
-                X, y = z["X"], z["y"]
-                Xt, yt = (z["X_test"], z["y_test"]) if "X_test" in z.files else (None, None)
-        else:
-            if labels_path is None:
-                raise DataError("dataset.params.labels_path is required with a .npy file")
-            X = np.load(path, allow_pickle=False)
-            y = np.load(Path(labels_path).expanduser(), allow_pickle=False)
-            Xt = yt = None
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DataError(f"{path} holds ragged (object) arrays; store equal-shape samples, padded") from exc
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    if len(X) != len(y):
-        raise DataError(f"{path}: {len(X)} samples but {len(y)} labels")
-    if Xt is not None and (yt is None or len(Xt) != len(yt)):
-        raise DataError(f"{path}: {len(Xt)} test samples but {0 if yt is None else len(yt)} test labels")
-    return X, y, Xt, yt
 
 
 class ArrayParams(Params):

@@ -7,8 +7,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from ..components import Application, Params
-from ..records import Dataset
+from gda_core.components import Application, Params
+from gda_core.records import Dataset
 
 
 class ClassificationParams(Params):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..components import Params, Table, ValidationResult, Validator
+from gda_core.components import Params, Table, ValidationResult, Validator
 
 
 def median_bandwidth(X: np.ndarray, Y: np.ndarray) -> float:

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from ..components import Params, Table, ValidationResult, Validator
+from gda_core.components import Params, Table, ValidationResult, Validator
 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:

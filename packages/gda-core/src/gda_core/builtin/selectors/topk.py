@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ..components import Selector, SelectorParams, class_groups
-from ..errors import ConfigError
+from gda_core.components import Selector, SelectorParams, class_groups
+from gda_core.errors import ConfigError
 
 
 class TopKParams(SelectorParams):

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from ..components import Selector, SelectorParams
+from gda_core.components import Selector, SelectorParams
 
 
 class ConfidenceParams(SelectorParams):
@@ -26,7 +26,7 @@ class ClassifierConfidenceSelector(Selector):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from ..applications.classification import make_classifier
+        from gda_core.builtin.applications.classification import make_classifier
 
         X = context.embed(train.records, self.params.embedder)
         y = np.asarray([str(v) for v in train.labels()])

@@ -1,0 +1,52 @@
+"""The framework's split helpers: a k-shot draw with its unlabelled pool, and the pipeline's pool checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gda_core.errors import DataError
+from gda_core.records import Dataset, Record
+from gda_core.splits import HIDDEN_LABEL, k_shot_with_pool, split_train_test
+
+
+def _ds(n_per_class: int = 6) -> Dataset:
+    recs = [Record(id=f"r{c}{i}", data=np.full(3, c + i / 10, dtype=np.float32), label=c)
+            for c in range(3) for i in range(n_per_class)]
+    return Dataset(recs)
+
+
+def test_k_shot_pool_holds_every_other_training_record_without_labels():
+    train, test = split_train_test(_ds(), 0.3, seed=0)
+    labelled, pool = k_shot_with_pool(train, 2, seed=1)
+    assert len(labelled) == 6 and len(pool) == len(train) - 6
+    assert all(r.label is None for r in pool) and all(HIDDEN_LABEL in r.meta for r in pool)
+    ids = {r.id for r in labelled} | {r.id for r in pool}
+    assert ids == {r.id for r in train}
+    assert not ids & {r.id for r in test}  # a pool never holds a test record
+
+
+def test_k_shot_depends_on_the_seed():
+    a, _ = k_shot_with_pool(_ds(), 2, seed=0)
+    b, _ = k_shot_with_pool(_ds(), 2, seed=3)
+    assert {r.id for r in a} != {r.id for r in b}
+
+
+def test_a_pool_that_leaks_test_records_is_refused(tmp_path):
+    from gda_core.components import DatasetLoader, DataSplits
+    from gda_core.config import resolve
+    from gda_core.pipeline import Pipeline
+
+    full = _ds()
+
+    class Leaky(DatasetLoader):
+        def load(self, context):
+            train, test = full.subset(range(0, 18, 2)), full.subset(range(1, 18, 2))
+            pool = Dataset([Record(id=test.records[0].id, data=test.records[0].data, label=None)])
+            return DataSplits(train, test, pool)
+
+    resolved = resolve({"dataset": "core.wine"})
+    resolved.dataset = Leaky()
+    resolved.dataset.name = "test.leaky"
+    with pytest.raises(DataError, match="pool record.*test record"):
+        Pipeline(resolved, tmp_path / "run").load_data()
