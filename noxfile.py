@@ -1,9 +1,23 @@
-"""Sessions: one per package (installs only that package, gda-core and test tools),
-plus lint, demo and bench. `nox` alone runs the test sessions and lint."""
+"""Test, lint, build, demo and bench sessions.
+
+Environments are shared: every session that needs the same torch build runs in one
+virtual environment under ``.nox/env-<name>`` (``ENVS`` below), and installs into it only
+what it adds (its package and test extras), so torch and the common libraries are
+installed once per build, not once per session. nox has no option to share one
+environment between sessions, so these sessions run with ``venv_backend="none"`` and
+:class:`SharedEnv` creates the environment with the standard library's ``venv`` and runs
+its ``pip`` and tools by path. Delete ``.nox/`` to start afresh.
+
+To add a test session: add the package to ``PACKAGES`` (or a session function calling
+``shared_env(session, ENV)``), with the ``ENVS`` entry naming its torch build.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from pathlib import Path
 
 import nox
 
@@ -13,78 +27,139 @@ nox.options.sessions = ["lint", "core", "vision", "medical", "text", "signal"]
 
 PYTHON = "3.11"
 CORE = "./packages/gda-core"
-# Fast CPU-only torch from this machine's disk; torchaudio needs the 2.14.1 build.
-TORCH_CPU = "torch==2.13.0"
-TORCH_AUDIO = ["torch==2.14.1", "torchaudio==2.11.0"]
-TEST_TOOLS = ["pytest>=8", "hatchling>=1.21"]
-PLUGINS = ["vision", "medical", "text", "signal"]
-ENV = {"GDA_LOAD_PLUGINS": "", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-       "TOKENIZERS_PARALLELISM": "false", "MPLBACKEND": "Agg"}
+# One environment per torch build. torch 2.13.0 is a CPU-only wheel on this machine's disk
+# (fast, 0.9 GB); PyPI's torchaudio 2.11 imports only beside the 2.14.1 build.
+ENVS: dict[str, list[str]] = {
+    "cpu": ["torch==2.13.0"],
+    "audio": ["torch==2.14.1", "torchaudio==2.11.0"],
+}
+# Test sessions: package -> (environment, example run end to end, overrides that shrink it).
+PACKAGES: dict[str, tuple[str, str, list[str]]] = {}  # filled below the smoke overrides
+TEST_TOOLS = ["pytest>=8", "hatchling>=1.21", "hypothesis>=6"]
+# Every command's environment. GDA_LOAD_PLUGINS restricts the plugins a command loads (an empty
+# string: only the core's built-ins), so a shared environment behaves like a package's own one.
+ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+       "MPLBACKEND": "Agg", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "GDA_LOAD_PLUGINS": ""}
 
 
-def pytest(session: nox.Session, *paths: str) -> None:
+def _interpreter() -> str:
+    """Python 3.11 for the shared environments: ``python3.11`` on PATH, else the one running nox."""
+    found = shutil.which(f"python{PYTHON}")
+    if found:
+        return found
+    if sys.version_info[:2] != tuple(map(int, PYTHON.split("."))):
+        raise SystemExit(f"nox: the shared environments need Python {PYTHON}; none found on PATH")
+    return sys.executable
+
+
+class SharedEnv:
+    """A virtual environment at ``.nox/env-<name>`` shared by every session that names it.
+
+    Created once (``python -m venv``) with the environment's torch build installed first;
+    later sessions reuse it and install only what they add. Installs print pip's own
+    progress (never silenced), so a long first install shows what it is doing.
+    """
+
+    def __init__(self, session: nox.Session, name: str) -> None:
+        self.session = session
+        self.name = name
+        self.path = session.cache_dir.parent / f"env-{name}"  # cache_dir is <envdir>/.cache
+        self.bin = self.path / ("Scripts" if os.name == "nt" else "bin")
+        self.python = str(self.bin / ("python.exe" if os.name == "nt" else "python"))
+        if not Path(self.python).exists():
+            session.log(f"creating the shared environment {self.path} ({', '.join(ENVS[name]) or 'no torch'})")
+            session.run(_interpreter(), "-m", "venv", str(self.path))
+            self.install(*ENVS[name])
+        else:
+            session.log(f"reusing the shared environment {self.path}")
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Variables for a command in this environment: ``ENV``, ``extra``, its ``bin`` first on PATH."""
+        path = f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {**ENV, **(extra or {}), "VIRTUAL_ENV": str(self.path), "PATH": path}
+
+    def install(self, *requirements: str) -> None:
+        """``pip install`` into this environment, with pip's progress shown."""
+        if requirements:
+            self.session.run(self.python, "-m", "pip", "install", "--progress-bar", "on", *requirements,
+                             env=self.env(), silent=False)
+
+    def run(self, *args: str, env: dict[str, str] | None = None, **kwargs: object) -> None:
+        """Run a tool of this environment (``python``, ``gda``, ``pytest`` ...)."""
+        tool = str(self.bin / args[0]) if (self.bin / args[0]).exists() else args[0]
+        self.session.run(tool, *args[1:], env=self.env(env), **kwargs)
+
+
+def shared_env(session: nox.Session, name: str) -> SharedEnv:
+    """The shared environment ``name`` (one of ``ENVS``) for this session."""
+    return SharedEnv(session, name)
+
+
+def pytest(env: SharedEnv, *paths: str) -> None:
     """Run pytest; exit code 5 (no tests collected) is not a failure."""
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths, *session.posargs,
-                env=ENV, success_codes=[0, 5])
+    env.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths, *env.session.posargs,
+            success_codes=[0, 5])
 
 
-def smoke(session: nox.Session, example: str, *overrides: str) -> None:
-    """Run an example end to end in this session's environment, shrunk by --set overrides."""
-    out = os.path.join(session.create_tmp(), "smoke-" + os.path.basename(example).removesuffix(".yaml"))
+def smoke(env: SharedEnv, example: str, *overrides: str, plugins: str = "") -> None:
+    """Run an example end to end with only ``plugins`` loaded, shrunk by ``--set`` overrides."""
+    out = os.path.join(env.session.create_tmp(), "smoke-" + os.path.basename(example).removesuffix(".yaml"))
     args = ["gda", "run", example, "-o", out, "--overwrite", "--quiet"]
     for o in overrides:
         args += ["--set", o]
-    session.run(*args, env={k: v for k, v in ENV.items() if k != "GDA_LOAD_PLUGINS"})
-    session.run("python", "-c", f"import pathlib; p = pathlib.Path({out!r}); "
-                "assert (p / 'report.md').is_file() and (p / 'manifest.jsonl').is_file(); "
-                "print((p / 'report.md').read_text()[:2000])")
+    env.run(*args, env={"GDA_LOAD_PLUGINS": plugins})
+    env.run("python", "-c", f"import pathlib; p = pathlib.Path({out!r}); "
+            "assert (p / 'report.md').is_file() and (p / 'manifest.jsonl').is_file(); "
+            "print((p / 'report.md').read_text()[:2000])")
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff over every package, test and benchmark."""
-    session.install("ruff>=0.6")
+    session.install("ruff>=0.6", silent=False)
     session.run("ruff", "check", ".")
 
 
-@nox.session(python=PYTHON)
+@nox.session(venv_backend="none")
 def core(session: nox.Session) -> None:
-    """gda-core alone (no torch): unit tests, docs test, template plugin integration."""
-    session.install(f"{CORE}[test]", *TEST_TOOLS)
-    pytest(session, "tests/core", "tests/integration")
-    smoke(session, "examples/core.yaml")
+    """gda-core (torch-free code; runs in the shared CPU environment): unit tests, template plugin, example."""
+    env = shared_env(session, "cpu")
+    env.install(f"{CORE}[test]", *TEST_TOOLS)
+    pytest(env, "tests/core", "tests/integration")
+    smoke(env, "examples/core.yaml")
 
 
-def _plugin_session(session: nox.Session, name: str, torch: list[str], example: str, *overrides: str) -> None:
-    session.install(*torch)
-    session.install(CORE, f"./packages/gda-{name}[test]", *TEST_TOOLS)
-    pytest(session, f"tests/{name}")
+def _plugin_session(session: nox.Session, name: str) -> None:
+    env_name, example, overrides = PACKAGES[name]
+    env = shared_env(session, env_name)
+    env.install(CORE, f"./packages/gda-{name}[test]", *TEST_TOOLS)
+    pytest(env, f"tests/{name}")
     if os.path.exists(example):
-        smoke(session, example, *overrides)
+        smoke(env, example, *overrides, plugins=f"gda-{name}")
 
 
-@nox.session(python=PYTHON)
+@nox.session(venv_backend="none")
 def vision(session: nox.Session) -> None:
-    """gda-vision with the CPU build of torch."""
-    _plugin_session(session, "vision", [TORCH_CPU], "examples/digits.yaml", *VISION_SMOKE)
+    """gda-vision, in the shared CPU-torch environment."""
+    _plugin_session(session, "vision")
 
 
-@nox.session(python=PYTHON)
+@nox.session(venv_backend="none")
 def medical(session: nox.Session) -> None:
-    """gda-medical with the CPU build of torch."""
-    _plugin_session(session, "medical", [TORCH_CPU], "examples/phantoms.yaml", *MEDICAL_SMOKE)
+    """gda-medical, in the shared CPU-torch environment."""
+    _plugin_session(session, "medical")
 
 
-@nox.session(python=PYTHON)
+@nox.session(venv_backend="none")
 def text(session: nox.Session) -> None:
-    """gda-text with the CPU build of torch."""
-    _plugin_session(session, "text", [TORCH_CPU], "examples/text.yaml", *TEXT_SMOKE)
+    """gda-text, in the shared CPU-torch environment."""
+    _plugin_session(session, "text")
 
 
-@nox.session(python=PYTHON)
+@nox.session(venv_backend="none")
 def signal(session: nox.Session) -> None:
-    """gda-signal with torch 2.14.1, the build PyPI's torchaudio works with."""
-    _plugin_session(session, "signal", TORCH_AUDIO, "examples/gunpoint.yaml", *SIGNAL_SMOKE)
+    """gda-signal, in the shared audio environment (torch 2.14.1, the build PyPI's torchaudio works with)."""
+    _plugin_session(session, "signal")
 
 
 # Overrides that shrink each example to a smoke run in CI (the full runs are the demos).
@@ -107,30 +182,54 @@ SIGNAL_SMOKE: list[str] = [
     "validators.1.params.iterations=5", "validators.1.params.repeats=1", "validators.2.params.iterations=5",
     "validators.2.params.repeats=1", "application.params.n_kernels=168", "embedder.params.n_kernels=84",
 ]
+PACKAGES.update({
+    "vision": ("cpu", "examples/digits.yaml", VISION_SMOKE),
+    "medical": ("cpu", "examples/phantoms.yaml", MEDICAL_SMOKE),
+    "text": ("cpu", "examples/text.yaml", TEXT_SMOKE),
+    "signal": ("audio", "examples/gunpoint.yaml", SIGNAL_SMOKE),
+})
+
 
 @nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of every package (and the plugin template) into dist/, checked with twine."""
+    session.install("build>=1.2", "twine>=5", silent=False)
+    out = Path("dist")
+    shutil.rmtree(out, ignore_errors=True)
+    projects = sorted(str(p.parent) for p in Path("packages").glob("*/pyproject.toml"))
+    projects.append("templates/gda-plugin")
+    for project in projects:
+        session.run("python", "-m", "build", "--sdist", "--wheel", "--outdir", str(out), project)
+    files = sorted(str(p) for p in out.iterdir())
+    session.run("python", "-m", "twine", "check", "--strict", *files)
+    session.log(f"{len(files)} files in dist/: install one with `pip install dist/<name>.whl`")
+
+
+@nox.session(venv_backend="none")
 def demo(session: nox.Session) -> None:
     """The README's main job: 5-shot digits with a class-conditional DDPM, writing runs/demo with a report.
 
     `nox -s demo -- core` runs the torch-free core demo (wine, Gaussian mixture) instead.
     """
-    env = {k: v for k, v in ENV.items() if k != "GDA_LOAD_PLUGINS"}
+    env = shared_env(session, "cpu")
     if session.posargs and session.posargs[0] == "core":
-        session.install(CORE)
-        session.run("gda", "run", "examples/core.yaml", "-o", "runs/demo-core", "--overwrite", env=env)
+        env.install(CORE)
+        env.run("gda", "run", "examples/core.yaml", "-o", "runs/demo-core", "--overwrite")
+        session.log("report: runs/demo-core/report.html (and report.md)")
         return
-    session.install(TORCH_CPU)
-    session.install(CORE, "./packages/gda-vision")
-    session.run("gda", "run", "examples/digits.yaml", "-o", "runs/demo", "--overwrite", env=env)
+    env.install(CORE, "./packages/gda-vision")
+    env.run("gda", "run", "examples/digits.yaml", "-o", "runs/demo", "--overwrite",
+            env={"GDA_LOAD_PLUGINS": "gda-vision"})
     session.log("report: runs/demo/report.html (and report.md)")
 
 
-@nox.session(python=PYTHON)
+@nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Benchmarks in benchmarks/ with every package installed (timings, not pass/fail)."""
-    session.install(*TORCH_AUDIO)
-    session.install(CORE, *[f"./packages/gda-{p}" for p in PLUGINS])
+    env = shared_env(session, "audio")
+    plugins = list(PACKAGES)
+    env.install(CORE, *[f"./packages/gda-{p}" for p in plugins])
     for script in sorted(os.listdir("benchmarks")):
         if script.startswith("bench_") and script.endswith(".py"):
-            session.run("python", os.path.join("benchmarks", script), env={**ENV, "GDA_LOAD_PLUGINS": ",".join(
-                f"gda-{p}" for p in PLUGINS)})
+            env.run("python", os.path.join("benchmarks", script),
+                    env={"GDA_LOAD_PLUGINS": ",".join(f"gda-{p}" for p in plugins)})
