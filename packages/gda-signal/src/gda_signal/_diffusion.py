@@ -50,8 +50,13 @@ def make_sampler(train_scheduler, sampler: str):
 
 def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, n_classes: int, scheduler, *,
                    steps: int, batch_size: int, lr: float, ema: float, label_dropout: float, seed: int,
-                   device: str, context: Any, desc: str) -> tuple[Any, list[float]]:
-    """Train ``model`` to predict the noise added to ``data`` (N, ...); returns (model or its EMA, losses)."""
+                   device: str, context: Any, desc: str, augment: Callable | None = None) -> tuple[Any, list[float]]:
+    """Train ``model`` to predict the noise added to ``data`` (N, ...); returns (model or its EMA, losses).
+
+    ``augment(x0, generator) -> (x0_augmented, aug)``, when given, augments each clean batch
+    before noising and ``aug`` (B, A) reaches the network as ``call(..., aug=aug)``: the
+    non-leaking augmentation of ADA / EDM, where sampling passes no augmentation.
+    """
     import torch
 
     model = model.to(device)
@@ -71,13 +76,17 @@ def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, 
     for step in context.progress(range(steps), desc=desc, total=steps):
         idx = torch.randint(0, len(x_all), (min(batch_size, len(x_all)),), generator=gen).to(device)
         x0, lab = x_all[idx], y_all[idx].clone()
+        kwargs = {}
+        if augment is not None:
+            x0, aug = augment(x0, gen)
+            kwargs["aug"] = aug.to(device)
         drop = (torch.rand(len(lab), generator=gen) < label_dropout).to(device)
         lab[drop] = n_classes
         noise = torch.randn(x0.shape, generator=gen).to(device)
         t = torch.randint(0, n_t, (len(x0),), generator=gen).to(device)
         xt = alphas[t].sqrt().view(-1, *extra) * x0 + (1 - alphas[t]).sqrt().view(-1, *extra) * noise
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
-            pred = call(model, xt, t, lab)
+            pred = call(model, xt, t, lab, **kwargs)
         loss = torch.nn.functional.mse_loss(pred.float(), noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -94,12 +103,28 @@ def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, 
     return model.eval(), losses
 
 
+def start_index(num_inference_steps: int, strength: float) -> int:
+    """Index into the sampler's timesteps where denoising starts for ``strength`` in (0, 1]
+    (0 for strength 1; at least one denoising step is always left, as in diffusers' img2img)."""
+    keep = min(num_inference_steps, max(1, int(round(num_inference_steps * strength))))
+    return num_inference_steps - keep
+
+
 def sample(model, call: Callable, train_scheduler, shape: tuple[int, ...], labels: list[int], n_classes: int, *,
            seed: int, sampler: str, num_inference_steps: int, guidance_scale: float, batch_size: int,
-           context: Any = None, desc: str = "sample") -> np.ndarray:
-    """Denoise ``len(labels)`` samples of ``shape`` from Gaussian noise; deterministic given ``seed``."""
+           context: Any = None, desc: str = "sample", strength: float = 1.0, init: np.ndarray | None = None,
+           latents: np.ndarray | None = None) -> np.ndarray:
+    """Denoise ``len(labels)`` samples of ``shape``; deterministic given ``seed``.
+
+    With ``strength`` 1 (default) every sample starts from Gaussian noise. Below 1 denoising starts
+    part-way (SDEdit / DA-Fusion): from ``init`` (n, *shape), clean samples noised to that level with
+    the seeded noise, or from ``latents`` (n, *shape), samples already at that level (a DDIM
+    inversion). The seeded noise is drawn the same way in every case.
+    """
     import torch
 
+    if strength < 1.0 and init is None and latents is None:
+        raise ValueError("sample: strength below 1 needs init or latents")
     dev = next(model.parameters()).device
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     out = []
@@ -108,9 +133,19 @@ def sample(model, call: Callable, train_scheduler, shape: tuple[int, ...], label
         sch = make_sampler(train_scheduler, sampler)
         sch.set_timesteps(num_inference_steps)
         x = torch.randn((len(chunk), *shape), generator=gen).to(dev)
+        steps = sch.timesteps
+        if strength < 1.0 or latents is not None:
+            t0 = start_index(num_inference_steps, strength)
+            steps = steps[t0:]
+            if hasattr(sch, "set_begin_index"):
+                sch.set_begin_index(t0 * getattr(sch, "order", 1))
+            if latents is not None:
+                x = torch.from_numpy(np.asarray(latents[i:i + batch_size], dtype=np.float32)).to(dev)
+            else:
+                x0 = torch.from_numpy(np.asarray(init[i:i + batch_size], dtype=np.float32)).to(dev)
+                x = sch.add_noise(x0, x, steps[:1].repeat(len(chunk)))
         lab = torch.tensor(chunk, dtype=torch.long, device=dev)
         null = torch.full_like(lab, n_classes)
-        steps = sch.timesteps
         it = context.progress(steps, desc=desc) if context is not None else steps
         with torch.no_grad():
             for t in it:
@@ -122,3 +157,45 @@ def sample(model, call: Callable, train_scheduler, shape: tuple[int, ...], label
                 x = sch.step(eps, t, x, generator=gen).prev_sample
         out.append(x.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, *shape), dtype=np.float32)
+
+
+def ddim_invert(model, call: Callable, train_scheduler, x0: np.ndarray, labels: list[int], *,
+                num_inference_steps: int, strength: float, batch_size: int) -> np.ndarray:
+    """Deterministic DDIM inversion of clean samples ``x0`` (n, ...) with their class ``labels``, up to
+    the timestep where :func:`sample` with the same ``num_inference_steps`` and ``strength`` starts
+    (so ``sample(..., sampler="ddim", latents=ddim_invert(...))`` approximately reconstructs ``x0``)."""
+    import torch
+
+    sch = make_sampler(train_scheduler, "ddim")
+    sch.set_timesteps(num_inference_steps)
+    t0 = start_index(num_inference_steps, strength)
+    # ascending from the least noisy sampling step, where x0 stands in for x_t (alpha_t is about 1)
+    path = [int(t) for t in sch.timesteps[t0:]][::-1]
+    alphas = train_scheduler.alphas_cumprod
+    dev = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x0), batch_size):
+            x = torch.from_numpy(np.asarray(x0[i:i + batch_size], dtype=np.float32)).to(dev)
+            lab = torch.tensor(labels[i:i + batch_size], dtype=torch.long, device=dev)
+            for t_cur, t_next in zip(path[:-1], path[1:]):
+                a_cur, a_next = float(alphas[t_cur]), float(alphas[t_next])
+                eps = call(model, x, torch.tensor(t_cur, device=dev), lab).float()
+                pred_x0 = (x - (1 - a_cur) ** 0.5 * eps) / a_cur ** 0.5
+                x = a_next ** 0.5 * pred_x0 + (1 - a_next) ** 0.5 * eps
+            out.append(x.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, *np.asarray(x0).shape[1:]), dtype=np.float32)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between rows of ``a`` and ``b`` (n, ...) with weights ``w`` (n,) in [0, 1]."""
+    fa, fb = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    na, nb = np.linalg.norm(fa, axis=1), np.linalg.norm(fb, axis=1)
+    cos = np.clip(np.sum(fa * fb, axis=1) / np.maximum(na * nb, 1e-12), -1.0, 1.0)
+    theta = np.arccos(cos)
+    w = np.asarray(w, dtype=np.float64)
+    sin = np.sin(theta)
+    small = sin < 1e-6
+    wa = np.where(small, 1 - w, np.sin((1 - w) * theta) / np.where(small, 1.0, sin))
+    wb = np.where(small, w, np.sin(w * theta) / np.where(small, 1.0, sin))
+    return (wa[:, None] * fa + wb[:, None] * fb).reshape(a.shape).astype(np.float32)

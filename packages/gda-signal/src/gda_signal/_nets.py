@@ -65,19 +65,23 @@ def nets() -> types.SimpleNamespace:
         """Class-conditional 1-D U-Net predicting the noise of ``x_t`` (B, C, L).
 
         Labels ``num_classes`` (one past the last class) mean "no class", for
-        classifier-free guidance. Any length works: inputs are padded to a multiple of
+        classifier-free guidance. With ``num_augment`` > 0 the forward takes ``aug`` (B, num_augment),
+        the parameters of the augmentation applied to the training sample, embedded without bias so
+        that no augmentation (``aug`` None or zeros, as in sampling) adds nothing. Any length works:
+        inputs are padded to a multiple of
         ``2 ** (len(channel_mults) - 1)`` and the output cropped back.
         """
 
         @register_to_config
         def __init__(self, in_channels: int = 1, num_classes: int = 2, base_channels: int = 32,
                      channel_mults: tuple[int, ...] = (1, 2, 2), attention: bool = True,
-                     dropout: float = 0.0) -> None:
+                     dropout: float = 0.0, num_augment: int = 0) -> None:
             super().__init__()
             chs = [base_channels * m for m in channel_mults]
             emb_dim = 4 * base_channels
             self.time_mlp = nn.Sequential(nn.Linear(base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
             self.label_emb = nn.Embedding(num_classes + 1, emb_dim)
+            self.aug_emb = nn.Linear(num_augment, emb_dim, bias=False) if num_augment else None
             self.conv_in = nn.Conv1d(in_channels, chs[0], 3, padding=1)
             self.down = nn.ModuleList()
             self.downsample = nn.ModuleList()
@@ -103,7 +107,7 @@ def nets() -> types.SimpleNamespace:
             nn.init.zeros_(self.conv_out.weight)
             nn.init.zeros_(self.conv_out.bias)
 
-        def forward(self, x, timesteps, labels):
+        def forward(self, x, timesteps, labels, aug=None):
             n = x.shape[-1]
             factor = 2 ** (len(self.config.channel_mults) - 1)
             pad = (-n) % factor
@@ -115,6 +119,8 @@ def nets() -> types.SimpleNamespace:
             t = get_timestep_embedding(timesteps, self.config.base_channels, flip_sin_to_cos=True,
                                        downscale_freq_shift=0).to(x.dtype)
             e = self.time_mlp(t) + self.label_emb(labels)
+            if self.aug_emb is not None and aug is not None:
+                e = e + self.aug_emb(aug.to(e.dtype))
             h = self.conv_in(x)
             skips = []
             for block, down in zip(self.down, self.downsample):

@@ -6,7 +6,7 @@ import json
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gda_core.components import Generator
 from gda_core.errors import DataError
@@ -28,6 +28,30 @@ class Diffusion1DParams(DiffusionTrainingParams):
         "minmax", description="per-channel scaling fitted on train: to [-1, 1], or zero mean unit variance")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when available unless told otherwise")
     sample_batch_size: int = Field(256, gt=0, description="samples denoised together")
+    strength: float = Field(
+        1.0, gt=0, le=1, description="real-guided variation (SDEdit / DA-Fusion): noise the condition's real "
+        "source (source_id, from train or pool) to this level and denoise it with its class; 1: plain sampling")
+    interpolate: bool = Field(
+        False, description="latent interpolation: DDIM-invert the source and a random same-class training "
+        "series (to the strength level), interpolate spherically, decode with DDIM")
+    interpolation_weights: tuple[float, float] = Field(
+        (0.3, 0.7), description="range of the partner's spherical-interpolation weight (drawn uniformly)")
+    augment: list[Literal["shift", "scale", "negate", "reverse"]] = Field(
+        [], description="non-leaking augmentation in training (ADA / EDM style): each training series is "
+        "circularly shifted, rescaled, negated or time-reversed with probability augment_p, and the "
+        "network is told which; sampling asks for none")
+    augment_p: float = Field(0.5, ge=0, le=1, description="probability of each augmentation per training series")
+    augment_shift: float = Field(0.1, gt=0, le=0.5, description="largest circular shift (fraction of length)")
+    augment_scale: float = Field(0.2, gt=0, le=1, description="largest log amplitude factor of 'scale'")
+
+    @model_validator(mode="after")
+    def _check_variation(self):
+        lo, hi = self.interpolation_weights
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError(f"interpolation_weights: need 0 <= low <= high <= 1, got {[lo, hi]}")
+        if len(set(self.augment)) != len(self.augment):
+            raise ValueError(f"augment: repeated entries in {self.augment}")
+        return self
 
 
 class Diffusion1DGenerator(Generator):
@@ -50,7 +74,8 @@ class Diffusion1DGenerator(Generator):
 
         p = self.params
         return nets().Denoiser1D(in_channels=in_channels, num_classes=num_classes, base_channels=p.base_channels,
-                                 channel_mults=tuple(p.channel_mults), attention=p.attention, dropout=p.dropout)
+                                 channel_mults=tuple(p.channel_mults), attention=p.attention, dropout=p.dropout,
+                                 num_augment=len(p.augment))
 
     def fit(self, train, context) -> None:
         from .._diffusion import make_train_scheduler, train_denoiser
@@ -69,7 +94,38 @@ class Diffusion1DGenerator(Generator):
         self.model_, self.losses_ = train_denoiser(
             self._build(X.shape[1], len(keys)), _call, self._scale(X), y, len(keys), self.scheduler_,
             steps=p.steps, batch_size=p.batch_size, lr=p.lr, ema=p.ema, label_dropout=p.label_dropout,
-            seed=context.seed, device=pick_device(p.device), context=context, desc="signal.diffusion1d fit")
+            seed=context.seed, device=pick_device(p.device), context=context, desc="signal.diffusion1d fit",
+            augment=self._augment if p.augment else None)
+
+    def _augment(self, x, gen):
+        """Augment a clean batch (B, C, L) as ``augment`` lists; returns it and the (B, A) parameters."""
+        import torch
+
+        p = self.params
+        b, _, n = x.shape
+        aug = torch.zeros((b, len(p.augment)))
+        x = x.clone()
+        for j, kind in enumerate(p.augment):
+            on = torch.rand(b, generator=gen) < p.augment_p
+            u = torch.rand(b, generator=gen) * 2 - 1  # uniform in [-1, 1]
+            if not bool(on.any()):
+                continue
+            rows = torch.nonzero(on).flatten()
+            if kind == "shift":
+                shift = torch.round(u * p.augment_shift * n).long()
+                for r in rows.tolist():
+                    x[r] = torch.roll(x[r], int(shift[r]), dims=-1)
+                aug[on, j] = shift[on].float() / n
+            elif kind == "scale":
+                x[rows] = x[rows] * torch.exp(u[on] * p.augment_scale).to(x.device)[:, None, None]
+                aug[on, j] = u[on] * p.augment_scale
+            elif kind == "negate":
+                x[rows] = -x[rows]
+                aug[on, j] = 1.0
+            else:  # reverse
+                x[rows] = torch.flip(x[rows], dims=[-1])
+                aug[on, j] = 1.0
+        return x, aug
 
     def _fit_scaling(self, X: np.ndarray) -> None:
         if self.params.normalize == "minmax":
@@ -96,23 +152,92 @@ class Diffusion1DGenerator(Generator):
             raise DataError(f"signal.diffusion1d was not fitted on class {label!r} (classes: {', '.join(keys)})")
         return keys.index(str(label))
 
-    def sample_arrays(self, labels: list[int], seed: int, context=None) -> np.ndarray:
-        """Denoise ``len(labels)`` series of the given class indices; returns (n, C, L) in data units."""
+    def sample_arrays(self, labels: list[int], seed: int, context=None, *, init: np.ndarray | None = None,
+                      latents: np.ndarray | None = None) -> np.ndarray:
+        """Denoise ``len(labels)`` series of the given class indices; returns (n, C, L) in data units.
+
+        ``init`` (real series in data units) starts each one part-way at ``strength``;
+        ``latents`` (model units, from :meth:`invert`) start it from an inverted state with DDIM.
+        """
         from .._diffusion import sample
 
         p = self.params
         z = sample(self.model_, _call, self.scheduler_, tuple(self.shape_), labels, len(self.classes_), seed=seed,
-                   sampler=p.sampler, num_inference_steps=p.num_inference_steps, guidance_scale=p.guidance_scale,
-                   batch_size=p.sample_batch_size, context=context, desc="signal.diffusion1d sample")
+                   sampler="ddim" if latents is not None else p.sampler, num_inference_steps=p.num_inference_steps,
+                   guidance_scale=p.guidance_scale, batch_size=p.sample_batch_size, context=context,
+                   desc="signal.diffusion1d sample", strength=p.strength,
+                   init=None if init is None else self._scale(init), latents=latents)
         if p.normalize == "minmax":
             z = np.clip(z, -1.0, 1.0)
         return self._unscale(z)
+
+    def invert(self, series: np.ndarray, labels: list[int]) -> np.ndarray:
+        """DDIM inversion of real ``series`` (n, C, L, data units) with their class indices, to the
+        noise level where sampling at ``strength`` starts (model units)."""
+        from .._diffusion import ddim_invert
+
+        p = self.params
+        return ddim_invert(self.model_, _call, self.scheduler_, self._scale(np.asarray(series, dtype=np.float32)),
+                           labels, num_inference_steps=p.num_inference_steps, strength=p.strength,
+                           batch_size=p.sample_batch_size)
+
+    def _sources(self, conditions, seed: int, context, partners: bool = False) -> list[Record]:
+        """The real record behind each condition: its ``source_id`` (looked up in the run's train and
+        pool), or a seeded random training record of its class; with ``partners``, a second random
+        training record of the same class, another one where the class has several."""
+        known: dict[str, Record] = {}
+        for ds in (getattr(context, "train", None), getattr(context, "pool", None)):
+            for r in ds.records if ds is not None else []:
+                known.setdefault(r.id, r)
+        train = list(context.train.records) if getattr(context, "train", None) is not None else []
+        if not train and not known:
+            raise DataError("signal.diffusion1d: strength < 1 and interpolate need the real series in the run context")
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7 if partners else 3]))
+        out = []
+        for c in conditions:
+            same = [r for r in train if str(r.label) == str(c.get("label"))] or train
+            sid = c.get("source_id")
+            if partners:
+                others = [r for r in same if r.id != sid] or same
+                out.append(others[int(rng.integers(len(others)))])
+            elif sid is not None:
+                if sid not in known:
+                    raise DataError(f"signal.diffusion1d: source_id {sid!r} is in neither the training set "
+                                    "nor the pool")
+                out.append(known[sid])
+            else:
+                out.append(same[int(rng.integers(len(same)))])
+        return out
+
+    def _interpolated(self, conditions, idx: list[int], seed: int, context) -> np.ndarray:
+        from .._diffusion import slerp
+
+        src = self._sources(conditions, seed, context)
+        partner = self._sources(conditions, seed, context, partners=True)
+        # invert each distinct (record, class) once
+        keys = sorted({(r.id, i) for rs in (src, partner) for r, i in zip(rs, idx)})
+        by_key = {(r.id, i): r for rs in (src, partner) for r, i in zip(rs, idx)}
+        z = self.invert(stack([by_key[k] for k in keys]), [k[1] for k in keys]) if keys else None
+        pos = {k: j for j, k in enumerate(keys)}
+        za = np.stack([z[pos[(r.id, i)]] for r, i in zip(src, idx)])
+        zb = np.stack([z[pos[(r.id, i)]] for r, i in zip(partner, idx)])
+        lo, hi = self.params.interpolation_weights
+        w = np.random.default_rng(np.random.SeedSequence([int(seed), 11])).uniform(lo, hi, len(idx))
+        return self.sample_arrays(idx, seed, context, latents=slerp(za, zb, w))
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
         if not hasattr(self, "model_"):
             raise DataError("signal.diffusion1d: fit or load the generator before generating")
         idx = [self._label_index(c.get("label")) for c in conditions]
-        arrays = self.sample_arrays(idx, seed, context)
+        p = self.params
+        if not conditions:
+            arrays = np.zeros((0, *self.shape_), dtype=np.float32)
+        elif p.interpolate:
+            arrays = self._interpolated(conditions, idx, seed, context)
+        elif p.strength < 1.0:
+            arrays = self.sample_arrays(idx, seed, context, init=stack(self._sources(conditions, seed, context)))
+        else:
+            arrays = self.sample_arrays(idx, seed, context)
         return [Record(id="", data=a, label=c.get("label")) for a, c in zip(arrays, conditions)]
 
     # -- persistence ---------------------------------------------------------
@@ -137,5 +262,5 @@ class Diffusion1DGenerator(Generator):
         self.scheduler_ = DDPMScheduler.from_pretrained(path / "scheduler")
 
 
-def _call(model, x, t, labels):
-    return model(x, t, labels)
+def _call(model, x, t, labels, aug=None):
+    return model(x, t, labels, aug=aug)
