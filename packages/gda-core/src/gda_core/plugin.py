@@ -17,6 +17,8 @@ def register_generators(register):
 def register_strategies(register):
     register("core.train", f"{P}.builtin.strategies:TrainFromScratch")
     register("core.pretrained", f"{P}.builtin.strategies:Pretrained")
+    register("core.pseudo-label", f"{P}.builtin.pool:PseudoLabelStrategy")
+    register("core.pretrain-finetune", f"{P}.builtin.pool:PretrainFinetuneStrategy")
 
 
 @hookimpl

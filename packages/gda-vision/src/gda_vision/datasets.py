@@ -15,7 +15,7 @@ from pydantic import Field
 from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
-from gda_core.splits import k_shot
+from gda_core.splits import k_shot, k_shot_with_pool
 
 from ._images import to_pil
 
@@ -50,13 +50,17 @@ class DigitsParams(Params):
     test_size: float = Field(0.3, gt=0, lt=1, description="held-out share, drawn before the k-shot subset")
     size: int | None = Field(None, gt=1, description="resize the 8x8 images to size x size (default: keep 8x8)")
     classes: list[int] | None = Field(None, description="keep only these digits (default: all ten)")
+    pool: bool = Field(True, description="with k_shot, offer the other training images as an unlabelled "
+                       "pool (DataSplits.pool; never a test image) for pool strategies such as core.pseudo-label")
 
 
 class DigitsDataset(ImageDatasetLoader):
     """scikit-learn's handwritten digits (1797 grey 8x8 images, 10 classes; ships offline).
 
     Pixel values 0..16 are scaled to [0, 1]. A stratified held-out test split is
-    drawn with the run seed first; ``k_shot`` then keeps k training images per class.
+    drawn with the run seed first; ``k_shot`` then keeps k training images per class, and
+    the other training images form an unlabelled pool (``pool``: label None, true label kept
+    in ``meta["hidden_label"]`` for reports only).
     """
 
     Params = DigitsParams
@@ -85,7 +89,10 @@ class DigitsDataset(ImageDatasetLoader):
 
         train = Dataset(records(tr, "digits-train"), modality="image", classes=classes, meta=meta)
         test = Dataset(records(te, "digits-test"), modality="image", classes=classes, meta=meta)
-        return DataSplits(k_shot(train, p.k_shot, context.seed), test)
+        if p.k_shot is None or not p.pool:
+            return DataSplits(k_shot(train, p.k_shot, context.seed), test)
+        labelled, pool = k_shot_with_pool(train, p.k_shot, context.seed)
+        return DataSplits(labelled, test, pool=pool if len(pool) else None)
 
 
 class FolderParams(Params):

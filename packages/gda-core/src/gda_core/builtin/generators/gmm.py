@@ -45,6 +45,56 @@ class GaussianMixtureGenerator(Generator):
                                         "covariances": gm.covariances_}
             self.labels_[str(label)] = label
 
+    # -- warm-start API of gda_core.builtin.pool (core.pretrain-finetune) -------------
+
+    def pretrain(self, pool, context, *, steps: int | None = None) -> None:
+        """Fit one mixture of ``n_components`` x classes components on the unlabelled ``pool``;
+        :meth:`fine_tune` then builds each class from these components. ``steps``: EM iterations."""
+        from sklearn.mixture import GaussianMixture
+
+        if len(pool) == 0:
+            raise DataError("core.gmm: the pool to pretrain on is empty")
+        X = np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in pool.records])
+        k = min(self.params.n_components * max(1, len(pool.classes)), len(X))
+        self.prior_ = GaussianMixture(n_components=k, covariance_type=self.params.covariance_type,
+                                      reg_covar=self.params.reg_covar, max_iter=steps or 100,
+                                      random_state=context.seed).fit(X)
+        self.shape_ = list(np.asarray(pool.records[0].data).shape)
+
+    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+        """Each class's mixture starts from the ``n_components`` pretrained components its labelled
+        records are most responsible to, weighted by those responsibilities; ``steps`` EM iterations
+        on the labelled records then refine it (default 0: the pretrained components as they are)."""
+        from sklearn.mixture import GaussianMixture
+
+        from gda_core.errors import ConfigError, GDAError
+
+        if lora_rank:
+            raise ConfigError("strategy.params.lora_rank: core.gmm has no LoRA; use 0")
+        if not hasattr(self, "prior_"):
+            raise GDAError("core.gmm.fine_tune: call pretrain first")
+        prior = self.prior_
+        self.models_, self.labels_ = {}, {}
+        for label, recs in train.by_class().items():
+            if not recs:
+                continue
+            X = np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in recs])
+            resp = prior.predict_proba(X).sum(axis=0)
+            top = np.sort(np.argsort(-resp, kind="stable")[:min(self.params.n_components, len(resp))])
+            weights = resp[top] + 1e-12
+            means = prior.means_[top]
+            tied = self.params.covariance_type == "tied"
+            cov = prior.covariances_ if tied else prior.covariances_[top]
+            if steps:
+                prec = prior.precisions_ if tied else prior.precisions_[top]
+                gm = GaussianMixture(n_components=len(top), covariance_type=self.params.covariance_type,
+                                     reg_covar=self.params.reg_covar, max_iter=steps,
+                                     weights_init=weights / weights.sum(),
+                                     means_init=means, precisions_init=prec, random_state=context.seed).fit(X)
+                weights, means, cov = gm.weights_, gm.means_, gm.covariances_
+            self.models_[str(label)] = {"weights": weights / weights.sum(), "means": means, "covariances": cov}
+            self.labels_[str(label)] = label
+
     def _sample(self, key: str, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` draws from class ``key``'s mixture, shape ``(n, d)``."""
         m = self.models_[key]

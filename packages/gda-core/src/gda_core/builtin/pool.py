@@ -1,0 +1,264 @@
+"""Strategies that learn from an unlabelled pool of real records (``RunContext.pool``).
+
+A generator fitted on a few labelled records can only recombine those few, and mostly copies
+them. A pool of unlabelled real records (``DataSplits.pool``: scans without masks, recordings or
+text without labels, the training images beyond the k shots) carries far more information. Two
+strategies use it with any generator:
+
+``core.pseudo-label``
+    Fit a classifier on the labelled few (in the run embedder's space, or on raw features), label
+    the pool, keep the most confident share, and fit the generator on labelled + pseudo-labelled
+    records. Works with every generator: it only calls ``fit``. With ``pool_conditions`` the
+    pseudo-labelled records also serve as conditions (``source_id``), for generators that start
+    from a real record (SDEdit-style ``strength``, classical augmentation).
+
+``core.pretrain-finetune``
+    Pretrain the generator on the pool without labels, then fine-tune it class-conditionally on
+    the labelled few (optionally on labelled + pseudo-labelled records), fully or, where the
+    generator supports it, through LoRA adapters.
+
+Warm-start API (optional, duck-typed)
+-------------------------------------
+A generator opts in to ``core.pretrain-finetune`` by defining two methods:
+
+``pretrain(pool: Dataset, context, *, steps: int | None = None) -> None``
+    Fit on unlabelled records (every label None): unconditionally, or as the null class of a
+    class-conditional model. ``pool.classes`` lists the classes that fine-tuning will ask for,
+    so a class embedding can be sized now. ``steps`` overrides the generator's own step count.
+
+``fine_tune(train: Dataset, context, *, steps: int | None = None, lora_rank: int = 0) -> None``
+    Continue from the current (pretrained) state on labelled records, class-conditionally. It must
+    start from the pretrained weights, not re-initialise them. ``lora_rank > 0`` asks for LoRA
+    adapters (a generator without LoRA support raises a ``ConfigError``).
+
+:func:`supports_warm_start` tells whether a generator implements the API. ``vision.ddpm`` and
+``core.gmm`` do; other generators are refused with an error that names them.
+
+Pseudo-label accuracy against the pool's hidden labels (``gda_core.splits.HIDDEN_LABEL``) is
+measured for the report only: it is logged and written to ``pool_strategy.json`` in the run
+folder, and never used to choose, weight or train anything. Records handed to the generator
+carry no hidden label.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from gda_core.components import Generator, Params, Strategy
+from gda_core.errors import ConfigError, DataError
+from gda_core.records import Dataset, Record
+from gda_core.splits import HIDDEN_LABEL
+
+log = logging.getLogger("gda")
+
+PSEUDO_LABEL = "pseudo_label"
+"""``Record.meta`` key set on a pool record that a strategy labelled: ``{"confidence": c}``."""
+
+REPORT_FILE = "pool_strategy.json"
+
+
+def supports_warm_start(generator: Generator) -> bool:
+    """Whether ``generator`` implements the optional ``pretrain`` / ``fine_tune`` API."""
+    return callable(getattr(generator, "pretrain", None)) and callable(getattr(generator, "fine_tune", None))
+
+
+class PseudoLabelParams(Params):
+    classifier: Literal["logistic", "svm", "label-spreading", "self-training"] = Field(
+        "label-spreading", description="pseudo-labeller fitted on the labelled few: logistic regression, an "
+        "RBF SVM, k-NN label spreading over labelled + pool (transductive), or iterated self-training of a "
+        "logistic regression")
+    features: Literal["embedder", "raw"] = Field(
+        "embedder", description="where the classifier works: the run embedder's space, or the records' raw "
+        "values flattened (arrays only)")
+    standardize: bool = Field(True, description="scale features to zero mean, unit variance (fitted on "
+                              "labelled + pool features) before classifying")
+    keep: float = Field(0.8, gt=0, le=1, description="share of the pool kept, most confident first")
+    threshold: float | None = Field(None, ge=0, le=1, description="also drop pool records whose confidence "
+                                    "is below this")
+    per_class: bool = Field(False, description="keep the same share within each predicted class (else "
+                            "across the whole pool)")
+    n_neighbors: int = Field(7, gt=0, description="neighbours of the label-spreading graph")
+    pool_conditions: bool = Field(True, description="pseudo-labelled records also serve as conditions "
+                                  "(source_id), besides the labelled ones")
+
+
+def _features(records: list[Record], context, features: str) -> np.ndarray:
+    if features == "raw":
+        if any(isinstance(r.data, str) for r in records):
+            raise ConfigError("strategy.params.features: raw features need array records; use 'embedder' for text")
+        return np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in records])
+    return np.asarray(context.embed(records), dtype=np.float64)
+
+
+def pseudo_label(labelled: Dataset, pool: Dataset, context, params: PseudoLabelParams
+                 ) -> tuple[list[Record], dict[str, Any]]:
+    """Label ``pool`` with a classifier fitted on ``labelled``; keep the most confident records.
+
+    Returns the kept pool records (label set to the prediction, ``meta[PSEUDO_LABEL]`` holding the
+    confidence, the hidden label removed) and a summary for the report (counts, mean confidence,
+    and the accuracy against hidden labels where the loader kept them).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    if len(labelled) == 0:
+        raise DataError("the labelled training set is empty: nothing to pseudo-label from")
+    classes = list(dict.fromkeys(r.label for r in labelled.records))
+    if len(classes) < 2:
+        raise DataError(f"pseudo-labelling needs at least two labelled classes (found {classes})")
+    index = {repr(c): i for i, c in enumerate(classes)}
+    y = np.asarray([index[repr(r.label)] for r in labelled.records])
+    A = _features(list(labelled.records), context, params.features)
+    P = _features(list(pool.records), context, params.features)
+    if params.standardize:
+        scaler = StandardScaler().fit(np.concatenate([A, P]))
+        A, P = scaler.transform(A), scaler.transform(P)
+    seed = context.seed
+    if params.classifier == "logistic":
+        proba = LogisticRegression(max_iter=3000, random_state=seed).fit(A, y).predict_proba(P)
+    elif params.classifier == "svm":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import SVC
+
+        folds = int(min(3, np.bincount(y).min()))
+        if folds < 2:
+            raise DataError("core.pseudo-label: the svm classifier needs two labelled records per class")
+        model = CalibratedClassifierCV(SVC(kernel="rbf", random_state=seed), cv=folds, ensemble=False)
+        proba = model.fit(A, y).predict_proba(P)
+    elif params.classifier == "label-spreading":
+        from sklearn.semi_supervised import LabelSpreading
+
+        Z = np.concatenate([A, P])
+        yy = np.concatenate([y, -np.ones(len(P), dtype=int)])
+        k = min(params.n_neighbors, len(Z) - 1)
+        spread = LabelSpreading(kernel="knn", n_neighbors=k, alpha=0.2, max_iter=100).fit(Z, yy)
+        proba = spread.label_distributions_[len(A):]
+    else:  # iterated self-training of a logistic regression
+        from sklearn.semi_supervised import SelfTrainingClassifier
+
+        Z = np.concatenate([A, P])
+        yy = np.concatenate([y, -np.ones(len(P), dtype=int)])
+        model = SelfTrainingClassifier(LogisticRegression(max_iter=3000, random_state=seed), threshold=0.9)
+        proba = model.fit(Z, yy).predict_proba(P)
+    proba = np.nan_to_num(np.asarray(proba, dtype=np.float64))
+    pred, conf = proba.argmax(axis=1), proba.max(axis=1)
+
+    groups = [np.arange(len(P))] if not params.per_class else [np.flatnonzero(pred == c) for c in range(len(classes))]
+    kept: list[int] = []
+    for g in groups:
+        order = g[np.argsort(-conf[g], kind="stable")]
+        kept.extend(order[:int(round(params.keep * len(g)))].tolist())
+    if params.threshold is not None:
+        kept = [i for i in kept if conf[i] >= params.threshold]
+    kept.sort()
+
+    out = []
+    for i in kept:
+        r = pool.records[i]
+        meta = {k: v for k, v in r.meta.items() if k != HIDDEN_LABEL}
+        meta[PSEUDO_LABEL] = {"confidence": float(conf[i])}
+        out.append(Record(id=r.id, data=r.data, label=classes[pred[i]], target=r.target, meta=meta))
+
+    summary: dict[str, Any] = {"classifier": params.classifier, "pool": len(pool), "kept": len(out),
+                               "mean_confidence": float(conf[kept].mean()) if kept else None,
+                               "per_class": {str(c): int(np.sum(pred[kept] == i)) for i, c in enumerate(classes)}}
+    hidden = [pool.records[i].meta.get(HIDDEN_LABEL) for i in kept]
+    if kept and all(h is not None for h in hidden):  # report only: never used to learn
+        summary["accuracy_vs_hidden_labels"] = float(np.mean([repr(h) == repr(classes[pred[i]])
+                                                              for h, i in zip(hidden, kept)]))
+    return out, summary
+
+
+def _report(context, strategy: str, summary: dict[str, Any]) -> None:
+    acc = summary.get("accuracy_vs_hidden_labels")
+    log.info("%s: kept %d of %d pool records%s", strategy, summary.get("kept", 0), summary.get("pool", 0),
+             "" if acc is None else f" (pseudo-label accuracy vs hidden labels {acc:.3f}, report only)")
+    if context.workdir is not None:
+        from pathlib import Path
+
+        path = Path(context.workdir)
+        if path.is_dir():
+            (path / REPORT_FILE).write_text(json.dumps({"strategy": strategy, **summary}, indent=2))
+
+
+def _need_pool(context, name: str) -> Dataset:
+    pool = getattr(context, "pool", None)
+    if pool is None or len(pool) == 0:
+        raise ConfigError(f"strategy {name} needs an unlabelled pool, but the data set offers none "
+                          "(for vision.digits the pool is the training split beyond k_shot)")
+    return pool
+
+
+class PseudoLabelStrategy(Strategy):
+    """Fit the generator on the labelled records plus the confidently pseudo-labelled pool.
+
+    See the module docstring. ``fitted_on_`` holds the records the generator was fitted on
+    (near-copy checks should measure against them, not only the labelled few).
+    """
+
+    Params = PseudoLabelParams
+
+    def fit(self, generator: Generator, train: Dataset, context) -> Generator:
+        pool = _need_pool(context, "core.pseudo-label")
+        kept, summary = pseudo_label(train, pool, context, self.params)
+        self.summary_ = summary
+        self.pseudo_ = kept
+        self.fitted_on_ = train.with_records(list(train.records) + kept)
+        _report(context, "core.pseudo-label", summary)
+        generator.fit(self.fitted_on_, context)
+        return generator
+
+    def conditions(self, counts: dict[Any, int], train: Dataset, context) -> list[dict[str, Any]]:
+        if not self.params.pool_conditions or not getattr(self, "pseudo_", None):
+            return super().conditions(counts, train, context)
+        return super().conditions(counts, train.with_records(list(train.records) + self.pseudo_), context)
+
+
+class PretrainFinetuneParams(PseudoLabelParams):
+    pretrain_steps: int | None = Field(None, gt=0, description="steps of unconditional pretraining on the "
+                                       "pool (default: the generator's own)")
+    finetune_steps: int | None = Field(None, gt=0, description="steps of class-conditional fine-tuning "
+                                       "(default: the generator's own)")
+    lora_rank: int = Field(0, ge=0, description="fine-tune LoRA adapters of this rank (peft) instead of "
+                           "every weight; 0: full fine-tuning")
+    pseudo_label: bool = Field(False, description="fine-tune on labelled + confidently pseudo-labelled "
+                               "pool records (the pseudo-label parameters apply), not the labelled few only")
+
+
+class PretrainFinetuneStrategy(PseudoLabelStrategy):
+    """Pretrain the generator on the unlabelled pool, then fine-tune it class-conditionally.
+
+    Needs the warm-start API of the module docstring (``pretrain`` and ``fine_tune``).
+    """
+
+    Params = PretrainFinetuneParams
+
+    def fit(self, generator: Generator, train: Dataset, context) -> Generator:
+        pool = _need_pool(context, "core.pretrain-finetune")
+        if not supports_warm_start(generator):
+            raise ConfigError(f"strategy core.pretrain-finetune: generator {generator.name or type(generator).__name__}"
+                              " has no pretrain/fine_tune methods (the warm-start API of gda_core.builtin.pool); "
+                              "use core.pseudo-label with it instead")
+        p = self.params
+        unlabelled = pool.with_records(
+            Record(id=r.id, data=r.data, label=None, target=r.target,
+                   meta={k: v for k, v in r.meta.items() if k != HIDDEN_LABEL}) for r in pool.records)
+        unlabelled.classes = list(train.classes)
+        self.pseudo_ = []
+        summary: dict[str, Any] = {"pool": len(pool), "pretrain_steps": p.pretrain_steps,
+                                   "finetune_steps": p.finetune_steps, "lora_rank": p.lora_rank}
+        if p.pseudo_label:
+            self.pseudo_, labels = pseudo_label(train, pool, context, p)
+            summary.update(labels)
+        self.summary_ = summary
+        _report(context, "core.pretrain-finetune", summary)
+        generator.pretrain(unlabelled, context, steps=p.pretrain_steps)  # type: ignore[attr-defined]
+        self.fitted_on_ = train.with_records(list(train.records) + self.pseudo_)
+        generator.fine_tune(self.fitted_on_, context, steps=p.finetune_steps,  # type: ignore[attr-defined]
+                            lora_rank=p.lora_rank)
+        return generator
