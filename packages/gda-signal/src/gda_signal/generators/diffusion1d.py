@@ -78,23 +78,72 @@ class Diffusion1DGenerator(Generator):
                                  num_augment=len(p.augment))
 
     def fit(self, train, context) -> None:
-        from .._diffusion import make_train_scheduler, train_denoiser
-
-        p = self.params
         X = stack(train.records)
         if len(X) == 0:
             raise DataError("signal.diffusion1d: the training set is empty")
         self.classes_ = list(train.classes)
-        keys = [str(c) for c in self.classes_]
-        y = np.asarray([keys.index(str(r.label)) for r in train.records])
         self.shape_ = list(X.shape[1:])
         self._fit_scaling(X)
+        self._train(X, self._label_indices(train), context, steps=self.params.steps, fresh=True,
+                    desc="signal.diffusion1d fit")
+
+    # -- warm start (the optional API of gda_core.builtin.pool) -------------------
+
+    def pretrain(self, pool, context, *, steps: int | None = None) -> None:
+        """Fit on unlabelled series (every label None) as the model's "no class", sizing the class
+        embedding for ``pool.classes``; the scaling is fitted on the pool. ``steps`` overrides ``steps``."""
+        X = stack(pool.records)
+        if len(X) == 0:
+            raise DataError("signal.diffusion1d: the pool to pretrain on is empty")
+        self.classes_ = list(pool.classes)
+        if not self.classes_:
+            raise DataError("signal.diffusion1d: pretrain needs pool.classes, the classes fine-tuning will ask for")
+        self.shape_ = list(X.shape[1:])
+        self._fit_scaling(X)
+        y = np.full(len(X), len(self.classes_))
+        self._train(X, y, context, steps=steps or self.params.steps, fresh=True, desc="signal.diffusion1d pretrain")
+        self.pretrain_losses_ = self.losses_
+
+    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+        """Continue training the pretrained denoiser class-conditionally on ``train`` (its weights,
+        scaling and classes are kept; label dropout keeps the "no class" learnt). No LoRA here."""
+        from gda_core.errors import ConfigError
+
+        if lora_rank:
+            raise ConfigError("strategy.params.lora_rank: signal.diffusion1d fine-tunes every weight; set it to 0")
+        if not hasattr(self, "model_"):
+            raise DataError("signal.diffusion1d: fine_tune needs a pretrained model (call pretrain first)")
+        X = stack(train.records)
+        if len(X) == 0:
+            raise DataError("signal.diffusion1d: the training set is empty")
+        if list(X.shape[1:]) != self.shape_:
+            raise DataError(f"signal.diffusion1d: fine-tuning series have shape {list(X.shape[1:])}, "
+                            f"the pretrained model {self.shape_}")
+        self._train(X, self._label_indices(train), context, steps=steps or self.params.steps, fresh=False,
+                    desc="signal.diffusion1d fine-tune")
+
+    def _label_indices(self, train) -> np.ndarray:
+        keys = [str(c) for c in self.classes_]
+        missing = sorted({str(r.label) for r in train.records} - set(keys))
+        if missing:
+            raise DataError(f"signal.diffusion1d: records of class(es) {', '.join(missing)} outside the "
+                            f"model's classes ({', '.join(keys)})")
+        return np.asarray([keys.index(str(r.label)) for r in train.records])
+
+    def _train(self, X: np.ndarray, y: np.ndarray, context, *, steps: int, fresh: bool, desc: str) -> None:
+        from .._diffusion import make_train_scheduler, train_denoiser
+
+        p = self.params
         seed_all(context.seed)
-        self.scheduler_ = make_train_scheduler(p.num_train_timesteps, p.beta_schedule)
+        if fresh:
+            self.scheduler_ = make_train_scheduler(p.num_train_timesteps, p.beta_schedule)
+            model = self._build(X.shape[1], len(self.classes_))
+        else:
+            model = self.model_.train()
         self.model_, self.losses_ = train_denoiser(
-            self._build(X.shape[1], len(keys)), _call, self._scale(X), y, len(keys), self.scheduler_,
-            steps=p.steps, batch_size=p.batch_size, lr=p.lr, ema=p.ema, label_dropout=p.label_dropout,
-            seed=context.seed, device=pick_device(p.device), context=context, desc="signal.diffusion1d fit",
+            model, _call, self._scale(X), y, len(self.classes_), self.scheduler_,
+            steps=steps, batch_size=p.batch_size, lr=p.lr, ema=p.ema, label_dropout=p.label_dropout,
+            seed=context.seed + (0 if fresh else 1), device=pick_device(p.device), context=context, desc=desc,
             augment=self._augment if p.augment else None)
 
     def _augment(self, x, gen):
