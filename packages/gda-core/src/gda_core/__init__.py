@@ -20,7 +20,7 @@ _LAZY = {
     "DatasetLoader": "components", "DataSplits": "components", "Embedder": "components",
     "Record": "records", "Dataset": "records", "Provenance": "records",
     "RunContext": "context", "RunConfig": "config", "resolve": "config",
-    "run": "pipeline", "step": "pipeline", "RunResult": "pipeline",
+    "run": "pipeline", "step": "pipeline", "RunResult": "results",
     "GDAError": "errors", "ConfigError": "errors", "DataError": "errors",
     "RunFolderError": "errors", "PluginError": "errors",
 }

@@ -322,6 +322,16 @@ class DatasetLoader(Component):
             np.save(stem.parent / f"{stem.name}_target.npy", np.asarray(record.target), allow_pickle=False)
         return out
 
+    def preview(self, real: dict[str, list[Record]], kept: dict[str, list[Record]]) -> Figure | Table | None:
+        """The report's samples figure: a few real and kept synthetic samples of each class.
+
+        ``real`` and ``kept`` map a class key (:func:`~gda_core.records.label_key`) to a few
+        records each. Return a :class:`Figure` (real beside kept synthetic, one row per class:
+        :func:`gda_core.previews.sample_grid` lays it out), a :class:`Table` of examples
+        (:func:`gda_core.previews.sample_table`), or None (the default: no preview).
+        """
+        return None
+
 
 class Embedder(Component):
     """Turns records into feature vectors for selectors and validators."""

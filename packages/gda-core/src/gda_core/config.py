@@ -184,12 +184,23 @@ def resolve(data: dict[str, Any] | RunConfig) -> ResolvedRun:
         generator=build("generators", cfg.generator, "generator"),
         strategy=build("strategies", cfg.strategy, "strategy"),
         selectors=[build("selectors", r, f"selectors[{i}]") for i, r in enumerate(cfg.selectors)],
-        validators=[build("validators", r, f"validators[{i}]") for i, r in enumerate(cfg.validators)],
+        validators=[build("validators", r, f"validators[{i}]") for i, r in enumerate(_with_near_copies(cfg))],
         baselines=[build("generators", r, f"baselines[{i}]") for i, r in enumerate(cfg.baselines)],
         application=build("applications", cfg.application, "application"),
         embedder=build("embedders", cfg.embedder, "embedder"),
         embedders=[build("embedders", r, f"embedders[{i}]") for i, r in enumerate(cfg.embedders)],
     )
+
+
+NEAR_COPY_VALIDATOR = "core.memorization"
+
+
+def _with_near_copies(cfg: RunConfig) -> list[ComponentRef]:
+    """The config's validators, plus ``core.memorization`` when it lists none: every run measures
+    near-copies of the generator's training data."""
+    if any(r.name == NEAR_COPY_VALIDATOR for r in cfg.validators):
+        return list(cfg.validators)
+    return [*cfg.validators, ComponentRef(name=NEAR_COPY_VALIDATOR)]
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -23,11 +23,15 @@ class RunContext:
     chain of selectors and validators embeds each record once.
     ``application`` is the downstream task validators train. ``pool`` is the loader's unlabelled
     pool of real records (None when it offers none); it never holds a test record.
+    ``generator_train`` is what the generator learned from, set by a strategy that trains on more
+    than ``train`` (``train`` plus ``pool``, say); None means ``train``. Near-copy checks
+    (:mod:`gda_core.copies`) measure against it.
     """
 
     train: Dataset
     test: Dataset | None = None
     pool: Dataset | None = None
+    generator_train: Dataset | None = None
     seed: int = 0
     quiet: bool = False
     workdir: Path | None = None

@@ -9,7 +9,6 @@ model, and ends with the same manifest as an uninterrupted run.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -25,6 +24,8 @@ from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import RunContext
 from .errors import DataError, GDAError, RunFolderError
 from .records import SYNTHETIC, Dataset, Provenance, Record, json_safe, validate_dataset
+from .report import write_report
+from .results import RunResult
 from .splits import split_train_test
 
 log = logging.getLogger("gda")
@@ -32,25 +33,6 @@ log = logging.getLogger("gda")
 SYNTHETIC_SET = "synthetic"
 STEPS = ("generate", "select", "validate")
 
-
-@dataclasses.dataclass
-class RunResult:
-    """What a run produced: its folder, records and validators' results."""
-
-    folder: Path
-    train: Dataset
-    test: Dataset
-    synthetic: list[Record]
-    baselines: dict[str, list[Record]]
-    results: dict[str, ValidationResult]
-
-    @property
-    def kept(self) -> list[Record]:
-        return [r for r in self.synthetic if r.provenance.is_kept]
-
-    @property
-    def metrics(self) -> dict[str, dict[str, float]]:
-        return {name: res.metrics for name, res in self.results.items()}
 
 
 def _seed_for(seed: int, *keys: int) -> int:
@@ -314,9 +296,7 @@ class Pipeline:
                 self.results[val.name] = ValidationResult(notes=["no synthetic sample was kept"])
                 continue
             self.results[val.name] = val.evaluate(inputs, ctx)
-        from .report import write_report
-
-        write_report(self)
+        write_report(self.result())
         runfolder.write_json(self.folder / "validation.json",
                              {name: res.metrics for name, res in self.results.items()})
         runfolder.mark_step(self.folder, "validate", True)
@@ -324,7 +304,8 @@ class Pipeline:
 
     def result(self) -> RunResult:
         ctx = self._ctx()
-        return RunResult(self.folder, ctx.train, ctx.test, self.synthetic, self.baselines, self.results)
+        return RunResult(self.folder, ctx.train, ctx.test, self.synthetic, self.baselines, self.results,
+                         stages=list(self.stages), config=self.resolved.resolved_dict(), loader=self.resolved.dataset)
 
     def _ctx(self) -> RunContext:
         if self.context is None:

@@ -28,6 +28,7 @@ def register_selectors(register):
     register("core.cluster", f"{P}.builtin.selectors.cluster:ClusterDiversitySelector")
     register("core.dedup", f"{P}.builtin.selectors.dedup:DeduplicationSelector")
     register("core.balance", f"{P}.builtin.selectors.balance:ClassBalanceSelector")
+    register("core.near-copy", f"{P}.builtin.selectors.novelty:NearCopySelector")
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from pydantic import Field
 from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
-from gda_core.splits import k_shot, read_arrays
+from gda_core.splits import k_shot, k_shot_with_pool, read_arrays
 
 
 def _records(X: np.ndarray, y: np.ndarray, prefix: str) -> list[Record]:
@@ -53,6 +53,8 @@ class SklearnTableParams(Params):
     k_shot: int | None = Field(None, gt=0, description="keep only this many training records per class")
     test_size: float = Field(0.3, gt=0, lt=1, description="held-out share")
     standardize: bool = Field(True, description="scale features to zero mean, unit variance (fitted on train)")
+    pool: bool = Field(True, description="offer the training records beyond k_shot as an unlabelled pool "
+                       "(labels hidden; never test records)")
 
 
 class _SklearnTable(_TableWriter, DatasetLoader):
@@ -76,7 +78,10 @@ class _SklearnTable(_TableWriter, DatasetLoader):
         train = Dataset(_records(X[tr], y[tr], "train"), modality="vector", classes=classes,
                         meta={"feature_names": self.feature_names_})
         test = Dataset(_records(X[te], y[te], "test"), modality="vector", classes=classes)
-        return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)
+        if not self.params.pool:
+            return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)
+        labelled, pool = k_shot_with_pool(train, self.params.k_shot, context.seed)
+        return DataSplits(labelled, test, pool)
 
 
 class WineDataset(_SklearnTable):

@@ -1,51 +1,140 @@
-"""Memorization: how many synthetic samples sit closer to a real sample than real samples
-sit to each other."""
+"""Near-copies: how many synthetic samples are near-copies of the real data the generator
+trained on, beside the same share for held-out real samples. Every run measures it (the
+pipeline adds ``core.memorization`` to a config that lists no such validator).
+
+Definition (:mod:`gda_core.copies`): the *reference* is the real data the generator trained on
+(``context.generator_train``: the training records, plus pool records when the strategy trained
+on the pool). A sample is a near-copy when its nearest-neighbour distance to the reference is
+below ``tau``, the ``quantile`` (default 0.05) of the reference's leave-one-out nearest-neighbour
+distances; so about that share of real samples new to the generator would count as copies.
+
+Metrics, in the first of ``spaces`` (default: the run embedder's space); each other space adds
+the same names with a ``_<space>`` suffix (``near_copy_share_raw``, ...):
+
+- ``near_copy_share``: share of the kept synthetic set that are near-copies (below ``tau``);
+- ``near_copy_share_real``: the same share for the held-out test records, with the same ``tau``
+  (what an honest generator shows; near ``quantile``). A kept set well above it copies;
+- ``near_copy_share_generated``: the share before any selector;
+- ``near_copy_threshold``: ``tau`` itself, a distance in that space;
+- ``nn_distance_median``: median distance from a kept sample to its nearest reference record;
+- ``nn_distance_median_real``: the same median for held-out test records;
+- ``exact_copies``: share of the kept set at distance 0 (duplicates of a reference record);
+- ``memorized_share`` / ``memorized_share_real_test``: the older relative measure, the share
+  whose distance to its nearest reference record r is below ``ratio`` times r's own
+  leave-one-out distance, for the kept set and for the test records.
+
+A table lists the near-copy share and median distance for held-out real data and for the
+synthetic set at each selection stage (generated, after each selector).
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
+from gda_core import copies
 from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.errors import ConfigError
+from gda_core.neighbors import leave_one_out_distances, nearest_distances
+
+HEADLINE = ("near_copy_share", "near_copy_share_real", "near_copy_threshold", "nn_distance_median",
+            "nn_distance_median_real")
+"""The metric names reports and ``gda bench`` rely on."""
 
 
 def memorized_share(real: np.ndarray, other: np.ndarray, ratio: float) -> float:
     """Share of ``other`` rows whose distance to their nearest real row r is below ``ratio``
     times r's own distance to its nearest other real row."""
-    from sklearn.neighbors import NearestNeighbors
-
-    nn = NearestNeighbors(n_neighbors=2).fit(real)
-    real_nn = nn.kneighbors(real)[0][:, 1]
-    d, idx = NearestNeighbors(n_neighbors=1).fit(real).kneighbors(other)
+    if len(other) == 0:
+        return 0.0
+    real_nn = leave_one_out_distances(real, 1)
+    d, idx = nearest_distances(other, real, 1)
     return float(np.mean(d[:, 0] < ratio * real_nn[idx[:, 0]]))
 
 
 class MemorizationParams(Params):
-    ratio: float = Field(0.5, gt=0, description="a sample counts as memorized when its distance to its nearest "
-                         "real sample is below this times that sample's nearest-real distance")
+    quantile: float = Field(0.05, gt=0, lt=0.5, description="tau is this quantile of the training data's "
+                            "leave-one-out nearest-neighbour distances (the share of new real samples "
+                            "that would count as copies)")
+    spaces: list[Literal["embedder", "raw"]] = Field(
+        ["embedder", "raw"], min_length=1, description="where distances are measured: the run embedder's "
+        "features, raw samples (flattened arrays; skipped for text); the first gives the unsuffixed metrics")
+    ratio: float = Field(0.5, gt=0, description="memorized_share: a sample counts when its distance to its "
+                         "nearest real sample is below this times that sample's nearest-real distance")
     embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
 
 
 class MemorizationValidator(Validator):
-    """Share of synthetic samples that are (near) copies of training samples, beside the
-    share among held-out real samples (what an honest generator would show)."""
+    """Share of kept synthetic samples that are near-copies of the generator's training data
+    (distance below a threshold calibrated on real data), beside the share among held-out real
+    samples, with the share at every selection stage."""
 
     Params = MemorizationParams
 
     def evaluate(self, inputs, context) -> ValidationResult:
-        emb = self.params.embedder
-        real = context.embed(inputs.train.records, emb)
-        fake = context.embed(inputs.synthetic, emb)
-        test = context.embed(inputs.test.records, emb)
-        r = self.params.ratio
-        metrics = {"memorized_share": memorized_share(real, fake, r),
-                   "memorized_share_real_test": memorized_share(real, test, r),
-                   "exact_copies": float(np.mean(np.min(
-                       np.linalg.norm(fake[:, None, :] - real[None, :, :], axis=2), axis=1) < 1e-9))}
-        notes = []
-        if metrics["memorized_share"] > 2 * metrics["memorized_share_real_test"] + 0.05:
-            notes.append("synthetic samples sit unusually close to training samples: the generator may memorize")
-        return ValidationResult(metrics=metrics, notes=notes, tables=[Table(
-            f"Memorization (distance below {r} x real nearest-neighbour distance)", ["set", "share", ],
-            [["synthetic", round(metrics["memorized_share"], 4)],
-             ["real test (reference)", round(metrics["memorized_share_real_test"], 4)]])])
+        p = self.params
+        reference = copies.generator_reference(context)
+        generated = inputs.stages[0][1] if inputs.stages else inputs.synthetic
+        metrics: dict[str, float] = {}
+        tables: list[Table] = []
+        notes: list[str] = []
+        for i, space in enumerate(dict.fromkeys(p.spaces)):
+            suffix = "" if i == 0 else f"_{space}"
+            try:
+                ref = copies.features(reference.records, context, space, p.embedder)
+                test = copies.features(inputs.test.records, context, space, p.embedder)
+                gen = copies.features(generated, context, space, p.embedder)
+            except ValueError as exc:
+                if i == 0:
+                    raise ConfigError(f"core.memorization: spaces[0]={space!r}: {exc}") from exc
+                notes.append(f"near-copies not measured in {space} space: {exc}")
+                continue
+            tau = copies.near_copy_threshold(ref, p.quantile)
+            d_gen = dict(zip((r.id for r in generated), copies.nn_distances(gen, ref)))
+            d_test = copies.nn_distances(test, ref)
+            kept = copies.features(inputs.synthetic, context, space, p.embedder)
+            d_kept = copies.nn_distances(kept, ref)
+            m = {
+                "near_copy_share": _share(d_kept, tau),
+                "near_copy_share_real": _share(d_test, tau),
+                "near_copy_share_generated": _share(np.fromiter(d_gen.values(), float), tau),
+                "near_copy_threshold": tau,
+                "nn_distance_median": float(np.median(d_kept)) if len(d_kept) else float("nan"),
+                "nn_distance_median_real": float(np.median(d_test)),
+                "exact_copies": float(np.mean(d_kept <= 1e-9)) if len(d_kept) else 0.0,
+                "memorized_share": memorized_share(ref, kept, p.ratio),
+                "memorized_share_real_test": memorized_share(ref, test, p.ratio),
+            }
+            metrics.update({f"{k}{suffix}": v for k, v in m.items()})
+            rows = [["held-out real (test)", len(d_test), round(m["near_copy_share_real"], 4),
+                     _round(m["nn_distance_median_real"])]]
+            for name, recs in inputs.stages or [("kept", inputs.synthetic)]:
+                d = np.asarray([d_gen[r.id] for r in recs if r.id in d_gen])
+                rows.append([name, len(recs), round(_share(d, tau), 4),
+                             _round(float(np.median(d))) if len(d) else None])
+            tables.append(Table(
+                f"Near-copies of the generator's {len(ref)} training records ({_space_name(space, context, p)}; "
+                f"tau = {tau:.4g}, the {p.quantile:g} quantile of their leave-one-out distances)",
+                ["set", "n", "near-copy share", "median NN distance"], rows))
+            if m["near_copy_share"] > m["near_copy_share_real"] + 0.05:
+                notes.append(f"{space} space: {m['near_copy_share']:.0%} of the kept synthetic samples are "
+                             f"near-copies of training data, against {m['near_copy_share_real']:.0%} of held-out "
+                             "real samples: the generator copies")
+        return ValidationResult(metrics=metrics, tables=tables, notes=notes)
+
+
+def _share(d: np.ndarray, tau: float) -> float:
+    return float(np.mean(d < tau)) if len(d) else 0.0
+
+
+def _round(v: float) -> float:
+    return float(f"{v:.4g}")
+
+
+def _space_name(space: str, context, p: MemorizationParams) -> str:
+    if space == "raw":
+        return "raw samples"
+    emb = p.embedder or getattr(context.get_embedder(None), "name", None) or "the run's embedder"
+    return f"{emb} features"

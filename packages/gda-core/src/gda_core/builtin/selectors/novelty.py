@@ -1,0 +1,60 @@
+"""Near-copy selection: drop synthetic samples that sit closer to the generator's training data
+than real samples new to the generator would."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from gda_core import copies
+from gda_core.components import Params, Selector
+from gda_core.errors import ConfigError
+
+
+class NearCopyParams(Params):
+    quantile: float = Field(0.05, gt=0, lt=0.5, description="tau is this quantile of real samples' nearest-"
+                            "neighbour distances to the training data: about this share of new real samples "
+                            "would be dropped")
+    space: Literal["embedder", "raw"] = Field("embedder", description="measure distances on the run "
+                                              "embedder's features or on raw samples (flattened arrays)")
+    calibration: Literal["auto", "leave-one-out", "pool"] = Field(
+        "auto", description="real distances that set tau: leave-one-out within the training data, or the "
+        "unlabelled pool's distances to it (only when the generator did not train on the pool); auto: the "
+        "pool when it qualifies, else leave-one-out")
+    embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
+
+
+class NearCopySelector(Selector):
+    """Drops synthetic samples whose nearest-neighbour distance to the real data the generator
+    trained on (``context.generator_train``: train, plus the pool when the strategy used it) is
+    below ``tau``. ``tau`` comes from real data only, never from test records: the ``quantile`` of
+    the training data's leave-one-out distances, or of an unused pool's distances to it. The score
+    is that nearest-neighbour distance (higher is more novel)."""
+
+    Params = NearCopyParams
+
+    def fit(self, train, context) -> None:
+        p = self.params
+        reference = copies.generator_reference(context)
+        try:
+            self.reference_ = copies.features(reference.records, context, p.space, p.embedder)
+        except ValueError as exc:
+            raise ConfigError(f"core.near-copy: space={p.space!r}: {exc}") from exc
+        calibration = None
+        use_pool = p.calibration == "pool" or (p.calibration == "auto" and copies.pool_is_unused(context))
+        if use_pool:
+            if not copies.pool_is_unused(context):
+                raise ConfigError("core.near-copy: calibration='pool' needs an unlabelled pool the generator "
+                                  "did not train on; use calibration: leave-one-out")
+            calibration = copies.features(context.pool.records, context, p.space, p.embedder)
+        self.calibrated_on_ = "pool" if use_pool else "leave-one-out"
+        self.tau_ = copies.near_copy_threshold(self.reference_, p.quantile, calibration)
+
+    def score(self, synthetic, context) -> np.ndarray:
+        feats = copies.features(synthetic, context, self.params.space, self.params.embedder)
+        return copies.nn_distances(feats, self.reference_)
+
+    def select(self, scores, synthetic, context) -> np.ndarray:
+        return np.asarray(scores, dtype=float) >= self.tau_

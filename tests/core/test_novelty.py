@@ -1,0 +1,208 @@
+"""Near-copies: the core.memorization measure, the core.near-copy selector, and the reference
+(what the generator trained on) surviving a resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gda_core import copies, registry
+from gda_core.components import Strategy, ValidationInputs
+from gda_core.config import resolve
+from gda_core.errors import ConfigError, RunFolderError
+from gda_core.neighbors import leave_one_out_distances
+from gda_core.pipeline import open_run, step
+from gda_core.records import Dataset, Record
+from gda_core.splits import as_pool
+
+from .helpers import blobs, context, small_config, synthetic
+
+Q = 0.05
+
+
+def planted(train: Dataset, seed: int = 3, scale: float = 1e-3) -> list[Record]:
+    """Training samples plus tiny noise: near-copies."""
+    rng = np.random.default_rng(seed)
+    pts = np.stack([r.data for r in train]) + rng.normal(scale=scale, size=(len(train), train[0].data.size))
+    return synthetic(pts, train.labels(), prefix="copy")
+
+
+def fresh(n_per_class: int, seed: int) -> list[Record]:
+    other = blobs(n_per_class=n_per_class, seed=seed, prefix="new")
+    return synthetic(np.stack([r.data for r in other]), other.labels(), prefix=f"fresh{seed}")
+
+
+def run_selector(sel, train, ctx, records):
+    sel.fit(train, ctx)
+    scores = sel.score(records, ctx)
+    return np.asarray(sel.select(scores, records, ctx), dtype=bool)
+
+
+def test_near_copy_selector_drops_planted_copies_and_keeps_fresh_samples():
+    train, test = blobs(n_per_class=100, seed=0), blobs(seed=1, prefix="t")
+    ctx = context(train, test)
+    sel = registry.get("selectors", "core.near-copy").from_params({"quantile": Q})
+    copies_ = planted(train)
+    new = fresh(200, seed=7)
+    keep = run_selector(sel, train, ctx, copies_ + new)
+    assert not keep[: len(copies_)].any()
+    assert keep[len(copies_):].mean() >= 1 - 2 * Q
+    assert sel.calibrated_on_ == "leave-one-out"
+
+
+def test_near_copy_threshold_comes_from_training_data_not_test_records():
+    train = blobs(n_per_class=50, seed=0)
+    expected = float(np.quantile(leave_one_out_distances(np.stack([r.data for r in train])), Q))
+    taus = []
+    for test in (blobs(seed=1, prefix="t"), blobs(n_per_class=5, sep=40.0, seed=2, prefix="u")):
+        sel = registry.get("selectors", "core.near-copy").from_params({})
+        sel.fit(train, context(train, test))
+        taus.append(sel.tau_)
+    assert taus[0] == taus[1] == pytest.approx(expected)
+
+
+def test_near_copy_selector_calibrates_on_an_unused_pool_and_guards_a_used_one():
+    train, test = blobs(n_per_class=40, seed=0), blobs(seed=1, prefix="t")
+    pool = as_pool(blobs(n_per_class=60, seed=4, prefix="p"))
+    ctx = context(train, test)
+    ctx.pool = pool
+    sel = registry.get("selectors", "core.near-copy").from_params({})
+    sel.fit(train, ctx)
+    assert sel.calibrated_on_ == "pool"
+    # a generator that trained on the pool too: its copies of pool records are dropped as well
+    ctx.generator_train = Dataset([*train.records, *pool.records])
+    pool_copies = synthetic(np.stack([r.data for r in pool]) + 1e-3, [0] * len(pool), prefix="pc")
+    keep = run_selector(sel, train, ctx, pool_copies + fresh(100, seed=8))
+    assert sel.calibrated_on_ == "leave-one-out"
+    assert not keep[: len(pool)].any() and keep[len(pool):].mean() >= 1 - 2 * Q
+    forced = registry.get("selectors", "core.near-copy").from_params({"calibration": "pool"})
+    with pytest.raises(ConfigError, match="calibration='pool'"):
+        forced.fit(train, ctx)
+
+
+def test_near_copy_selector_refuses_raw_space_for_texts():
+    train = Dataset([Record(id=f"r{i}", data=f"text {i}", label=0) for i in range(5)], modality="text")
+    sel = registry.get("selectors", "core.near-copy").from_params({"space": "raw"})
+    with pytest.raises(ConfigError, match="core.near-copy: space='raw'"):
+        sel.fit(train, context(train))
+
+
+def _evaluate(train, test, stages, ctx, **params):
+    val = registry.get("validators", "core.memorization").from_params(params)
+    inputs = ValidationInputs(train=train, test=test, synthetic=stages[-1][1], stages=stages)
+    return val.evaluate(inputs, ctx)
+
+
+def test_memorization_reports_near_copy_shares_beside_held_out_real_data():
+    train, test = blobs(n_per_class=100, seed=0), blobs(n_per_class=100, seed=1, prefix="t")
+    ctx = context(train, test)
+    copies_, new = planted(train), fresh(100, seed=7)
+    res = _evaluate(train, test, [("generated", copies_ + new), ("after x", new)], ctx, quantile=Q)
+    m = res.metrics
+    for name in ("near_copy_share", "near_copy_share_real", "near_copy_threshold", "nn_distance_median",
+                 "nn_distance_median_real", "near_copy_share_raw", "near_copy_share_real_raw"):
+        assert name in m
+    assert m["near_copy_share_generated"] == pytest.approx(0.5, abs=2 * Q)
+    assert m["near_copy_share"] <= 2 * Q and m["near_copy_share_real"] <= 2 * Q
+    assert m["nn_distance_median"] == pytest.approx(m["nn_distance_median_real"], rel=0.3)
+    stage_rows = {row[0]: row for row in res.tables[0].rows}
+    assert stage_rows["generated"][1] == 400 and stage_rows["generated"][2] >= 0.5
+    assert stage_rows["after x"][2] == pytest.approx(m["near_copy_share"])
+    assert not res.notes
+
+    copied = _evaluate(train, test, [("generated", copies_)], ctx)
+    assert copied.metrics["near_copy_share"] == 1.0
+    assert copied.metrics["nn_distance_median"] < 0.01 * copied.metrics["nn_distance_median_real"]
+    assert copied.metrics["exact_copies"] == 0.0 and copied.metrics["memorized_share"] == 1.0
+    assert any("copies" in n for n in copied.notes)
+
+
+def test_memorization_measures_against_what_the_generator_trained_on():
+    train, test = blobs(n_per_class=30, seed=0), blobs(seed=1, prefix="t")
+    pool = as_pool(blobs(n_per_class=60, seed=4, prefix="p"))
+    pool_copies = synthetic(np.stack([r.data for r in pool]), [0] * len(pool), prefix="pc")
+    ctx = context(train, test)
+    ctx.pool = pool
+    before = _evaluate(train, test, [("generated", pool_copies)], ctx).metrics
+    ctx.generator_train = Dataset([*train.records, *pool.records])
+    after = _evaluate(train, test, [("generated", pool_copies)], ctx).metrics
+    assert before["near_copy_share"] < 0.5
+    assert after["near_copy_share"] == 1.0 and after["exact_copies"] == 1.0
+
+
+def test_memorization_skips_raw_space_for_texts_with_a_note():
+    class Length:
+        name = "len"
+
+        def fit(self, train, context):
+            pass
+
+        def embed(self, records, context):
+            return np.asarray([[len(r.data), r.data.count("a")] for r in records], dtype=float)
+
+    def texts(prefix, n, shift=0):
+        return [Record(id=f"{prefix}{i}", data="a" * (i % 7 + shift) + "b" * i, label=i % 2) for i in range(n)]
+
+    train, test = Dataset(texts("r", 30), modality="text"), Dataset(texts("t", 20, 1), modality="text")
+    ctx = context(train, test)
+    ctx.embedder = Length()
+    res = _evaluate(train, test, [("generated", texts("s", 10, 2))], ctx)
+    assert "near_copy_share" in res.metrics and "near_copy_share_raw" not in res.metrics
+    assert any("raw space" in n for n in res.notes)
+    with pytest.raises(ConfigError, match="spaces"):
+        _evaluate(train, test, [("generated", texts("s", 10, 2))], ctx, spaces=["raw"])
+
+
+def test_every_run_measures_near_copies():
+    cfg = small_config(validators=[{"name": "core.downstream", "params": {"seeds": 1}}])
+    resolved = resolve(cfg)
+    assert [v.name for v in resolved.validators] == ["core.downstream", "core.memorization"]
+    assert [v["name"] for v in resolved.resolved_dict()["validators"]][-1] == "core.memorization"
+    listed = resolve(small_config(validators=[{"name": "core.memorization", "params": {"quantile": 0.1}}]))
+    assert [v.params.quantile for v in listed.validators] == [0.1]
+
+
+class PoolToo(Strategy):
+    """Fits on train alone but records train + pool as what it trained on (as pool strategies do)."""
+
+    def fit(self, generator, train, context):
+        generator.fit(train, context)
+        context.generator_train = Dataset([*train.records, *context.pool.records])
+        return generator
+
+
+@pytest.fixture
+def pool_too():
+    from gda_core import hookimpl, plugins
+
+    class Plugin:
+        @hookimpl
+        def register_strategies(self, register):
+            register("test.pool-too", PoolToo)
+
+    plugins.register_plugin(Plugin(), "pool-too")
+    yield
+    plugins.unregister_plugin("pool-too")
+
+
+def test_what_the_generator_trained_on_survives_a_resume(tmp_path, pool_too):
+    import gda_core
+
+    cfg = small_config(selectors=["core.near-copy"], validators=["core.memorization"], strategy="test.pool-too")
+    cfg["dataset"]["params"]["pool"] = True
+    folder = tmp_path / "run"
+    res = gda_core.run(cfg, folder, quiet=True)
+    first = res.metrics["core.memorization"]
+    saved = json.loads((folder / "model" / copies.TRAINED_ON_FILE).read_text())["ids"]
+
+    again = open_run(folder, quiet=True)  # what `gda select` / `gda validate` start from
+    assert len(saved) == len(again.context.train) + len(again.context.pool) > len(res.train)
+    assert [r.id for r in again.context.generator_train] == saved
+    assert step(folder, "validate", quiet=True).metrics["core.memorization"] == first
+    assert gda_core.run(cfg, folder, quiet=True).metrics["core.memorization"] == first  # resumed
+
+    (folder / "model" / copies.TRAINED_ON_FILE).write_text(json.dumps({"ids": [*saved, "not-a-record"]}))
+    with pytest.raises(RunFolderError, match="not-a-record"):
+        copies.restore_trained_on(folder / "model", again.context)
