@@ -21,7 +21,7 @@ def test_version_and_help():
 def test_list_shows_parameters_and_defaults():
     r = _invoke("list", "generators")
     assert r.exit_code == 0
-    assert "core.gmm" in r.output and "n_components: int = default 2" in r.output
+    assert "core.gmm" in r.output and "n_components: int = 2" in r.output
     data = json.loads(_invoke("list", "--json").output)
     assert {"generators", "selectors", "validators", "applications", "datasets", "embedders", "strategies"} == set(data)
     topk = next(c for c in data["selectors"] if c["name"] == "core.topk")

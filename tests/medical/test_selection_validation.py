@@ -40,6 +40,10 @@ def test_realism_keeps_the_real_half_of_a_planted_mix(phantoms, context, metric)
     bad = _noise_like(phantoms.test.records, prefix="bad")
     mix = [r for pair in zip(bad, good) for r in pair]
     sel = RealismSelector(metric=metric, keep=0.5, embedder="medical.pooled" if metric == "embedding" else None)
+    if metric == "embedding":  # the config builds named embedders; a hand-made context is given them
+        from gda_core.host import host
+
+        context.embedders["medical.pooled"] = host.create("embedders", "medical.pooled")
     sel.fit(phantoms.train, context)
     scores = sel.score(mix, context)
     keep = sel.select(scores, mix, context)

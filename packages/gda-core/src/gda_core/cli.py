@@ -8,6 +8,8 @@ import sys
 import click
 
 from . import __version__
+from .bench.cli import bench_cmd
+from .hookspecs import KIND_NAMES
 
 
 class _GDAGroup(click.Group):
@@ -37,17 +39,15 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def plugins_cmd(as_json: bool) -> None:
     """List installed plugins, their versions and hooks (and any that failed to load)."""
-    from . import plugins, registry
-    from .components import KINDS
     from .errors import PluginError
+    from .host import host
 
     clash = None
-    for kind in KINDS:  # registering surfaces plugins that raise in their hooks
-        try:
-            registry.registry(kind)
-        except PluginError as exc:
-            clash = str(exc)
-    infos = plugins.list_plugins()
+    try:  # registering (every kind in one pass) surfaces plugins that raise in their hooks
+        host.components("generators")
+    except PluginError as exc:
+        clash = str(exc)
+    infos = host.list_plugins()
     if as_json:
         click.echo(json.dumps([{"name": p.name, "distribution": p.distribution, "version": p.version,
                                 "hooks": p.hooks, **({"error": p.error} if p.error else {})}
@@ -67,25 +67,23 @@ def plugins_cmd(as_json: bool) -> None:
 
 @cli.command(name="list")
 @click.argument("kind", required=False,
-                type=click.Choice(["generators", "strategies", "selectors", "validators",
-                                   "applications", "datasets", "embedders"]))
+                type=click.Choice(KIND_NAMES))
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def list_cmd(kind: str | None, as_json: bool) -> None:
     """List registered components with their parameters and defaults."""
-    from . import registry
-    from .components import KINDS
     from .errors import PluginError
+    from .host import host
 
     def describe(k: str, name: str) -> dict:
         try:
-            return registry.describe(k, name)
+            return host.describe(k, name)
         except PluginError as exc:  # one broken component must not hide the rest
-            info = registry.registry(k)[name]
+            info = host.components(k)[name]
             return {"name": name, "kind": k, "plugin": info.plugin, "class": info.qualname,
                     "summary": "", "params": [], "error": str(exc)}
 
-    kinds = [kind] if kind else list(KINDS)
-    out = {k: [describe(k, name) for name in registry.registry(k)] for k in kinds}
+    kinds = [kind] if kind else list(KIND_NAMES)
+    out = {k: [describe(k, name) for name in host.components(k)] for k in kinds}
     if as_json:
         click.echo(json.dumps(out, indent=2, default=str))
         return
@@ -96,9 +94,9 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
             if item.get("error"):
                 click.echo(f"      error: {item['error']}")
             for p in item["params"]:
-                default = "required" if p["required"] else f"default {p['default']!r}"
+                default = " (required)" if p["required"] else f" = {p['default']!r}"
                 desc = f"  {p['description']}" if p["description"] else ""
-                click.echo(f"      {p['name']}: {p['type']} = {default}{desc}")
+                click.echo(f"      {p['name']}: {p['type']}{default}{desc}")
 
 
 @cli.command(name="run")
@@ -144,17 +142,13 @@ def _step_command(step: str, help_text: str):
 _step_command("generate", "Fit (or load) the generator and generate the missing shards of a run folder.")
 _step_command("select", "Run the selector chain again on a run folder's generated samples.")
 _step_command("validate", "Run the validators again on a run folder and rewrite its report.")
+cli.add_command(bench_cmd)
 
 
 def _add_plugin_commands() -> None:
-    from . import plugins
+    from .host import host
 
-    pm = plugins.load_plugins()
-    for impl in pm.hook.register_commands.get_hookimpls():
-        try:
-            impl.function(**{a: cli for a in impl.argnames})
-        except Exception as exc:  # a plugin's broken command must not break the CLI
-            plugins.record_failure(impl.plugin_name, exc)
+    host.call_each("register_commands", lambda _plugin: {"cli": cli})  # a broken one is recorded
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import GDAError
-from .records import Dataset, Record
+from .hookspecs import KIND_NAMES
+from .records import Dataset, Record, label_key
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -37,11 +38,12 @@ class Params(BaseModel):
 class Component:
     """Base of every registered component.
 
-    ``name`` is filled in with the dotted name the component was registered
-    under; ``Params`` declares the accepted parameters and their defaults.
+    ``name`` is set on the instance to the dotted name it was built under
+    (:meth:`gda_core.host.PluginHost.create`, or the config); classes are never
+    changed. ``Params`` declares the accepted parameters and their defaults.
     """
 
-    name: ClassVar[str] = ""
+    name: str = ""
     Params: ClassVar[type[Params]] = Params
 
     def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
@@ -108,6 +110,7 @@ class Generator(Component):
         config = json.loads(cfg_file.read_text())
         params = {**config.get("params", {}), **overrides}
         gen = cls.from_params(params)
+        gen.name = config.get("name") or gen.name
         gen.load_state(path)
         return gen  # type: ignore[return-value]
 
@@ -149,7 +152,7 @@ def class_groups(records: Sequence[Record], per_class: bool = True) -> list[np.n
     """Indices of ``records`` grouped by label (one group of all when not ``per_class``)."""
     groups: dict[Any, list[int]] = {}
     for i, r in enumerate(records):
-        groups.setdefault(str(r.label) if per_class else None, []).append(i)
+        groups.setdefault(label_key(r.label) if per_class else None, []).append(i)
     return [np.asarray(idx) for idx in groups.values()]
 
 
@@ -158,7 +161,8 @@ class SelectorParams(Params):
 
     keep: float | None = Field(None, gt=0, le=1, description="fraction of samples to keep (by rank)")
     threshold: float | None = Field(None, description="keep samples scoring at least this")
-    per_class: bool = Field(True, description="rank and keep within each intended class")
+    per_class: bool = Field(True, description="rank and keep within each intended class (a switch; "
+                            "generate.per_class is a count)")
 
 
 class Selector(Component):
@@ -248,7 +252,13 @@ class ValidationInputs:
 
 
 class Validator(Component):
-    """Measures whether the synthetic data is faithful and whether it helps."""
+    """Measures whether the synthetic data is faithful and whether it helps.
+
+    ``accepts_empty``: True when :meth:`evaluate` is meaningful with no kept synthetic
+    sample (a downstream baseline); otherwise the pipeline skips it with a note.
+    """
+
+    accepts_empty: ClassVar[bool] = False
 
     def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         raise NotImplementedError
@@ -343,12 +353,6 @@ class Embedder(Component):
         raise NotImplementedError
 
 
-KINDS: dict[str, type[Component]] = {
-    "generators": Generator,
-    "strategies": Strategy,
-    "selectors": Selector,
-    "validators": Validator,
-    "applications": Application,
-    "datasets": DatasetLoader,
-    "embedders": Embedder,
-}
+KINDS: dict[str, type[Component]] = dict(zip(
+    KIND_NAMES, (Generator, Strategy, Selector, Validator, Application, DatasetLoader, Embedder), strict=True))
+"""Each component kind's base class, by kind name (:data:`gda_core.hookspecs.KIND_NAMES`)."""

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import registry
+from .host import host
 from .components import (
     Application,
     Component,
@@ -53,6 +53,14 @@ class GenerateConfig(_Strict):
     n: int | None = Field(None, gt=0, description="samples in all, spread evenly over classes")
     ratio: float | None = Field(None, gt=0, description="per class, this many times its real count")
     shard_size: int = Field(64, gt=0, description="records per shard (the unit of resume)")
+
+    @field_validator("per_class", mode="before")
+    @classmethod
+    def _count_not_switch(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # pydantic would take true as 1
+            raise ValueError("is a number of samples per class, not true/false (the selectors' per_class "
+                             "switch ranks within each class)")
+        return v
 
     @model_validator(mode="after")
     def _one_count(self) -> GenerateConfig:
@@ -104,6 +112,13 @@ class ResolvedRun:
     application: Application
     embedder: Embedder
     embedders: list[Embedder] = dataclasses.field(default_factory=list)
+    implicit_embedders: list[Embedder] = dataclasses.field(default_factory=list)
+    """Embedders that selectors and validators name but the config does not list: built with
+    default parameters when the config is resolved (not part of the resolved config)."""
+
+    def named_embedders(self) -> dict[str, Embedder]:
+        """Every embedder a selector or validator may name, by name (the run's own included)."""
+        return {e.name: e for e in [self.embedder, *self.embedders, *self.implicit_embedders]}
 
     def resolved_dict(self) -> dict[str, Any]:
         """The config with every component's parameters, defaults included."""
@@ -166,19 +181,33 @@ def parse(data: dict[str, Any] | RunConfig) -> RunConfig:
 def build(kind: str, ref: ComponentRef, where: str) -> Any:
     """Build the component ``ref`` names; errors name the config field ``where``."""
     try:
-        cls = registry.get(kind, ref.name)
-    except GDAError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-    try:
-        return cls.from_params(ref.params)
+        return host.create(kind, ref.name, ref.params)
     except ValidationError as exc:
         raise ConfigError(f"{where} ({ref.name}): {_format(exc, 'params')}") from exc
+    except GDAError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _named_embedders(resolved: ResolvedRun) -> list[Embedder]:
+    """Build, with default parameters, every embedder a selector or validator names in its
+    ``embedder`` parameter that the config does not build already (an unknown name is an error
+    naming the field)."""
+    have = {resolved.embedder.name, *(e.name for e in resolved.embedders)}
+    out: list[Embedder] = []
+    users = [("selectors", resolved.selectors), ("validators", resolved.validators)]
+    for field, components in users:
+        for i, component in enumerate(components):
+            name = getattr(component.params, "embedder", None)
+            if isinstance(name, str) and name not in have:
+                out.append(build("embedders", ComponentRef(name=name), f"{field}[{i}].params.embedder"))
+                have.add(name)
+    return out
 
 
 def resolve(data: dict[str, Any] | RunConfig) -> ResolvedRun:
     """Validate the config and build every component; raise :class:`ConfigError`."""
     cfg = parse(data)
-    return ResolvedRun(
+    resolved = ResolvedRun(
         config=cfg,
         dataset=build("datasets", cfg.dataset, "dataset"),
         generator=build("generators", cfg.generator, "generator"),
@@ -190,6 +219,8 @@ def resolve(data: dict[str, Any] | RunConfig) -> ResolvedRun:
         embedder=build("embedders", cfg.embedder, "embedder"),
         embedders=[build("embedders", r, f"embedders[{i}]") for i, r in enumerate(cfg.embedders)],
     )
+    resolved.implicit_embedders = _named_embedders(resolved)
+    return resolved
 
 
 NEAR_COPY_VALIDATOR = "core.memorization"

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .records import Dataset, Record
+from .errors import ConfigError
+from .records import Dataset, Record, flatten
 
 T = TypeVar("T")
 
@@ -48,20 +49,21 @@ class RunContext:
         return tqdm(iterable, desc=desc, total=total, disable=self.quiet, leave=False, dynamic_ncols=True)
 
     def get_embedder(self, name: str | None = None) -> Any:
-        """The run's embedder, or the named one, fitted on ``train`` on first use."""
+        """The run's embedder, or the one named ``name``, fitted on ``train`` on first use.
+
+        Named embedders are built when the config is resolved (:attr:`embedders`); a name
+        that is not there is an error, never a quiet look-up. With no embedder at all,
+        ``None`` is returned and :meth:`embed` uses the flattened values.
+        """
         if name is None or (self.embedder is not None and getattr(self.embedder, "name", None) == name):
-            if self.embedder is None:
-                from . import registry
-
-                self.embedder = registry.get("embedders", name or "core.flatten").from_params({})
             emb = self.embedder
-        else:
-            if name not in self.embedders:
-                from . import registry
-
-                self.embedders[name] = registry.get("embedders", name).from_params({})
+        elif name in self.embedders:
             emb = self.embedders[name]
-        if id(emb) not in self._fitted:
+        else:
+            known = ", ".join(sorted(self.embedders)) or "none"
+            raise ConfigError(f"embedder {name!r} was not built for this run (built: {known}); "
+                              "name it in the config, or put it in RunContext.embedders")
+        if emb is not None and id(emb) not in self._fitted:
             emb.fit(self.train, self)
             self._fitted.add(id(emb))
         return emb
@@ -69,10 +71,11 @@ class RunContext:
     def embed(self, records: Sequence[Record], embedder: str | None = None) -> np.ndarray:
         """Features ``(n, d)`` of ``records`` from the run's (or the named) embedder."""
         emb = self.get_embedder(embedder)
-        key_name = getattr(emb, "name", "") or type(emb).__name__
+        key_name = "" if emb is None else getattr(emb, "name", "") or type(emb).__name__
         missing = [r for r in records if (key_name, r.id) not in self._cache]
         if missing:
-            feats = np.asarray(emb.embed(missing, self), dtype=np.float64)
+            raw = flatten(missing) if emb is None else emb.embed(missing, self)
+            feats = np.asarray(raw, dtype=np.float64)
             for r, f in zip(missing, feats):
                 self._cache[(key_name, r.id)] = f
         if not records:

@@ -17,6 +17,11 @@ import pluggy
 hookspec = pluggy.HookspecMarker("gda")
 hookimpl = pluggy.HookimplMarker("gda")
 
+KIND_NAMES: tuple[str, ...] = ("generators", "strategies", "selectors", "validators", "applications",
+                               "datasets", "embedders")
+"""The component kinds, each registered through its own ``register_<kind>`` hook (no heavy import,
+so the CLI can offer them before loading anything)."""
+
 
 # --- 1. generative model selection -----------------------------------------
 

@@ -97,7 +97,7 @@ class Pipeline:
             pool = self._check_pool(pool, train, test)
         ctx.train, ctx.test, ctx.pool = train, test, pool
         ctx.embedder = self.resolved.embedder
-        ctx.embedders = {e.name: e for e in self.resolved.embedders}
+        ctx.embedders = self.resolved.named_embedders()
         ctx.application = self.resolved.application
         self.context = ctx
         return ctx
@@ -292,7 +292,7 @@ class Pipeline:
                                   stages=self.stages, baselines=self.baselines)
         self.results = {}
         for val in ctx.progress(self.resolved.validators, desc="validate"):
-            if not kept and not getattr(val, "accepts_empty", False):
+            if not kept and not val.accepts_empty:
                 self.results[val.name] = ValidationResult(notes=["no synthetic sample was kept"])
                 continue
             self.results[val.name] = val.evaluate(inputs, ctx)

@@ -63,10 +63,6 @@ class Record:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     provenance: Provenance = dataclasses.field(default_factory=Provenance)
 
-    @property
-    def is_text(self) -> bool:
-        return isinstance(self.data, str)
-
 
 class Dataset(Sequence[Record]):
     """An ordered collection of records of one modality.
@@ -154,11 +150,20 @@ def validate_dataset(ds: Dataset, *, name: str = "data set", need_labels: bool =
             raise DataError(f"{name}: record {r.id!r} has non-numeric data of dtype {a.dtype}")
 
 
-def class_counts(ds: Dataset) -> dict[Any, int]:
-    counts = {c: 0 for c in ds.classes}
-    for r in ds.records:
-        counts[r.label] = counts.get(r.label, 0) + 1
-    return counts
+def label_key(label: Any) -> str:
+    """The one string key of a label, for dictionaries, saved state and class columns.
+
+    ``str`` of the label (numpy scalars and Python values of one value give one key), so
+    ``np.int64(3)``, ``3`` and ``"3"`` share the key ``"3"``: a data set's labels are of one type.
+    """
+    return str(label.item() if isinstance(label, np.generic) else label)
+
+
+def flatten(records: Sequence[Record]) -> np.ndarray:
+    """Each record's array flattened to one float64 row ``(n, d)``; texts are a :class:`DataError`."""
+    if records and isinstance(records[0].data, str):
+        raise DataError("core embedders need array data; texts need a text embedder (text.embedder)")
+    return np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in records])
 
 
 def json_safe(value: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
-from .records import Dataset, Record
+from .records import Dataset, Record, label_key
 
 HIDDEN_LABEL = "hidden_label"
 """``Record.meta`` key of a pool record's true label: kept for reports (pseudo-label accuracy),
@@ -26,7 +26,7 @@ def split_train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset,
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(ds))
-    labels = np.asarray([str(v) for v in ds.labels()])
+    labels = np.asarray([label_key(v) for v in ds.labels()])
     counts = np.unique(labels, return_counts=True)[1] if len(labels) else []
     n_test = max(1, int(round(test_size * len(ds))))
     stratify = labels if len(counts) and min(counts) >= 2 and n_test >= len(counts) else None

@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from . import plugins
+from .host import host
 
 
 @contextlib.contextmanager
@@ -26,7 +26,7 @@ def only_plugins(*distributions: str) -> Iterator[None]:
     """Inside the block, load gda-core's built-ins and only these plugin distributions."""
     before = os.environ.get("GDA_LOAD_PLUGINS")
     os.environ["GDA_LOAD_PLUGINS"] = ",".join(distributions)
-    plugins.reset()
+    host.reset()
     try:
         yield
     finally:
@@ -34,7 +34,7 @@ def only_plugins(*distributions: str) -> Iterator[None]:
             os.environ.pop("GDA_LOAD_PLUGINS", None)
         else:
             os.environ["GDA_LOAD_PLUGINS"] = before
-        plugins.reset()
+        host.reset()
 
 
 def restrict_plugins(*distributions: str) -> tuple[Any, Any]:

@@ -6,13 +6,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Embedder, Params
-from gda_core.errors import DataError
-
-
-def flatten(records) -> np.ndarray:
-    if records and isinstance(records[0].data, str):
-        raise DataError("core embedders need array data; texts need a text embedder (text.embedder)")
-    return np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in records])
+from gda_core.records import flatten
 
 
 class FlattenEmbedder(Embedder):

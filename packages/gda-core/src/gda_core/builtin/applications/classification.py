@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Application, Params
-from gda_core.records import Dataset
+from gda_core.records import Dataset, label_key
 
 
 class ClassificationParams(Params):
@@ -56,8 +56,8 @@ class ClassificationApplication(Application):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        X, y = self._features(train, context), np.asarray([str(v) for v in train.labels()])
-        Xt, yt = self._features(test, context), np.asarray([str(v) for v in test.labels()])
+        X, y = self._features(train, context), np.asarray([label_key(v) for v in train.labels()])
+        Xt, yt = self._features(test, context), np.asarray([label_key(v) for v in test.labels()])
         if len(set(y.tolist())) < 2:
             # one class only: the model predicts it everywhere
             pred = np.full(len(yt), y[0])

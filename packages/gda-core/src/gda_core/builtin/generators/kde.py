@@ -9,7 +9,7 @@ from pydantic import Field
 
 from gda_core.components import Generator, Params
 from gda_core.errors import DataError
-from gda_core.records import Record
+from gda_core.records import Record, label_key
 
 
 class KDEParams(Params):
@@ -38,9 +38,9 @@ class KernelDensityGenerator(Generator):
             if bw is None:  # Scott's rule on the mean per-feature spread
                 n, d = X.shape
                 bw = float(np.mean(X.std(0)) * n ** (-1.0 / (d + 4))) or 1e-3
-            self.data_[str(label)] = X
-            self.bandwidth_[str(label)] = bw
-            self.labels_[str(label)] = label
+            self.data_[label_key(label)] = X
+            self.bandwidth_[label_key(label)] = bw
+            self.labels_[label_key(label)] = label
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
         from sklearn.neighbors import KernelDensity
@@ -49,7 +49,7 @@ class KernelDensityGenerator(Generator):
         out = []
         kdes = {}
         for cond in conditions:
-            key = str(cond.get("label"))
+            key = label_key(cond.get("label"))
             if key not in self.data_:
                 raise DataError(f"core.kde was not fitted on class {cond.get('label')!r}")
             if key not in kdes:

@@ -6,6 +6,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Selector, class_groups
+from gda_core.records import label_key
 
 
 class BalanceParams(Params):
@@ -20,7 +21,7 @@ class ClassBalanceSelector(Selector):
     Params = BalanceParams
 
     def fit(self, train, context) -> None:
-        self.real_counts_ = {str(c): len(v) for c, v in train.by_class().items()}
+        self.real_counts_ = {label_key(c): len(v) for c, v in train.by_class().items()}
 
     def score(self, synthetic, context) -> np.ndarray:
         by = self.params.by
@@ -32,6 +33,6 @@ class ClassBalanceSelector(Selector):
         target = self.params.target or max(self.real_counts_.values())
         keep = np.zeros(len(synthetic), dtype=bool)
         for idx in class_groups(synthetic):
-            need = max(0, target - self.real_counts_.get(str(synthetic[idx[0]].label), 0))
+            need = max(0, target - self.real_counts_.get(label_key(synthetic[idx[0]].label), 0))
             keep[idx[np.argsort(-scores[idx], kind="stable")[:need]]] = True
         return keep

@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Selector, SelectorParams
+from gda_core.records import label_key
 
 
 class ConfidenceParams(SelectorParams):
@@ -29,12 +30,12 @@ class ClassifierConfidenceSelector(Selector):
         from gda_core.builtin.applications.classification import make_classifier
 
         X = context.embed(train.records, self.params.embedder)
-        y = np.asarray([str(v) for v in train.labels()])
+        y = np.asarray([label_key(v) for v in train.labels()])
         self.model_ = make_pipeline(StandardScaler(), make_classifier(self.params.model, context.seed)).fit(X, y)
 
     def score(self, synthetic, context) -> np.ndarray:
         X = context.embed(synthetic, self.params.embedder)
         proba = self.model_.predict_proba(X)
         classes = list(self.model_.classes_)
-        col = [classes.index(str(r.label)) if str(r.label) in classes else -1 for r in synthetic]
+        col = [classes.index(label_key(r.label)) if label_key(r.label) in classes else -1 for r in synthetic]
         return np.asarray([proba[i, c] if c >= 0 else 0.0 for i, c in enumerate(col)])
