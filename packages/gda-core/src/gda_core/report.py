@@ -1,15 +1,46 @@
-"""The run report, in Markdown and HTML, with figures saved next to it."""
+"""The run report, in Markdown and HTML, built from a run's results (:class:`~gda_core.results.RunResult`).
+
+It opens with the headline a reader needs first: how many kept synthetic samples are
+near-copies of the generator's training data, against the same share for held-out real
+data (``core.memorization``), beside fidelity and diversity (PRDC) and the Fréchet
+distance when a validator measured them; a warning comes first when the kept set is more
+copy-like than real data. Then a figure of samples (the data-set loader's
+:meth:`~gda_core.DatasetLoader.preview`: real beside kept synthetic, per class), the
+selection counts and every validator's tables, figures and notes.
+
+``report.html`` is self-contained (figures embedded as ``data:`` URIs); ``report.md``
+links the same figures, saved under ``figures/``. Files are written with the user's umask.
+"""
 
 from __future__ import annotations
 
+import base64
 import html
+import logging
+import math
+import re
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import runfolder
+from .components import Figure, Table
+from .records import Record, label_key
+from .results import RunResult
 
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
+log = logging.getLogger("gda")
+
+COPY_MARGIN = 0.05
+"""The kept set is flagged when its near-copy share exceeds held-out real data's by more than this."""
+PREVIEW_PER_CLASS = 4
+PREVIEW_MAX_CLASSES = 12
+PRDC = ("precision", "recall", "density", "coverage")
+
+Block = tuple[str, Any]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 seed"``, ``"2 seeds"``: ``n`` and ``word``, plural (``many`` or ``word + "s"``) unless n is 1."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def _fmt(v: Any) -> str:
@@ -18,29 +49,117 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def build_blocks(pipe: Pipeline) -> list[tuple[str, Any]]:
-    """The report as a list of (kind, content) blocks: h1/h2/p/table/img/list."""
-    ctx = pipe._ctx()
-    cfg = pipe.resolved
-    blocks: list[tuple[str, Any]] = [("h1", f"GDA run report: {pipe.folder.name}")]
+def _pct(v: float) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def _name(cfg: dict[str, Any], key: str) -> str:
+    entry = cfg.get(key)
+    return str(entry.get("name")) if isinstance(entry, dict) else "?"
+
+
+def _per_class(records: list[Record]) -> str:
+    c = Counter(label_key(r.label) for r in records)
+    return ", ".join(f"{k}: {v}" for k, v in sorted(c.items()))
+
+
+def headline(result: RunResult) -> list[Block]:
+    """The near-copy share (kept vs held-out real), PRDC and Fréchet distance, and the copy warning."""
+    blocks: list[Block] = []
+    mem = result.results.get("core.memorization")
+    m = mem.metrics if mem is not None else {}
+    rows: list[list[str]] = []
+    if "near_copy_share" in m:
+        kept, real = m["near_copy_share"], m.get("near_copy_share_real", float("nan"))
+        if kept > real + COPY_MARGIN:
+            blocks.append(("warn", f"The kept synthetic set is more copy-like than real data: {_pct(kept)} of "
+                                   f"kept samples are near-copies of the generator's training data, against "
+                                   f"{_pct(real)} of held-out real samples. The generator memorises; see "
+                                   "`core.memorization` below."))
+        tau = m.get("near_copy_threshold")
+        below = "distance to the nearest training record below tau" + (f" = {tau:.4g}" if tau is not None else "")
+        rows.append(["near-copy share, kept synthetic", _pct(kept), below])
+        rows.append(["near-copy share, held-out real", _pct(real), "the same share for real samples the "
+                     "generator never saw (what an honest generator shows)"])
+    for name, res in result.results.items():
+        if all(k in res.metrics for k in PRDC):
+            rows += [[f"{k} ({name})", _fmt(res.metrics[k]), "fidelity" if k in ("precision", "density")
+                      else "diversity"] for k in PRDC]
+    for name, res in result.results.items():
+        for k, v in res.metrics.items():
+            if k in ("fid", "frechet") or k.startswith(("frechet_", "fid_")):
+                rows.append([f"Fréchet distance {k} ({name})", _fmt(v), "to real features; lower is closer"])
+    if rows:
+        blocks.append(("table", (["headline", "value", "meaning"], rows)))
+    elif mem is None:
+        blocks.append(("p", "No near-copy check ran (add the `core.memorization` validator)."))
+    return blocks
+
+
+def _preview(result: RunResult, rng_seed: int) -> list[Block]:
+    """The loader's samples figure (or table), real beside kept synthetic, per class."""
+    import numpy as np
+
+    if result.loader is None:
+        return []
+    rng = np.random.default_rng(rng_seed)
+
+    def pick(records: list[Record]) -> dict[str, list[Record]]:
+        by: dict[str, list[Record]] = {}
+        for r in records:
+            by.setdefault(label_key(r.label), []).append(r)
+        out = {}
+        for c in sorted(by, key=lambda k: (len(k), k))[:PREVIEW_MAX_CLASSES]:
+            recs = by[c]
+            idx = sorted(rng.choice(len(recs), min(PREVIEW_PER_CLASS, len(recs)), replace=False))
+            out[c] = [recs[i] for i in idx]
+        return out
+
+    real, kept = pick(list(result.train.records)), pick(result.kept)
+    kept = {c: v for c, v in kept.items() if c in real or len(kept) <= PREVIEW_MAX_CLASSES}
+    try:
+        shown = result.loader.preview(real, kept)
+    except Exception as exc:  # a broken preview must not cost the report
+        log.warning("the samples preview of %s failed: %s", getattr(result.loader, "name", "?"), exc)
+        return [("h2", "Samples"), ("p", f"The samples preview failed: {exc}")]
+    if shown is None:
+        return [("h2", "Samples"), ("p", f"`{getattr(result.loader, 'name', '?')}` draws no samples preview.")]
+    blocks: list[Block] = [("h2", "Samples")]
+    if isinstance(shown, Figure):
+        blocks.append(("img", shown))
+    elif isinstance(shown, Table):
+        blocks += [("p", f"**{shown.title}**"), ("table", (shown.columns, shown.rows))]
+    return blocks
+
+
+def build_blocks(result: RunResult) -> list[Block]:
+    """The report as a list of (kind, content) blocks: h1/h2/p/warn/table/img/list."""
+    cfg = result.config
+    seed = cfg.get("seed", 0)
+    blocks: list[Block] = [("h1", f"GDA run report: {result.folder.name}")]
+    blocks += headline(result)
+    selectors = [s.get("name") for s in cfg.get("selectors", []) if isinstance(s, dict)]
+    classes = list(result.train.classes) if result.train is not None else []
     blocks.append(("list", [
-        f"data set: `{cfg.dataset.name}` ({len(ctx.train)} train, {len(ctx.test)} test records, "
-        f"classes {', '.join(map(str, ctx.train.classes))})",
-        f"generator: `{cfg.generator.name}` via strategy `{cfg.strategy.name}`",
-        f"selectors: {', '.join(f'`{s.name}`' for s in cfg.selectors) or 'none'}",
-        f"application: `{cfg.application.name}`; embedder: `{cfg.embedder.name}`",
-        f"seed: {pipe.config.seed}; full config in `config.yaml`",
+        f"data set: `{_name(cfg, 'dataset')}` ({plural(len(result.train), 'train record')}, "
+        f"{plural(len(result.test), 'test record')}, {plural(len(classes), 'class', 'classes')}: "
+        f"{', '.join(map(str, classes))})",
+        f"generator: `{_name(cfg, 'generator')}` via strategy `{_name(cfg, 'strategy')}`",
+        f"selectors: {', '.join(f'`{s}`' for s in selectors) or 'none'}",
+        f"application: `{_name(cfg, 'application')}`; embedder: `{_name(cfg, 'embedder')}`",
+        f"seed: {seed}; full config in `config.yaml`",
     ]))
+    blocks += _preview(result, seed)
     blocks.append(("h2", "Generation and selection"))
-    per_class = Counter(str(r.label) for r in pipe.synthetic)
-    rows = [["generated", len(pipe.synthetic), ", ".join(f"{k}: {v}" for k, v in sorted(per_class.items()))]]
-    for name, recs in pipe.stages[1:]:
-        c = Counter(str(r.label) for r in recs)
-        rows.append([name, len(recs), ", ".join(f"{k}: {v}" for k, v in sorted(c.items()))])
-    for name, recs in pipe.baselines.items():
-        rows.append([f"baseline {name}", len(recs), ""])
+    rows = [["generated", len(result.synthetic), _per_class(result.synthetic)]]
+    for name, recs in result.stages[1:]:
+        rows.append([name, len(recs), _per_class(recs)])
+    if not result.stages[1:]:
+        rows.append(["kept", len(result.kept), _per_class(result.kept)])
+    for name, recs in result.baselines.items():
+        rows.append([f"baseline {name}", len(recs), _per_class(recs)])
     blocks.append(("table", (["stage", "records", "per class"], rows)))
-    for name, res in pipe.results.items():
+    for name, res in result.results.items():
         blocks.append(("h2", f"Validator `{name}`"))
         if res.metrics and not res.tables:
             blocks.append(("table", (["metric", "value"], [[k, _fmt(v)] for k, v in res.metrics.items()])))
@@ -48,13 +167,14 @@ def build_blocks(pipe: Pipeline) -> list[tuple[str, Any]]:
             blocks.append(("p", f"**{t.title}**"))
             blocks.append(("table", (t.columns, [[_fmt(c) for c in row] for row in t.rows])))
         for f in res.figures:
-            blocks.append(("img", (f.title, f"figures/{f.filename}")))
+            blocks.append(("img", f))
         if res.notes:
             blocks.append(("list", res.notes))
     return blocks
 
 
-def to_markdown(blocks: list[tuple[str, Any]]) -> str:
+def to_markdown(blocks: list[Block]) -> str:
+    """Markdown of the blocks; figures link to ``figures/<filename>``."""
     out = []
     for kind, content in blocks:
         if kind == "h1":
@@ -63,34 +183,40 @@ def to_markdown(blocks: list[tuple[str, Any]]) -> str:
             out.append(f"## {content}\n")
         elif kind == "p":
             out.append(f"{content}\n")
+        elif kind == "warn":
+            out.append(f"> **Warning:** {content}\n")
         elif kind == "list":
             out.append("\n".join(f"- {item}" for item in content) + "\n")
         elif kind == "table":
             cols, rows = content
-            lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-            lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+            lines = ["| " + " | ".join(map(_cell, cols)) + " |", "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(map(_cell, r)) + " |" for r in rows]
             out.append("\n".join(lines) + "\n")
         elif kind == "img":
-            title, src = content
-            out.append(f"![{title}]({src})\n")
+            out.append(f"![{content.title}](figures/{content.filename})\n")
     return "\n".join(out)
 
 
-def _inline(text: str) -> str:
-    import re
+def _cell(v: Any) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
 
+
+def _inline(text: Any) -> str:
     s = html.escape(str(text))
     s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
 
 
-def to_html(blocks: list[tuple[str, Any]]) -> str:
+def to_html(blocks: list[Block]) -> str:
+    """A self-contained HTML page: figures embedded as base64 ``data:`` URIs, no external file."""
     body = []
     for kind, content in blocks:
         if kind in ("h1", "h2"):
             body.append(f"<{kind}>{_inline(content)}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{_inline(content)}</p>")
+        elif kind == "warn":
+            body.append(f"<p class='warn'><strong>Warning:</strong> {_inline(content)}</p>")
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in content) + "</ul>")
         elif kind == "table":
@@ -99,21 +225,22 @@ def to_html(blocks: list[tuple[str, Any]]) -> str:
             trs = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>")
         elif kind == "img":
-            title, src = content
-            body.append(f'<figure><img src="{html.escape(src)}" alt="{html.escape(title)}">'
-                        f"<figcaption>{html.escape(title)}</figcaption></figure>")
+            data = base64.b64encode(content.png).decode("ascii")
+            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(content.title)}">'
+                        f"<figcaption>{html.escape(content.title)}</figcaption></figure>")
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em}"
-             "th{background:#f3f3f3}img{max-width:100%}")
+             "th{background:#f3f3f3}img{max-width:100%}"
+             ".warn{background:#fff3cd;border:1px solid #e0b000;padding:.6em;border-radius:4px}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>GDA report</title>"
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def write_report(pipe: Pipeline) -> None:
-    """Write ``report.md``, ``report.html`` and ``figures/*.png`` into the run folder."""
-    for res in pipe.results.values():
-        for f in res.figures:
-            runfolder.atomic_write_bytes(pipe.folder / "figures" / f.filename, f.png)
-    blocks = build_blocks(pipe)
-    runfolder.atomic_write_text(pipe.folder / "report.md", to_markdown(blocks))
-    runfolder.atomic_write_text(pipe.folder / "report.html", to_html(blocks))
+def write_report(result: RunResult) -> None:
+    """Write ``report.md``, ``report.html`` and ``figures/*.png`` into the run's folder."""
+    blocks = build_blocks(result)
+    for kind, content in blocks:
+        if kind == "img":
+            runfolder.atomic_write_bytes(result.folder / "figures" / content.filename, content.png)
+    runfolder.atomic_write_text(result.folder / "report.md", to_markdown(blocks))
+    runfolder.atomic_write_text(result.folder / "report.html", to_html(blocks))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Figure, Params, ValidationResult, Validator
+from gda_core.records import label_key
 
 
 class ProjectionParams(Params):
@@ -23,10 +22,6 @@ class ProjectionValidator(Validator):
     Params = ProjectionParams
 
     def evaluate(self, inputs, context) -> ValidationResult:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from sklearn.decomposition import PCA
         from sklearn.manifold import TSNE
 
@@ -41,32 +36,67 @@ class ProjectionValidator(Validator):
         X = np.concatenate([context.embed(real_recs, self.params.embedder),
                             context.embed(fake_recs, self.params.embedder)])
         is_real = np.array([True] * len(real_recs) + [False] * len(fake_recs))
-        labels = [str(r.label) for r in real_recs + fake_recs]
+        labels = [label_key(r.label) for r in real_recs + fake_recs]
         classes = sorted(set(labels))
         figures = []
         for method in self.params.methods:
             if method == "pca":
-                Z = PCA(n_components=2, random_state=context.seed).fit_transform(X)
+                pca = PCA(n_components=2, random_state=context.seed)
+                Z = pca.fit_transform(X)
+                axis = [f"PC {i + 1} ({100 * v:.0f}% of variance)" for i, v in enumerate(pca.explained_variance_ratio_)]
             elif method == "tsne":
                 perplexity = float(max(2, min(30, (len(X) - 1) // 3)))
                 Z = TSNE(n_components=2, perplexity=perplexity, random_state=context.seed,
                          init="pca").fit_transform(X)
+                axis = ["t-SNE 1", "t-SNE 2"]
             else:
                 continue
-            fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
-            cmap = plt.get_cmap("tab10")
-            for ci, c in enumerate(classes):
-                sel = np.array([lab == c for lab in labels])
-                ax.scatter(*Z[sel & is_real].T, s=22, marker="o", color=cmap(ci % 10), label=f"real {c}",
-                           edgecolors="black", linewidths=0.4)
-                ax.scatter(*Z[sel & ~is_real].T, s=14, marker="x", color=cmap(ci % 10), alpha=0.7,
-                           label=f"synthetic {c}")
-            ax.set_title(f"{method.upper()}: real (o) vs synthetic (x)")
-            if len(classes) <= 5:
-                ax.legend(fontsize=7, loc="best")
-            fig.tight_layout()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png")
-            plt.close(fig)
-            figures.append(Figure(f"{method.upper()} projection", f"projection_{method}.png", buf.getvalue()))
+            figures.append(Figure(f"{method.upper()} projection of real (o) and kept synthetic (^) samples",
+                                  f"projection_{method}.png", _scatter(Z, is_real, labels, classes, method, axis)))
         return ValidationResult(figures=figures)
+
+
+def class_colours(n: int) -> list:
+    """``n`` distinct colours: tab10 up to 10 classes, tab20 up to 20, then evenly spaced hues."""
+    import matplotlib.pyplot as plt
+
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [plt.get_cmap("hsv")(i / n) for i in range(n)]
+
+
+def _scatter(Z: np.ndarray, is_real: np.ndarray, labels: list[str], classes: list[str], method: str,
+             axis: list[str]) -> bytes:
+    """The projection as PNG: real samples as faint hollow circles underneath, synthetic ones as
+    filled, black-edged triangles on top; a legend for every class and both marker kinds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from gda_core.previews import figure_png
+
+    colours = class_colours(len(classes))
+    lab = np.asarray(labels)
+    fig, ax = plt.subplots(figsize=(6.8, 4.8), dpi=100)
+    for ci, c in enumerate(classes):  # every real point first, so synthetic ones are drawn above all of them
+        pts = Z[(lab == c) & is_real]
+        ax.scatter(pts[:, 0], pts[:, 1], s=34, marker="o", facecolors="none", edgecolors=[colours[ci]],
+                   linewidths=1.2, alpha=0.8, zorder=1)
+    for ci, c in enumerate(classes):
+        pts = Z[(lab == c) & ~is_real]
+        ax.scatter(pts[:, 0], pts[:, 1], s=26, marker="^", color=colours[ci], edgecolors="black",
+                   linewidths=0.5, alpha=0.9, zorder=3)
+    ax.set_xlabel(axis[0])
+    ax.set_ylabel(axis[1])
+    ax.set_title(f"{method.upper()}: {int(is_real.sum())} real (o), {int((~is_real).sum())} kept synthetic (^)",
+                 fontsize=10)
+    handles = [Line2D([], [], ls="", marker="o", mfc="none", mec="grey", label="real"),
+               Line2D([], [], ls="", marker="^", mfc="grey", mec="black", label="kept synthetic")]
+    handles += [Line2D([], [], ls="", marker="s", color=colours[ci], label=str(c)) for ci, c in enumerate(classes)]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              ncol=1 + (len(handles) - 1) // 24, frameon=False)
+    return figure_png(fig)

@@ -1,0 +1,45 @@
+"""What a run produced, handed to the report and to callers of :func:`gda_core.run`.
+
+It lives apart from the pipeline so that the report reads a run's results without
+importing the pipeline (no import cycle between the two).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .components import DatasetLoader, ValidationResult
+from .records import Dataset, Record
+
+
+@dataclasses.dataclass
+class RunResult:
+    """A run's folder, records and validators' results.
+
+    ``stages`` lists the synthetic set before selection and after each selector, in order;
+    ``config`` is the resolved config (every component's name and parameters, the seed);
+    ``loader`` is the run's data-set loader, whose :meth:`~gda_core.DatasetLoader.preview`
+    draws real and kept synthetic samples for the report.
+    """
+
+    folder: Path
+    train: Dataset
+    test: Dataset
+    synthetic: list[Record]
+    baselines: dict[str, list[Record]]
+    results: dict[str, ValidationResult]
+    stages: list[tuple[str, list[Record]]] = dataclasses.field(default_factory=list)
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    loader: DatasetLoader | None = None
+
+    @property
+    def kept(self) -> list[Record]:
+        """The synthetic records every selector kept."""
+        return [r for r in self.synthetic if r.provenance.is_kept]
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Each validator's headline numbers, by validator name."""
+        return {name: res.metrics for name, res in self.results.items()}
