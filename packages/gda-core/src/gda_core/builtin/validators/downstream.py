@@ -7,6 +7,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.report import plural
 
 
 class DownstreamParams(Params):
@@ -54,12 +55,13 @@ class DownstreamValidator(Validator):
         if "real+synthetic" in (r[0] for r in rows):
             gain = metrics[f"real+synthetic.{metric}.mean"] - metrics[f"real.{metric}.mean"]
             metrics[f"gain.{metric}"] = gain
-            notes.append(f"real+synthetic vs real-only: {gain:+.4f} {metric} (mean over {self.params.seeds} seeds)")
+            notes.append(f"real+synthetic vs real-only: {gain:+.4f} {metric} "
+                         f"(mean over {plural(self.params.seeds, 'seed')})")
         if self.params.seeds > 1 and all(r[3] == 0 for r in rows):
             notes.append(f"every seed gave the same {metric}: {app.name}'s model is deterministic here, "
                          "so the spread says nothing; vary the run seed (data split, generation) instead")
         best = max(rows, key=lambda r: r[2])
         notes.append(f"best training set: {best[0]} ({metric} {best[2]:.4f})")
-        table = Table(f"Downstream {metric} on held-out real data ({app.name}, {self.params.seeds} seeds)",
+        table = Table(f"Downstream {metric} on held-out real data ({app.name}, {plural(self.params.seeds, 'seed')})",
                       ["training set", "records", f"{metric} mean", "std", "per seed"], rows)
         return ValidationResult(metrics=metrics, tables=[table], notes=notes)
