@@ -82,10 +82,13 @@ def test_interrupted_run_resumes_to_the_same_manifest(tmp_path, monkeypatch):
 def test_folder_with_another_run_is_refused_and_untouched(tmp_path):
     out = tmp_path / "run"
     gda_core.run(small_config(), out, quiet=True)
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
-    with pytest.raises(RunFolderError, match="holds another run"):
+    def state():  # every file but the lock, whose holder line each process rewrites
+        return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name != runfolder.LOCK}
+
+    before = state()
+    with pytest.raises(RunFolderError, match=r"holds another run \(different config: seed: 0 -> 3\)"):
         gda_core.run(small_config(seed=3), out, quiet=True)
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    assert state() == before
     gda_core.run(small_config(seed=3), out, quiet=True, overwrite=True)
     other = tmp_path / "other"
     other.mkdir()
@@ -220,7 +223,7 @@ def test_a_killed_process_resumes_to_the_same_manifest(tmp_path):
     assert not list(killed.rglob(".*.tmp"))
 
 
-def test_pretrained_strategy_loads_the_saved_model_and_takes_explicit_overrides(tmp_path):
+def test_pretrained_strategy_loads_the_saved_model_and_takes_sampling_params_from_the_config(tmp_path):
     first = gda_core.run(small_config(selectors=[], validators=[]), tmp_path / "a", quiet=True)
     cfg = small_config(selectors=[], validators=[],
                        strategy={"name": "core.pretrained", "params": {"path": str(tmp_path / "a" / "model")}})
@@ -229,9 +232,10 @@ def test_pretrained_strategy_loads_the_saved_model_and_takes_explicit_overrides(
     from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
     from gda_core.builtin.strategies import Pretrained
 
-    gen = GaussianMixtureGenerator.from_params({"reg_covar": 0.5})
+    gen = GaussianMixtureGenerator.from_params({"reg_covar": 0.5, "n_components": 3, "temperature": 0.25})
     loaded = Pretrained(path=str(tmp_path / "a" / "model")).fit(gen, None, None)
-    assert loaded.params.reg_covar == 0.5 and loaded.params.n_components == 1  # saved value kept
+    assert loaded.params.reg_covar == 0.001 and loaded.params.n_components == 1  # fitted values kept
+    assert loaded.params.temperature == 0.25  # a sampling parameter comes from the config
     with pytest.raises(ConfigError, match="strategy.params.path"):
         Pretrained(path=str(tmp_path / "nowhere")).fit(gen, None, None)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 import click
@@ -12,26 +13,62 @@ from .bench.cli import bench_cmd
 from .hookspecs import KIND_NAMES
 
 
+class _EchoHandler(logging.Handler):
+    """Warnings of the ``gda`` logger (a replaced folder, a regenerated shard) as ``gda: ...`` on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"gda: {record.getMessage()}", err=True)
+
+
 class _GDAGroup(click.Group):
-    """Turns :class:`~gda_core.errors.GDAError` into one line on stderr and exit code 2."""
+    """Turns :class:`~gda_core.errors.GDAError` into one line on stderr and exit code 2; so are
+    operating-system errors (a read-only or full disk) and running out of memory."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command with its whole one-line description (click would cut it with "...")."""
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         from .errors import GDAError
 
+        log = logging.getLogger("gda")
+        if not any(isinstance(h, _EchoHandler) for h in log.handlers):
+            log.addHandler(_EchoHandler(logging.WARNING))
+            log.propagate = False
         try:
             return super().invoke(ctx)
         except GDAError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"Error: {exc.strerror or exc}{where}; finished work is kept, run the command again "
+                       "once this is fixed", err=True)
+            ctx.exit(2)
+        except MemoryError:
+            click.echo("Error: out of memory; lower the generate counts or a batch size", err=True)
+            ctx.exit(2)
 
 
-@click.group(cls=_GDAGroup)
+@click.group(cls=_GDAGroup, context_settings={"max_content_width": 120})
 @click.version_option(__version__, prog_name="gda")
 def cli() -> None:
     """GDA: generative data augmentation.
 
     Fit a generative model on scarce real data, generate synthetic samples, keep
     the good ones, and measure whether they help.
+
+    \b
+    Try:
+      gda run examples/core.yaml -o runs/wine        # seconds, no torch
+      gda list generators                            # components and their parameters
     """
 
 
@@ -102,13 +139,27 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
 @cli.command(name="run")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="run folder (overrides the config's)")
-@click.option("--overwrite", is_flag=True, help="replace a folder that holds another run")
+@click.option("--overwrite", is_flag=True,
+              help="replace a folder that holds another gda run (never one without a gda_run.json)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars or summary")
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
-              help="override a config value, e.g. --set generator.params.epochs=2 --set validators.0.params.seeds=1")
+              help="override a config value (repeatable), e.g. --set generate.per_class=10 "
+                   "--set validators.0.params.seeds=1")
 def run_cmd(config: str, output: str | None, overwrite: bool, quiet: bool, overrides: tuple[str, ...]) -> None:
-    """Run the whole chain from a YAML config; resumes an interrupted run in the same folder."""
+    """Run the whole chain from a YAML config; resumes an interrupted run in the same folder.
+
+    \b
+    Examples (on the shipped examples):
+      gda run examples/core.yaml -o runs/wine
+      gda run examples/core.yaml -o runs/wine-small --set generate.per_class=10 --set validators.0.params.seeds=1
+      gda run examples/digits.yaml -o runs/digits --set generator.params.train_steps=200
+    """
     from .pipeline import run
+
+    if quiet:
+        from .context import silence_libraries
+
+        silence_libraries()
 
     result = run(config, output, overwrite=overwrite, quiet=quiet, overrides=list(overrides))
     if not quiet:
@@ -126,12 +177,20 @@ def _summary(result) -> None:
 
 
 def _step_command(step: str, help_text: str):
-    @click.argument("run_folder", type=click.Path(file_okay=False, exists=True))
+    @click.argument("run_folder", type=click.Path(file_okay=False))
     @click.option("-q", "--quiet", is_flag=True, help="no progress bars or summary")
-    def command(run_folder: str, quiet: bool) -> None:
+    @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+                  help="change the run's config.yaml first (repeatable), e.g. --set validators.0.params.seeds=3; "
+                       "a digits run: --set generator.params.num_inference_steps=50")
+    def command(run_folder: str, quiet: bool, overrides: tuple[str, ...]) -> None:
         from .pipeline import step as run_step
 
-        result = run_step(run_folder, step, quiet=quiet)
+        if quiet:
+            from .context import silence_libraries
+
+            silence_libraries()
+
+        result = run_step(run_folder, step, quiet=quiet, overrides=list(overrides))
         if not quiet:
             _summary(result)
 

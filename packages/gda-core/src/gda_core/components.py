@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import GDAError
+from .errors import DataError, RunFolderError
 from .hookspecs import KIND_NAMES
 from .records import Dataset, Record, label_key
 
@@ -33,6 +33,24 @@ class Params(BaseModel):
     """Base of every component's parameter model: unknown fields are errors."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+SAMPLING: dict[str, Any] = {"sampling": True}
+"""Marks a generator parameter as a *sampling* parameter (diffusers' call arguments: inference steps,
+scheduler, guidance scale, strength, sampling batch, temperature), declared on the ``Params`` field::
+
+    num_inference_steps: int = Field(50, gt=0, description="...", json_schema_extra=SAMPLING)
+
+Sampling parameters are not part of the fitted model: the fit hash of a run folder leaves them out
+and the generate hash holds them, so ``gda generate RUN --set generator.params.num_inference_steps=10``
+reuses the fitted model and only generates again. A model loaded from a folder
+(:meth:`Generator.from_pretrained`) takes them from the config, the rest from the folder."""
+
+
+def sampling_fields(params_cls: type[BaseModel]) -> frozenset[str]:
+    """The names of the fields of ``params_cls`` marked with :data:`SAMPLING`."""
+    return frozenset(name for name, f in params_cls.model_fields.items()
+                     if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("sampling"))
 
 
 class Component:
@@ -80,6 +98,25 @@ class Generator(Component):
 
     version: ClassVar[str] = "0"
     config_name: ClassVar[str] = "gda_generator.json"
+    min_class_size: ClassVar[int] = 1
+    """The fewest training records of one class that ``fit`` can learn from (checked before a run starts)."""
+
+    def sampling_params(self) -> dict[str, Any]:
+        """This generator's sampling parameters (fields marked :data:`SAMPLING`) and their values."""
+        names = sampling_fields(type(self.params))
+        return {k: v for k, v in self.params.model_dump(mode="json").items() if k in names}
+
+    def check_train(self, train: Dataset) -> None:
+        """Raise :class:`~gda_core.errors.DataError` when ``fit`` cannot learn from ``train``.
+
+        Called before the run folder is touched. The default asks each class for
+        ``min_class_size`` records; override it for other limits.
+        """
+        for label, recs in train.by_class().items():
+            if 0 < len(recs) < self.min_class_size:
+                raise DataError(f"class {label!r} has {len(recs)} training record(s); generator {self.name} "
+                                f"needs at least {self.min_class_size} per class (use more data, a larger "
+                                "k_shot, or another generator)")
 
     def fit(self, train: Dataset, context: RunContext) -> None:
         raise NotImplementedError
@@ -102,16 +139,48 @@ class Generator(Component):
         self.save_state(path)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike[str], **overrides: Any) -> Generator:
+    def pretrained_config(cls, path: str | os.PathLike[str], **overrides: Any) -> tuple[dict[str, Any], Params]:
+        """Read and check the ``gda_generator.json`` of a folder written by :meth:`save_pretrained`:
+        ``(config, params)`` with ``overrides`` applied. Loads no weights; a missing, damaged or
+        foreign folder is one :class:`~gda_core.errors.RunFolderError` naming it."""
+        from pydantic import ValidationError
+
         path = Path(path)
         cfg_file = path / cls.config_name
         if not cfg_file.is_file():
-            raise GDAError(f"{path} is not a saved generator (no {cls.config_name})")
-        config = json.loads(cfg_file.read_text())
-        params = {**config.get("params", {}), **overrides}
-        gen = cls.from_params(params)
+            raise RunFolderError(f"{path} is not a saved generator (no {cls.config_name})")
+        try:
+            config = json.loads(cfg_file.read_text())
+            if not isinstance(config, dict) or not isinstance(config.get("params", {}), dict):
+                raise ValueError("not a saved generator's config")
+        except (OSError, ValueError) as exc:
+            raise RunFolderError(f"{cfg_file} is damaged ({exc})") from exc
+        mine = f"{cls.__module__}:{cls.__qualname__}"
+        saved = str(config.get("class") or mine)
+        if saved.rpartition(":")[2] != cls.__qualname__:  # the module may move between versions
+            raise RunFolderError(f"{path} holds a model of {config.get('name') or config.get('class')} "
+                                 f"({config.get('class')}), not of {mine}")
+        try:
+            params = cls.Params.model_validate({**config.get("params", {}), **overrides})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise RunFolderError(f"{cfg_file}: the saved params do not fit {mine} "
+                                 f"({'.'.join(map(str, first['loc']))}: {first['msg']})") from exc
+        return config, params
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike[str], **overrides: Any) -> Generator:
+        """Load a generator saved by :meth:`save_pretrained`; ``overrides`` replace saved parameters
+        (the pipeline passes the config's sampling parameters). A missing, damaged or foreign folder
+        is one :class:`~gda_core.errors.RunFolderError` naming it."""
+        config, params = cls.pretrained_config(path, **overrides)
+        path = Path(path)
+        gen = cls(params)
         gen.name = config.get("name") or gen.name
-        gen.load_state(path)
+        try:
+            gen.load_state(path)
+        except Exception as exc:  # truncated weights, missing files: any library's error
+            raise RunFolderError(f"model folder {path} is damaged or incomplete ({type(exc).__name__}: {exc})") from exc
         return gen  # type: ignore[return-value]
 
 
@@ -127,6 +196,12 @@ class Strategy(Component):
     samples of each class, each condition naming a real record of that class
     (``source_id``) in turn, for generators that start from a real sample.
     """
+
+    def check(self, generator: Generator, train: Dataset) -> None:
+        """Raise a :class:`~gda_core.errors.GDAError` when this strategy cannot drive ``generator`` on
+        ``train``; called before the run folder is touched. The default asks the generator
+        (:meth:`Generator.check_train`)."""
+        generator.check_train(train)
 
     def fit(self, generator: Generator, train: Dataset, context: RunContext) -> Generator:
         """Fit ``generator`` on ``train`` and return the generator to sample from."""

@@ -14,7 +14,6 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .host import host
 from .components import (
     Application,
     Component,
@@ -26,6 +25,7 @@ from .components import (
     Validator,
 )
 from .errors import ConfigError, GDAError
+from .host import host
 
 
 class _Strict(BaseModel):
@@ -136,6 +136,35 @@ class ResolvedRun:
         d["embedder"] = ref(self.embedder)
         d["embedders"] = [ref(e) for e in self.embedders]
         return d
+
+    def step_views(self) -> dict[str, dict[str, Any]]:
+        """The part of the resolved config each run step depends on (its own part only).
+
+        ``fit``: seed, data, the generator's training parameters, the strategy. ``generate``: the
+        counts, the generator's sampling parameters (:func:`~gda_core.components.sampling_fields`),
+        the baselines. ``select``: selectors, embedders, application. ``validate``: validators.
+        ``output`` is in none of them; a top-level key not named here counts for ``fit`` (a new key
+        that only a later step reads belongs in that step's part).
+        """
+        from .components import sampling_fields
+
+        d = self.resolved_dict()
+        gen = d["generator"]
+        sampling = sampling_fields(type(self.generator).Params)
+        named = {"output", "seed", "test_size", "dataset", "generator", "strategy", "generate", "baselines",
+                 "selectors", "embedder", "embedders", "application", "validators"}
+        other = {k: v for k, v in d.items() if k not in named}  # new top-level keys: on the safe side
+        return {
+            "fit": {**other, "seed": d["seed"], "test_size": d["test_size"], "dataset": d["dataset"],
+                    "generator": {"name": gen["name"],
+                                  "params": {k: v for k, v in gen["params"].items() if k not in sampling}},
+                    "strategy": d["strategy"]},
+            "generate": {"generate": d["generate"], "baselines": d["baselines"],
+                         "generator": {"params": {k: v for k, v in gen["params"].items() if k in sampling}}},
+            "select": {"selectors": d["selectors"], "embedder": d["embedder"], "embedders": d["embedders"],
+                       "application": d["application"]},
+            "validate": {"validators": d["validators"]},
+        }
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -9,8 +9,11 @@ model, and ends with the same manifest as an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from . import runfolder
+from . import copies, runfolder
 from .components import DataSplits, Strategy, ValidationInputs, ValidationResult
 from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import RunContext
-from .errors import DataError, GDAError, RunFolderError
+from .errors import ConfigError, DataError, GDAError, RunFolderError
 from .records import SYNTHETIC, Dataset, Provenance, Record, json_safe, validate_dataset
 from .report import write_report
 from .results import RunResult
@@ -123,6 +126,56 @@ class Pipeline:
                             f"(first: {clash[0]!r})")
         return pool
 
+    # -- checks before the folder is touched -----------------------------------
+
+    def precheck(self) -> None:
+        """What can be told before any work: the generator (or the pretrained folder) against the
+        data, and the requested counts against free memory and disk. Raises a :class:`GDAError`."""
+        ctx = self._ctx()
+        gen, strategy = self.resolved.generator, self.resolved.strategy
+        try:
+            strategy.check(gen, ctx.train)
+        except DataError as exc:
+            raise DataError(f"generator {gen.name}: {exc}") from exc
+        for i, base in enumerate(self.resolved.baselines):
+            try:
+                base.check_train(ctx.train)
+            except DataError as exc:
+                raise DataError(f"baselines[{i}] ({base.name}): {exc}") from exc
+        self._check_resources(ctx.train)
+
+    def _check_resources(self, train: Dataset) -> None:
+        """Refuse counts whose records would not fit in free memory or on the output's disk."""
+        counts = class_counts_to_generate(self.resolved, train)
+        n = sum(counts.values()) * (1 + len(self.resolved.baselines))
+        first = train.records[0] if len(train) else None
+        data = getattr(first, "data", None)
+        if isinstance(data, str):
+            per = 4 * max(len(r.data) for r in train.records)
+        else:
+            per = int(np.asarray(data).nbytes) if data is not None else 8
+            target = getattr(first, "target", None)
+            per += int(np.asarray(target).nbytes) if target is not None else 0
+        overhead = 2048  # a record's objects, its provenance and its condition
+        need_mem, need_disk = n * (per + overhead), n * (per + 512) * 2  # shards and samples
+        g = self.config.generate
+        field = next((f"generate.{k}={getattr(g, k)}" for k in ("per_class", "n", "ratio")
+                      if getattr(g, k) is not None), "generate")
+        avail = _available_memory()
+        if avail is not None and need_mem > avail:
+            raise ConfigError(f"{field} asks for {n:,} records, about {_size(need_mem)} in memory; "
+                              f"{_size(avail)} is free: lower it")
+        probe = self.folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        try:
+            free = shutil.disk_usage(probe).free
+        except OSError:
+            return
+        if need_disk > free + _folder_size(self.folder):
+            raise ConfigError(f"{field} asks for {n:,} records, about {_size(need_disk)} on disk; "
+                              f"{_size(free)} is free at {probe}: lower it or choose another --output")
+
     # -- generation ---------------------------------------------------------
 
     def fit(self) -> None:
@@ -130,22 +183,30 @@ class Pipeline:
         ctx = self._ctx()
         model_dir = self.folder / "model"
         gen = self.resolved.generator
-        if (model_dir / gen.config_name).is_file():
+        if model_dir.exists():
             log.info("loading the fitted generator from %s", model_dir)
-            self.resolved.generator = type(gen).from_pretrained(model_dir)
+            try:  # the config's sampling parameters win over the saved ones
+                self.resolved.generator = type(gen).from_pretrained(model_dir, **gen.sampling_params())
+            except GDAError as exc:
+                raise RunFolderError(f"{exc}; delete {model_dir} and run `gda generate {self.folder}` "
+                                     "to fit it again") from exc
+            copies.restore_trained_on(model_dir, ctx)
             return
         t0 = time.perf_counter()
+        ctx.generator_train = None  # a strategy that trains on more than train sets it
         gen = self.resolved.strategy.fit(gen, ctx.train, ctx) or gen
         if not gen.name:
             gen.name = self.resolved.generator.name
         self.resolved.generator = gen
         with runfolder.atomic_dir(model_dir) as tmp:
             gen.save_pretrained(tmp)
+            copies.save_trained_on(tmp, ctx)
         runfolder.mark_step(self.folder, "fit", {"seconds": round(time.perf_counter() - t0, 2)})
 
     def generate(self) -> list[Record]:
         """Generate every unfinished shard of the synthetic set and of each baseline."""
         ctx = self._ctx()
+        runfolder.begin_step(self.folder, "generate")
         counts = class_counts_to_generate(self.resolved, ctx.train)
         strategy = self.resolved.strategy
         conditions = strategy.conditions(counts, ctx.train, ctx)
@@ -154,69 +215,134 @@ class Pipeline:
         for i, base in enumerate(self.resolved.baselines):
             set_name = f"baseline-{base.name}"
             base_conditions = plain.conditions(counts, ctx.train, ctx)
-            if not self._set_complete(set_name, base_conditions):
-                base.fit(ctx.train, ctx)
-            self.baselines[base.name] = self._generate_set(set_name, i + 1, base, base_conditions, strategy=plain)
+            self.baselines[base.name] = self._generate_set(set_name, i + 1, base, base_conditions, strategy=plain,
+                                                           before=lambda b=base: b.fit(ctx.train, ctx))
         runfolder.mark_step(self.folder, "generate", {"synthetic": len(self.synthetic)})
         return self.synthetic
 
-    def _set_complete(self, set_name: str, conditions: Sequence[Any]) -> bool:
+    def _plan(self, conditions: Sequence[Any]) -> list[Sequence[Any]]:
+        """The shards of a set: conditions cut into ``shard_size`` pieces, in order."""
         size = self.config.generate.shard_size
-        n_shards = (len(conditions) + size - 1) // size
-        return len(runfolder.finished_shards(self.folder, set_name)) >= n_shards
+        return [conditions[i:i + size] for i in range(0, len(conditions), size)]
 
-    def _generate_set(self, set_name, set_index, generator, conditions, strategy=None) -> list[Record]:
+    def _read_set(self, set_name: str, conditions: Sequence[Any]) -> tuple[dict[int, list[Record]], list[int]]:
+        """Read a set's shards by plan: ``(records of each good shard, indices to generate)``.
+
+        A missing shard is to generate; a damaged one (unreadable, or not the records the plan
+        expects) is reported and to generate again; a file that is not in the plan is reported
+        and removed.
+        """
+        shards = self._plan(conditions)
+        for stray in runfolder.stray_shard_files(self.folder, set_name, len(shards)):
+            log.warning("removing %s: not one of the %d planned shards of %s", stray, len(shards), set_name)
+            shutil.rmtree(stray) if stray.is_dir() else stray.unlink()
+        good: dict[int, list[Record]] = {}
+        todo: list[int] = []
+        for i, conds in enumerate(shards):
+            path = runfolder.shard_path(self.folder, set_name, i)
+            if not path.is_file():
+                todo.append(i)
+                continue
+            try:
+                good[i] = self._check_shard(path, set_name, i, len(conds))
+            except RunFolderError as exc:
+                log.warning("%s; generating it again", exc)
+                path.unlink()
+                todo.append(i)
+        return good, todo
+
+    @staticmethod
+    def _shard_ids(set_name: str, index: int, n: int) -> list[str]:
+        prefix = "syn" if set_name == SYNTHETIC_SET else set_name
+        return [f"{prefix}-{index:05d}-{j:04d}" for j in range(n)]
+
+    def _check_shard(self, path: Path, set_name: str, index: int, n: int) -> list[Record]:
+        """The records of a finished shard, which must be the ``n`` records the plan expects."""
+        records = runfolder.load_shard(path)
+        ids = [r.id for r in records]
+        if ids != self._shard_ids(set_name, index, n):
+            raise RunFolderError(f"shard {path} is damaged (holds {len(records)} records, not the "
+                                 f"{n} planned ones)")
+        return records
+
+    def _generate_set(self, set_name, set_index, generator, conditions, strategy=None, before=None) -> list[Record]:
+        """Every shard of one set: finished ones read back, the rest generated (``before`` runs first
+        when any is left, e.g. fitting a baseline)."""
         ctx = self._ctx()
         strategy = strategy or self.resolved.strategy
-        size = self.config.generate.shard_size
-        shards = [conditions[i:i + size] for i in range(0, len(conditions), size)]
-        done = runfolder.finished_shards(self.folder, set_name)
-        todo = [i for i in range(len(shards)) if i not in done]
+        shards = self._plan(conditions)
+        good, todo = self._read_set(set_name, conditions)
+        if todo and before is not None:
+            before()
+        for i in ctx.progress(todo, desc=f"generate {set_name}", total=len(todo)):
+            good[i] = self.generate_shard(set_name, set_index, generator, shards[i], i, strategy)
+        return [r for i in range(len(shards)) for r in good[i]]
+
+    def generate_shard(self, set_name: str, set_index: int, generator: Any, conditions: Sequence[Any],
+                       index: int, strategy: Strategy) -> list[Record]:
+        """Generate shard ``index`` of a set (its ``conditions``), write it atomically, return its records.
+
+        One call per shard index and no shared state between calls: an executor may map it over
+        the shard indices in any order or in parallel.
+        """
+        ctx = self._ctx()
+        seed = _seed_for(self.config.seed, set_index, index)
+        records = generator.generate(conditions, seed=seed, context=ctx)
+        if len(records) != len(conditions):
+            raise GDAError(
+                f"generator {generator.name} returned {len(records)} records for {len(conditions)} conditions"
+            )
         strategy_params = strategy.params.model_dump(mode="json")
         version = str(getattr(generator, "version", "0"))
-        prefix = "syn" if set_name == SYNTHETIC_SET else set_name
-        for i in ctx.progress(todo, desc=f"generate {set_name}", total=len(todo)):
-            seed = _seed_for(self.config.seed, set_index, i)
-            records = generator.generate(shards[i], seed=seed, context=ctx)
-            if len(records) != len(shards[i]):
-                raise GDAError(
-                    f"generator {generator.name} returned {len(records)} records for {len(shards[i])} conditions"
-                )
-            for j, (rec, cond) in enumerate(zip(records, shards[i])):
-                rec.id = f"{prefix}-{i:05d}-{j:04d}"
-                if rec.label is None:
-                    rec.label = cond.get("label")
-                rec.provenance = Provenance(
-                    source=SYNTHETIC, generator=generator.name, generator_version=version,
-                    strategy=strategy.name or "core.train", strategy_params=strategy_params,
-                    seed=seed, condition=json_safe(dict(cond)),
-                )
-            runfolder.save_shard(runfolder.shard_path(self.folder, set_name, i), records)
-        out: list[Record] = []
-        for i, path in sorted(runfolder.finished_shards(self.folder, set_name).items()):
-            if i < len(shards):
-                out.extend(runfolder.load_shard(path))
-        return out
+        for rec, cond, rid in zip(records, conditions, self._shard_ids(set_name, index, len(conditions))):
+            rec.id = rid
+            if rec.label is None:
+                rec.label = cond.get("label")
+            rec.provenance = Provenance(
+                source=SYNTHETIC, generator=generator.name, generator_version=version,
+                strategy=strategy.name or "core.train", strategy_params=strategy_params,
+                seed=seed, condition=json_safe(dict(cond)),
+            )
+        runfolder.save_shard(runfolder.shard_path(self.folder, set_name, index), records)
+        return records
 
     def load_generated(self) -> None:
-        """Read the synthetic set and baselines back from the run folder's shards."""
-        self.synthetic = []
-        for _i, path in sorted(runfolder.finished_shards(self.folder, SYNTHETIC_SET).items()):
-            self.synthetic.extend(runfolder.load_shard(path))
-        if not self.synthetic:
-            raise RunFolderError(f"{self.folder} has no generated samples; run `gda generate` first")
-        self.baselines = {}
-        for base in self.resolved.baselines:
+        """Read the synthetic set and baselines back from the run folder's shards, by plan."""
+        ctx = self._ctx()
+        marker = runfolder.read_marker(self.folder)
+        if "generate" not in marker.get("steps", {}):
+            raise RunFolderError(f"{self.folder} has no finished generation; run `gda generate {self.folder}` first")
+        counts = class_counts_to_generate(self.resolved, ctx.train)
+        sets = [(SYNTHETIC_SET, self.resolved.strategy.conditions(counts, ctx.train, ctx))]
+        plain = Strategy()
+        sets += [(f"baseline-{b.name}", plain.conditions(counts, ctx.train, ctx)) for b in self.resolved.baselines]
+        loaded: dict[str, list[Record]] = {}
+        for set_name, conditions in sets:
+            shards = self._plan(conditions)
+            stray = runfolder.stray_shard_files(self.folder, set_name, len(shards))
+            problems = [f"{p} is not a planned shard" for p in stray]
             recs: list[Record] = []
-            for _i, path in sorted(runfolder.finished_shards(self.folder, f"baseline-{base.name}").items()):
-                recs.extend(runfolder.load_shard(path))
-            self.baselines[base.name] = recs
+            for i, conds in enumerate(shards):
+                path = runfolder.shard_path(self.folder, set_name, i)
+                try:
+                    if not path.is_file():
+                        raise RunFolderError(f"shard {path} is missing")
+                    recs.extend(self._check_shard(path, set_name, i, len(conds)))
+                except RunFolderError as exc:
+                    problems.append(str(exc))
+            if problems:
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise RunFolderError(f"{problems[0]}{more}; run `gda generate {self.folder}` to regenerate")
+            loaded[set_name] = recs
+        self.synthetic = loaded[SYNTHETIC_SET]
+        self.baselines = {b.name: loaded[f"baseline-{b.name}"] for b in self.resolved.baselines}
 
     # -- selection ----------------------------------------------------------
 
     def select(self) -> list[Record]:
         """Run the selector chain; each selector sees what the previous ones kept."""
         ctx = self._ctx()
+        runfolder.begin_step(self.folder, "select")  # a kill before the end leaves "select" not done
         for r in self.synthetic:
             r.provenance.scores, r.provenance.kept = {}, {}
         current = list(self.synthetic)
@@ -248,19 +374,58 @@ class Pipeline:
         return current
 
     def load_selection(self) -> None:
-        """Apply ``selection.json`` to the loaded synthetic records and rebuild the stages."""
+        """Apply ``selection.json`` to the loaded synthetic records and rebuild the stages.
+
+        The selection and the manifest must be whole and match the generated records; otherwise
+        one :class:`RunFolderError` names the file and says to run ``gda select`` again.
+        """
+        redo = f"run `gda select {self.folder}` to rewrite it"
         path = self.folder / "selection.json"
-        if not path.is_file():
-            raise RunFolderError(f"{self.folder} has no selection.json; run `gda select` first")
-        sel = json.loads(path.read_text())
-        for r in self.synthetic:
-            entry = sel["records"].get(r.id, {"scores": {}, "kept": {}})
-            r.provenance.scores, r.provenance.kept = entry["scores"], entry["kept"]
+        if "select" not in runfolder.read_marker(self.folder).get("steps", {}):
+            raise RunFolderError(f"{self.folder} has no finished selection; run `gda select {self.folder}` first")
+        sel = runfolder.read_json(path, redo)
+        ids = [r.id for r in self.synthetic]
+        try:
+            records, chain = sel["records"], [str(k) for k in sel["chain"]]
+            entries = [records[i] for i in ids]
+            for r, entry in zip(self.synthetic, entries):
+                r.provenance.scores, r.provenance.kept = dict(entry["scores"]), dict(entry["kept"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunFolderError(f"{path} is damaged or does not match the generated shards "
+                                 f"({type(exc).__name__}: {exc}); {redo}") from exc
+        if len(records) != len(ids):
+            raise RunFolderError(f"{path} lists {len(records)} records, the shards hold {len(ids)}; {redo}")
+        self._check_manifest(ids)
         current = list(self.synthetic)
         self.stages = [("generated (no selection)", current)]
-        for key in sel["chain"]:
+        for key in chain:
             current = [r for r in current if r.provenance.kept.get(key, False)]
             self.stages.append((f"after {key}", current))
+
+    def _check_manifest(self, ids: list[str]) -> None:
+        """``manifest.jsonl`` must hold one whole JSON row per synthetic record, in order."""
+        path = self.folder / "manifest.jsonl"
+        redo = f"run `gda select {self.folder}` to rewrite it"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise RunFolderError(f"{path} is missing; {redo}") from exc
+        except (OSError, ValueError) as exc:
+            raise RunFolderError(f"{path} is damaged ({exc}); {redo}") from exc
+        lines = text.split("\n")
+        if lines[-1] != "":
+            raise RunFolderError(f"{path} is damaged (truncated: its last line is incomplete); {redo}")
+        lines = lines[:-1]
+        if len(lines) != len(ids):
+            raise RunFolderError(f"{path} is damaged ({len(lines)} rows for {len(ids)} generated records); {redo}")
+        for n, (line, rid) in enumerate(zip(lines, ids), start=1):
+            try:
+                row = json.loads(line)
+                ok = isinstance(row, dict) and row.get("id") == rid
+            except ValueError:
+                ok = False
+            if not ok:
+                raise RunFolderError(f"{path} is damaged (line {n} is not the row of {rid}); {redo}")
 
     def write_samples(self) -> None:
         """Write kept samples in the native format and the manifest of every synthetic record."""
@@ -287,6 +452,7 @@ class Pipeline:
     def validate(self) -> dict[str, ValidationResult]:
         """Run every validator and write ``validation.json`` and the report."""
         ctx = self._ctx()
+        runfolder.begin_step(self.folder, "validate")
         kept = self.stages[-1][1] if self.stages else [r for r in self.synthetic if r.provenance.is_kept]
         inputs = ValidationInputs(train=ctx.train, test=ctx.test, synthetic=kept,
                                   stages=self.stages, baselines=self.baselines)
@@ -314,62 +480,129 @@ class Pipeline:
         return self.context
 
 
-def _prepare(config: dict[str, Any] | str | Path, output: str | Path | None,
-             overwrite: bool, quiet: bool, overrides: list[str] | None = None) -> Pipeline:
-    data = load_yaml(config) if isinstance(config, (str, Path)) else config
-    if overrides:
-        data = apply_overrides(data, overrides)
-    resolved = resolve(data)
+def _available_memory() -> int | None:
+    """Bytes of memory free for a new allocation (Linux ``MemAvailable``; None where unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _folder_size(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} PB"
+
+
+def _folder(output: str | Path | None, resolved: ResolvedRun) -> Path:
     folder = output or resolved.config.output
-    if folder is None:
-        raise GDAError("no output folder: give --output or set `output` in the config")
-    resolved.config.output = str(folder)
-    pipe = Pipeline(resolved, folder, quiet=quiet)
-    pipe.load_data()  # data errors surface before the folder is touched
-    resolved_dict = resolved.resolved_dict()
-    runfolder.prepare(Path(folder), resolved_dict, overwrite=overwrite)
-    runfolder.atomic_write_text(Path(folder) / "config.yaml", dump_yaml(resolved_dict))
-    return pipe
+    if folder is None or not str(folder).strip():
+        raise ConfigError("no output folder: give --output or set `output` in the config")
+    path = Path(str(folder)).expanduser()
+    resolved.config.output = str(path)
+    return path
 
 
 def run(config: dict[str, Any] | str | Path, output: str | Path | None = None, *,
         overwrite: bool = False, quiet: bool = False, overrides: list[str] | None = None) -> RunResult:
     """Run the whole chain; resume from finished shards if ``output`` holds this run.
 
-    ``overrides`` are ``dotted.path=value`` strings applied to the config first.
+    ``overrides`` are ``dotted.path=value`` strings applied to the config first. The config, the
+    data and the output folder are checked before the folder is touched; the folder is locked for
+    the whole run (a second process on it gets a :class:`RunFolderError` at once). A folder whose
+    run differs only in later steps (counts, sampling, selectors, validators) keeps its fitted
+    model and reruns from the first changed step.
     """
-    pipe = _prepare(config, output, overwrite, quiet, overrides)
-    pipe.fit()
-    pipe.generate()
-    pipe.select()
-    pipe.validate()
-    return pipe.result()
-
-
-def open_run(folder: str | Path, *, quiet: bool = False) -> Pipeline:
-    """A pipeline for an existing run folder, from its resolved config."""
-    folder = Path(folder)
-    runfolder.read_marker(folder)
-    data = load_yaml(folder / "config.yaml")
+    data = load_yaml(config) if isinstance(config, (str, Path)) else config
+    if overrides:
+        data = apply_overrides(data, overrides)
     resolved = resolve(data)
+    folder = _folder(output, resolved)
+    runfolder.check_target(folder, overwrite=overwrite)
+    with contextlib.ExitStack() as stack:
+        if (folder / runfolder.MARKER).is_file():  # an existing run: lock first, refuse a second process at once
+            stack.enter_context(runfolder.locked(folder))
+        pipe = Pipeline(resolved, folder, quiet=quiet)
+        pipe.load_data()  # data errors surface before the folder is touched
+        pipe.precheck()
+        if not (folder / runfolder.MARKER).is_file():
+            stack.enter_context(runfolder.locked(folder))
+        resolved_dict = resolved.resolved_dict()
+        runfolder.prepare(folder, resolved.step_views(), runfolder.config_hash(resolved_dict), overwrite=overwrite)
+        runfolder.atomic_write_text(folder / "config.yaml", dump_yaml(resolved_dict))
+        pipe.fit()
+        pipe.generate()
+        pipe.select()
+        pipe.validate()
+        return pipe.result()
+
+
+def open_run(folder: str | Path, *, quiet: bool = False, overrides: list[str] | None = None) -> Pipeline:
+    """A pipeline for an existing run folder, from its config (plus ``overrides``), data loaded.
+
+    Takes no lock and changes nothing: :func:`step` does both.
+    """
+    folder = Path(folder).expanduser()
+    runfolder.read_marker(folder)
+    try:
+        data = load_yaml(folder / "config.yaml")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; fix it, or start again: gda run CONFIG -o {folder} --overwrite") from exc
+    if overrides:
+        data = apply_overrides(data, overrides)
+    resolved = resolve(data)
+    resolved.config.output = str(folder)
     pipe = Pipeline(resolved, folder, quiet=quiet)
-    pipe.load_data()
+    copies.restore_trained_on(folder / "model", pipe.load_data())
     return pipe
 
 
-def step(folder: str | Path, name: str, *, quiet: bool = False) -> RunResult:
-    """Run one step (``generate``, ``select`` or ``validate``) on an existing run folder."""
+def step(folder: str | Path, name: str, *, quiet: bool = False, overrides: list[str] | None = None) -> RunResult:
+    """Run one step (``generate``, ``select`` or ``validate``) on an existing run folder.
+
+    The folder's ``config.yaml`` (with ``overrides`` applied, then saved) is compared with the
+    config each step's results were made with: a change to an earlier step is refused; a change
+    to this step or a later one discards their results, and the later steps that had been done
+    run again after this one.
+    """
     if name not in STEPS:
         raise GDAError(f"unknown step {name!r}; steps: {', '.join(STEPS)}")
-    pipe = open_run(folder, quiet=quiet)
-    if name == "generate":
-        pipe.fit()
-        pipe.generate()
-    elif name == "select":
-        pipe.load_generated()
-        pipe.select()
-    else:
-        pipe.load_generated()
-        pipe.load_selection()
-        pipe.validate()
-    return pipe.result()
+    folder = Path(folder).expanduser()
+    runfolder.read_marker(folder)
+    with runfolder.locked(folder):
+        pipe = open_run(folder, quiet=quiet, overrides=overrides)
+        if name == "generate":
+            pipe.precheck()
+        resolved_dict = pipe.resolved.resolved_dict()
+        again = runfolder.check_step(folder, name, pipe.resolved.step_views(), runfolder.config_hash(resolved_dict))
+        runfolder.atomic_write_text(folder / "config.yaml", dump_yaml(resolved_dict))
+        if name == "generate":
+            pipe.fit()
+            pipe.generate()
+        else:
+            pipe.load_generated()
+            if name == "select":
+                pipe.select()
+            else:
+                pipe.load_selection()
+                pipe.validate()
+        if "select" in again:
+            pipe.select()
+        if "validate" in again:
+            pipe.validate()
+        return pipe.result()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from gda_core.components import Generator, Params, Strategy
-from gda_core.errors import ConfigError
+from gda_core.errors import ConfigError, GDAError
 
 
 class TrainFromScratch(Strategy):
@@ -17,18 +17,35 @@ class PretrainedParams(Params):
 
 
 class Pretrained(Strategy):
-    """Skip fitting: load the generator's state from ``path`` (a save_pretrained folder)."""
+    """Skip fitting: load the generator's state from ``path`` (a save_pretrained folder).
+
+    The folder's saved parameters are used, except the generator's sampling parameters
+    (:data:`gda_core.components.SAMPLING`), which come from the config.
+    """
 
     Params = PretrainedParams
 
-    def fit(self, generator: Generator, train, context) -> Generator:
+    def _path(self):
         from pathlib import Path
 
         path = Path(self.params.path).expanduser()
         if not path.is_dir():
             raise ConfigError(f"strategy.params.path: {path} is not a folder")
-        # parameters the config sets explicitly (sampling steps, guidance) override the saved ones
-        overrides = generator.params.model_dump(exclude_unset=True)
-        loaded = type(generator).from_pretrained(path, **overrides)
+        return path
+
+    def check(self, generator: Generator, train) -> None:
+        """The folder must hold a model saved by the configured generator (no weights are loaded)."""
+        path = self._path()
+        try:
+            type(generator).pretrained_config(path, **generator.sampling_params())
+        except GDAError as exc:
+            raise ConfigError(f"strategy.params.path: {exc} (generator is {generator.name})") from exc
+
+    def fit(self, generator: Generator, train, context) -> Generator:
+        path = self._path()
+        try:
+            loaded = type(generator).from_pretrained(path, **generator.sampling_params())
+        except GDAError as exc:
+            raise ConfigError(f"strategy.params.path: {exc}") from exc
         loaded.name = generator.name
         return loaded

@@ -8,15 +8,17 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Generator, Params
+from gda_core.components import SAMPLING, Generator, Params
 from gda_core.errors import DataError
-from gda_core.records import Record
+from gda_core.records import Record, label_key
 
 
 class GMMParams(Params):
     n_components: int = Field(2, gt=0, description="mixture components per class (capped by the class size)")
     covariance_type: Literal["full", "tied", "diag", "spherical"] = Field("diag", description="covariance form")
     reg_covar: float = Field(1e-3, gt=0, description="added to covariance diagonals for stability")
+    temperature: float = Field(1.0, gt=0, json_schema_extra=SAMPLING,
+                               description="scales each draw's spread around its component mean (sampling only)")
 
 
 class GaussianMixtureGenerator(Generator):
@@ -27,6 +29,7 @@ class GaussianMixtureGenerator(Generator):
 
     Params = GMMParams
     version = "1"
+    min_class_size = 2  # scikit-learn's GaussianMixture needs two samples
 
     def fit(self, train, context) -> None:
         from sklearn.mixture import GaussianMixture
@@ -41,9 +44,9 @@ class GaussianMixtureGenerator(Generator):
             k = min(self.params.n_components, len(X))
             gm = GaussianMixture(n_components=k, covariance_type=self.params.covariance_type,
                                  reg_covar=self.params.reg_covar, random_state=context.seed).fit(X)
-            self.models_[str(label)] = {"weights": gm.weights_, "means": gm.means_,
+            self.models_[label_key(label)] = {"weights": gm.weights_, "means": gm.means_,
                                         "covariances": gm.covariances_}
-            self.labels_[str(label)] = label
+            self.labels_[label_key(label)] = label
 
     # -- warm-start API of gda_core.builtin.pool (core.pretrain-finetune) -------------
 
@@ -92,8 +95,8 @@ class GaussianMixtureGenerator(Generator):
                                      weights_init=weights / weights.sum(),
                                      means_init=means, precisions_init=prec, random_state=context.seed).fit(X)
                 weights, means, cov = gm.weights_, gm.means_, gm.covariances_
-            self.models_[str(label)] = {"weights": weights / weights.sum(), "means": means, "covariances": cov}
-            self.labels_[str(label)] = label
+            self.models_[label_key(label)] = {"weights": weights / weights.sum(), "means": means, "covariances": cov}
+            self.labels_[label_key(label)] = label
 
     def _sample(self, key: str, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` draws from class ``key``'s mixture, shape ``(n, d)``."""
@@ -101,7 +104,7 @@ class GaussianMixtureGenerator(Generator):
         weights = m["weights"] / m["weights"].sum()
         comp = rng.choice(len(weights), size=n, p=weights)
         means, cov = m["means"], m["covariances"]
-        z = rng.standard_normal((n, means.shape[1]))
+        z = rng.standard_normal((n, means.shape[1])) * self.params.temperature
         t = self.params.covariance_type
         if t == "diag":
             return means[comp] + z * np.sqrt(cov[comp])
@@ -112,7 +115,7 @@ class GaussianMixtureGenerator(Generator):
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
         rng = np.random.default_rng(seed)
-        keys = [str(c.get("label")) for c in conditions]
+        keys = [label_key(c.get("label")) for c in conditions]
         for key, cond in zip(keys, conditions):
             if key not in self.models_:
                 raise DataError(f"core.gmm was not fitted on class {cond.get('label')!r}")
