@@ -15,7 +15,7 @@ from gda_core.builtin.validators.projection import _scatter, class_colours
 from gda_core.components import DatasetLoader, Figure, Table, ValidationResult
 from gda_core.previews import sample_grid, sample_table
 from gda_core.records import Record
-from gda_core.report import build_blocks, plural, to_html, to_markdown, write_report
+from gda_core.report import build_blocks, plural, to_markdown, write_report
 from gda_core.results import RunResult
 
 from .helpers import blobs, small_config, synthetic

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,10 +46,19 @@ class RunContext:
     _fitted: set[int] = dataclasses.field(default_factory=set, repr=False)
 
     def progress(self, iterable: Iterable[T], desc: str = "", total: int | None = None) -> Iterable[T]:
-        """Wrap a long loop in a progress bar (silent with ``quiet``)."""
-        from tqdm.auto import tqdm
+        """Wrap a long loop in progress output on stderr (nothing with ``quiet``).
 
-        return tqdm(iterable, desc=desc, total=total, disable=self.quiet, leave=False, dynamic_ncols=True)
+        On a terminal: a tqdm bar. Otherwise (a log file, a pipe, CI): plain lines such as
+        ``gda: fit 40/200 (20%, 12 s, about 48 s left)`` at most every 10% or 30 seconds, and no
+        escape sequences, so nested loops stay readable in a log.
+        """
+        if self.quiet:
+            return iterable
+        if _stderr_is_terminal():
+            from tqdm.auto import tqdm
+
+            return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+        return PlainProgress(iterable, desc, total)
 
     def get_embedder(self, name: str | None = None) -> Any:
         """The run's embedder, or the one named ``name``, fitted on ``train`` on first use.
@@ -85,3 +97,61 @@ class RunContext:
     def rng(self, *keys: int) -> np.random.Generator:
         """A numpy generator seeded from the run seed and ``keys``."""
         return np.random.default_rng(np.random.SeedSequence([self.seed, *keys]))
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
+class PlainProgress(Iterable[T]):
+    """Progress as plain lines on stderr, for output that is not a terminal (see :meth:`RunContext.progress`)."""
+
+    every_s = 30.0
+
+    def __init__(self, iterable: Iterable[T], desc: str = "", total: int | None = None) -> None:
+        self.iterable = iterable
+        self.desc = desc or "progress"
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+
+    def __len__(self) -> int:
+        return self.total if self.total is not None else len(self.iterable)  # type: ignore[arg-type]
+
+    def _line(self, done: int, t0: float) -> str:
+        took = time.perf_counter() - t0
+        if not self.total:
+            return f"gda: {self.desc} {done} ({took:.0f} s)"
+        left = f", about {took / done * (self.total - done):.0f} s left" if 0 < done < self.total else ""
+        return f"gda: {self.desc} {done}/{self.total} ({100 * done // self.total}%, {took:.0f} s{left})"
+
+    def __iter__(self) -> Iterator[T]:
+        t0 = last = time.perf_counter()
+        step = max(1, (self.total or 0) // 10)
+        done = 0
+        for item in self.iterable:
+            yield item
+            done += 1
+            now = time.perf_counter()
+            if (self.total and done % step == 0 and done < self.total) or now - last >= self.every_s:
+                print(self._line(done, t0), file=sys.stderr, flush=True)
+                last = now
+        if done > 1 or time.perf_counter() - t0 > 1.0:
+            print(self._line(done, t0), file=sys.stderr, flush=True)
+
+
+def silence_libraries() -> None:
+    """Quiet the warnings and progress bars of the libraries plugins use (transformers, peft,
+    diffusers, torch, MONAI, huggingface_hub, Python warnings): what ``--quiet`` promises."""
+    import logging
+    import warnings
+
+    for var in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
+        os.environ[var] = "error"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "peft", "diffusers", "torch", "monai", "huggingface_hub", "accelerate",
+                 "nlpaug", "aeon", "py.warnings"):
+        logging.getLogger(name).setLevel(logging.ERROR)
