@@ -79,3 +79,10 @@ def register_embedders(register):
 @hookspec
 def register_commands(cli):
     """Add subcommands to the ``gda`` CLI; ``cli`` is its ``click.Group``."""
+
+
+@hookspec
+def register_bench_suites(register):
+    """Register ``gda bench`` suites with ``register(name, suite)``: a ``gda_core.bench.Suite``, a
+    function returning one, or its import path ``"module:attr"``. Keep the suite's module free of
+    heavy imports: ``gda bench --list`` loads it."""

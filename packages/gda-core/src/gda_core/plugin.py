@@ -58,3 +58,8 @@ def register_embedders(register):
     register("core.flatten", f"{P}.builtin.embedders:FlattenEmbedder")
     register("core.standardize", f"{P}.builtin.embedders:StandardizeEmbedder")
     register("core.pca", f"{P}.builtin.embedders:PCAEmbedder")
+
+
+@hookimpl
+def register_bench_suites(register):
+    register("core", f"{P}.bench.core_suite:core_suite")

@@ -40,3 +40,8 @@ def register_datasets(register):
 @hookimpl
 def register_embedders(register):
     register("medical.pooled", f"{P}.embedders:PooledVolumeEmbedder")
+
+
+@hookimpl
+def register_bench_suites(register):
+    register("phantoms", f"{P}.bench_suites:phantoms_suite")

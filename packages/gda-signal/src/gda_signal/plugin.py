@@ -35,3 +35,9 @@ def register_datasets(register):
 @hookimpl
 def register_embedders(register):
     register("signal.embedder", f"{P}.embedders.signal_embedder:SignalEmbedder")
+
+
+@hookimpl
+def register_bench_suites(register):
+    register("gunpoint", f"{P}.bench_suites:gunpoint_suite")
+    register("italypower", f"{P}.bench_suites:italypower_suite")

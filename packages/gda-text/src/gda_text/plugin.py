@@ -44,3 +44,8 @@ def register_datasets(register):
 def register_embedders(register):
     register("text.embedder", f"{P}.embedders.sentence:SentenceEmbedder")
     register("text.tfidf", f"{P}.embedders.tfidf:TfidfEmbedder")
+
+
+@hookimpl
+def register_bench_suites(register):
+    register("text", f"{P}.bench_suites:text_suite")

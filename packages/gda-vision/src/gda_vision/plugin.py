@@ -44,3 +44,8 @@ def register_datasets(register):
 def register_embedders(register):
     register("vision.cnn-embedder", f"{P}.embedders.cnn:CNNEmbedder")
     register("vision.clip-embedder", f"{P}.embedders.clip:CLIPEmbedder")
+
+
+@hookimpl
+def register_bench_suites(register):
+    register("digits", f"{P}.bench_suites:digits_suite")

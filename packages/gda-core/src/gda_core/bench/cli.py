@@ -1,0 +1,77 @@
+"""The ``gda bench`` command (attached to the ``gda`` group in ``gda_core.cli``)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=Path(__file__).parent)
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "") or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _machine() -> str:
+    from .runner import machine_memory_gb
+
+    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, "
+            f"{machine_memory_gb():.0f} GiB RAM, Python {platform.python_version()}")
+
+
+@click.command(name="bench")
+@click.argument("suite_names", metavar="[SUITE]...", nargs=-1)
+@click.option("--seeds", type=click.IntRange(min=1), default=None,
+              help="run seeds 0..N-1 (default: the suite's, 5; 2 with --quick)")
+@click.option("--quick", is_flag=True, help="small settings of every suite (minutes, not hours)")
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="bench folder (default bench-results, or bench-quick with --quick); resumed when rerun")
+@click.option("-q", "--quiet", is_flag=True, help="no progress")
+@click.option("--list", "list_only", is_flag=True, help="list the installed suites and exit")
+def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, output: str | None,
+              quiet: bool, list_only: bool) -> None:
+    """Run benchmark suites: every method over run seeds, paired intervals, copies, cost, ratio sweep.
+
+    With no SUITE, every installed suite runs. Results go to results.csv, results.md and one
+    PNG per suite; a killed bench rerun on the same folder continues from its finished cells.
+    """
+    from .suite import get_suite, suites
+
+    if list_only:
+        for name, s in suites().items():
+            click.echo(f"{name}  ({s.plugin})  {s.summary}")
+            models = ", ".join(d.label + (" (strong)" if d.strong else "") for d in s.downstream)
+            click.echo(f"    downstream: {models}; methods: {', '.join(m.name for m in s.methods)}")
+        return
+    chosen = [get_suite(n) for n in suite_names] if suite_names else list(suites().values())
+    import warnings
+
+    from .report import write_report
+    from .runner import run_bench
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # scikit-learn deprecations, per model fit
+    out = Path(output or ("bench-quick" if quick else "bench-results"))
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    echo = (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    result = run_bench(chosen, out, seeds=seeds, quick=quick, quiet=quiet, echo=echo)
+    header = {"command": "gda " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "gda bench",
+              "commit": _commit(), "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+              "wall time": f"{time.perf_counter() - t0:.0f} s", "quick": str(quick)}
+    path = write_report(result, out, header)
+    if not quiet:
+        click.echo(f"{len(result.rows)} rows; report: {path}")
+        for s in result.skipped:
+            click.echo(f"not run: {s.suite} {s.what}: {s.why}")

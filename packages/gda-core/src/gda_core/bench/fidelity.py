@@ -1,0 +1,59 @@
+"""Per-cell fidelity numbers: near-copy shares, PRDC and a Fréchet distance on features."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..neighbors import leave_one_out_distances, nearest_distances
+
+COPY_QUANTILE = 0.05
+"""A sample is a near-copy when it sits closer to its nearest training sample than this
+quantile of the training samples' own leave-one-out nearest-neighbour distances."""
+
+
+def copy_threshold(train: np.ndarray, quantile: float = COPY_QUANTILE) -> float:
+    """The near-copy distance, calibrated on the training set alone (leave-one-out)."""
+    return float(np.quantile(leave_one_out_distances(train), quantile))
+
+
+def near_copy_share(samples: np.ndarray, train: np.ndarray, threshold: float) -> float:
+    """Share of ``samples`` closer than ``threshold`` to a training sample (NaN when empty)."""
+    if len(samples) == 0:
+        return math.nan
+    d, _ = nearest_distances(samples, train, 1)
+    return float(np.mean(d[:, 0] < threshold))
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (FID's formula)."""
+    from scipy import linalg
+
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    covmean = linalg.sqrtm(s1 @ s2)
+    if not np.isfinite(covmean).all():
+        eps = np.eye(len(s1)) * 1e-6
+        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
+    covmean = np.real(covmean)
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def fidelity(train: np.ndarray, test: np.ndarray, samples: np.ndarray, threshold: float) -> dict[str, float]:
+    """Near-copy share of ``samples`` and of held-out real ``test``, PRDC of ``samples`` against
+    ``train``, and Fréchet distances of ``samples`` and of ``test`` to ``train``."""
+    from ..builtin.validators.prdc import prdc
+
+    out = {"near_copy_share": near_copy_share(samples, train, threshold),
+           "near_copy_share_real": near_copy_share(test, train, threshold),
+           "frechet_real": frechet(test, train)}
+    if len(samples) >= 2 and len(train) >= 2:
+        out.update(prdc(train, samples, 5))
+        out["frechet"] = frechet(samples, train)
+    else:
+        out.update({"precision": math.nan, "recall": math.nan, "density": math.nan,
+                    "coverage": math.nan, "frechet": math.nan})
+    return out

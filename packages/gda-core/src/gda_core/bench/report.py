@@ -1,0 +1,203 @@
+"""Bench output: ``results.csv`` (one row per suite x method x seed x model), ``results.md``
+(tables with paired 95% intervals over run seeds) and one PNG per suite."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import runfolder
+from .runner import FIELDS, BenchRun
+from .stats import mean_std, paired
+
+
+def _ordered(values) -> list:
+    seen: list = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    """Every row, the columns of :data:`~gda_core.bench.runner.FIELDS` in order."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in FIELDS})
+    runfolder.atomic_write_text(path, buf.getvalue())
+
+
+def _scores(rows, method: str) -> dict[int, float]:
+    return {r["seed"]: r["score"] for r in rows if r["method"] == method}
+
+
+def score_table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Per method (one suite, one model): mean ± std and paired differences to real only and
+    to classical (95% t interval over run seeds, in points), with wins/losses."""
+    real, classical = _scores(rows, "real"), _scores(rows, "classical")
+    out = []
+    for method in _ordered(r["method"] for r in rows if r["kind"] != "sweep"):
+        mine = [r for r in rows if r["method"] == method]
+        scores = _scores(rows, method)
+        m, sd = mean_std(list(scores.values()))
+        cells = [method, _num(float(sum(r["n_synthetic"] for r in mine) / len(mine)), 0),
+                 f"{m * 100:.1f} ± {sd * 100:.1f}"]
+        for ref, ref_name in ((real, "real"), (classical, "classical")):
+            p = paired(scores, ref) if ref and method != ref_name else None
+            cells += [p.text() + (" *" if p.significant else ""), f"{p.wins}/{p.losses}"] if p else ["", ""]
+        out.append(cells)
+    return out
+
+
+def fidelity_table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Per method (one model's rows; these numbers do not depend on the model): near-copy
+    shares, PRDC, Fréchet distance and cost, means over run seeds."""
+    out = []
+    for method in _ordered(r["method"] for r in rows if r["kind"] != "sweep"):
+        mine = [r for r in rows if r["method"] == method]
+
+        def avg(key: str, mine=mine) -> float:
+            vals = [float(r[key]) for r in mine if r.get(key) is not None and math.isfinite(float(r[key]))]
+            return sum(vals) / len(vals) if vals else math.nan
+
+        out.append([method, _num(avg("near_copy_share"), 2), _num(avg("near_copy_share_real"), 2),
+                    _num(avg("precision"), 2), _num(avg("recall"), 2), _num(avg("density"), 2),
+                    _num(avg("coverage"), 2), f"{_num(avg('frechet'), 2)} ({_num(avg('frechet_real'), 2)})",
+                    _num(avg("fit_s"), 1), _num(avg("generate_s"), 1), _num(avg("select_s"), 1),
+                    _num(avg("validate_s"), 2), _num(avg("samples_per_s"), 1), _num(avg("peak_rss_mb"), 0)])
+    return out
+
+
+def sweep_table(rows: Sequence[dict[str, Any]], real_rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Per ratio: mean ± std and the paired difference to real only."""
+    real = _scores(real_rows, "real")
+    out = []
+    for ratio in sorted({r["ratio"] for r in rows}):
+        scores = {r["seed"]: r["score"] for r in rows if r["ratio"] == ratio}
+        m, sd = mean_std(list(scores.values()))
+        p = paired(scores, real) if real else None
+        out.append([f"{ratio:g}", _num(float(sum(r['n_synthetic'] for r in rows if r['ratio'] == ratio)
+                                             / max(1, len(scores))), 0),
+                    f"{m * 100:.1f} ± {sd * 100:.1f}", p.text() if p else "", f"{p.wins}/{p.losses}" if p else ""])
+    return out
+
+
+def _md_table(columns: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plot_suite(suite: str, rows: Sequence[dict[str, Any]], path: Path) -> bool:
+    """Left: each method's paired difference to real only (95% interval) per model; right: the
+    ratio sweep (mean ± std over seeds) with real only as a line. False when nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = _ordered(r["model"] for r in rows)
+    if not models:
+        return False
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    methods = [m for m in _ordered(r["method"] for r in rows if r["kind"] != "sweep") if m != "real"]
+    width = 0.8 / len(models)
+    for j, model in enumerate(models):
+        mine = [r for r in rows if r["model"] == model]
+        real = _scores(mine, "real")
+        xs, ys, lo, hi = [], [], [], []
+        for i, method in enumerate(methods):
+            p = paired(_scores(mine, method), real) if real else None
+            if p:
+                xs.append(i + j * width)
+                ys.append(p.mean * 100)
+                lo.append((p.mean - p.low) * 100)
+                hi.append((p.high - p.mean) * 100)
+        ax1.errorbar(ys, xs, xerr=[lo, hi], fmt="o", capsize=3, label=model)
+        sweep = [r for r in mine if r["kind"] == "sweep"]
+        ratios = sorted({r["ratio"] for r in sweep})
+        if ratios:
+            stats = [mean_std([r["score"] for r in sweep if r["ratio"] == q]) for q in ratios]
+            line = ax2.errorbar(ratios, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o",
+                                capsize=3, label=f"{model}: real + synthetic")
+            if real:
+                ax2.axhline(mean_std(list(real.values()))[0], ls="--", color=line[0].get_color(),
+                            label=f"{model}: real only")
+    ax1.axvline(0, color="grey", lw=0.8)
+    ax1.set_yticks([i + width * (len(models) - 1) / 2 for i in range(len(methods))], methods, fontsize=8)
+    ax1.invert_yaxis()
+    metric = rows[0]["metric"]
+    ax1.set_xlabel(f"paired difference to real only ({metric} points, 95% interval over run seeds)")
+    ax1.legend(fontsize=8)
+    ax1.set_title(f"{suite}: methods against real only")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("synthetic-to-real ratio (no selection)")
+    ax2.set_ylabel(metric)
+    ax2.set_title(f"{suite}: ratio sweep")
+    if ax2.lines:
+        ax2.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    runfolder.atomic_write_bytes(path, buf.getvalue())
+    return True
+
+
+def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
+    """Write ``results.csv``, ``results.md`` and the PNGs into ``out``; return the Markdown path."""
+    write_csv(run.rows, out / "results.csv")
+    parts = ["# GDA bench results", ""]
+    parts += [f"- {k}: {v}" for k, v in header.items()]
+    parts += ["", "Scores are in points (accuracy or Dice x 100). Differences are paired by run seed "
+              "(a run seed draws the split, the k shots, the generator's training and sampling, and the "
+              "downstream model's initialisation); `[low, high]` is the 95% paired-t interval, `*` marks "
+              "an interval that excludes zero, W/L counts seeds won and lost. Near-copy: share of the "
+              "set closer to a training sample than 95% of training samples are to each other "
+              "(leave-one-out), beside the same share of held-out real data.", ""]
+    if run.skipped:
+        parts += ["## Not run", "", _md_table(["suite", "what", "why"],
+                                                [[s.suite, s.what, s.why] for s in run.skipped]), ""]
+    for suite in _ordered(r["suite"] for r in run.rows):
+        rows = [r for r in run.rows if r["suite"] == suite]
+        seeds = sorted({r["seed"] for r in rows})
+        took = f", {run.seconds[suite]:.0f} s" if suite in run.seconds else ""
+        parts += [f"## {suite}", "", f"Run seeds {', '.join(map(str, seeds))}{took}.", ""]
+        models = _ordered(r["model"] for r in rows)
+        for model in models:
+            mine = [r for r in rows if r["model"] == model]
+            parts += [f"### {model} ({mine[0]['metric']})", "", _md_table(
+                ["method", "synthetic", "mean ± std", "vs real [95% CI]", "W/L", "vs classical [95% CI]", "W/L"],
+                score_table(mine)), ""]
+        first = [r for r in rows if r["model"] == models[0]]
+        parts += ["### Copies, fidelity and cost", "", _md_table(
+            ["method", "near-copy", "held-out real near-copy", "precision", "recall", "density", "coverage",
+             "Fréchet (real floor)", "fit s", "generate s", "select s", "validate s", "samples/s", "peak MB"],
+            fidelity_table(first)), ""]
+        sweep = [r for r in rows if r["kind"] == "sweep"]
+        if sweep:
+            parts += ["### Synthetic-to-real ratio sweep", ""]
+            for model in models:
+                parts += [f"{model}:", "", _md_table(["ratio", "synthetic", "mean ± std", "vs real [95% CI]", "W/L"],
+                                                     sweep_table([r for r in sweep if r["model"] == model],
+                                                                 [r for r in rows if r["model"] == model])), ""]
+        png = out / f"{suite}.png"
+        if plot_suite(suite, rows, png):
+            parts += [f"![{suite}]({png.name})", ""]
+    path = out / "results.md"
+    runfolder.atomic_write_text(path, "\n".join(parts))
+    return path

@@ -1,0 +1,399 @@
+"""Running suites: cells through the pipeline, resumable, one row per method x seed x model.
+
+A cell is one suite, run seed and generation variant (the methods sharing that generation),
+or one seed's ratio sweep. Its pipeline run folder lives under ``runs/`` (so an interrupted
+generation resumes from its shards) and its rows are written atomically to ``cells/`` with
+the hash of everything that determines them: a restarted bench reads finished cells back
+instead of recomputing them, and a changed protocol recomputes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import resource
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__, runfolder
+from ..config import apply_overrides
+from ..errors import GDAError
+from ..host import host
+from ..records import Record
+from ..splits import HIDDEN_LABEL
+from .fidelity import copy_threshold, fidelity
+from .suite import Method, Suite
+
+log = logging.getLogger("gda.bench")
+
+PROTOCOL_VERSION = "1"
+"""Bumped when the bench computes a cell differently; older cells are then recomputed."""
+
+FIELDS = [
+    "suite", "method", "kind", "seed", "split", "model", "metric", "score", "ratio", "n_real", "n_synthetic",
+    "near_copy_share", "near_copy_share_real", "precision", "recall", "density", "coverage",
+    "frechet", "frechet_real", "pseudo_label_accuracy", "fit_s", "generate_s", "select_s",
+    "validate_s", "samples_per_s", "peak_rss_mb", "quick", "cell",
+]
+"""Columns of ``results.csv``: one row per suite x method x seed x downstream model. ``split`` is a
+digest of the labelled training ids and the test ids: equal within a seed (so pairing is fair),
+different across seeds (a run seed redraws the split and the k shots)."""
+
+
+@dataclasses.dataclass
+class Skipped:
+    """Something the bench did not run, and why (listed in ``results.md``, never dropped)."""
+
+    suite: str
+    what: str
+    why: str
+
+
+@dataclasses.dataclass
+class BenchRun:
+    """What a bench produced: its rows, what it skipped, and each suite's wall seconds."""
+
+    rows: list[dict[str, Any]]
+    skipped: list[Skipped]
+    seconds: dict[str, float]
+
+
+def machine_memory_gb() -> float:
+    """Physical memory of this machine in GiB."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return math.inf
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", text).strip("-")[:60] or "base"
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def missing_requirements(method: Method) -> list[str]:
+    """What ``method.requires`` names that is not installed: ``"kind:name"`` is a component,
+    ``"kind:name#param"`` one of its parameters."""
+    out = []
+    for req in method.requires:
+        kind, _, rest = req.partition(":")
+        name, _, param = rest.partition("#")
+        try:
+            if name not in host.components(kind):
+                out.append(req)
+            elif param and param not in host.get(kind, name).Params.model_fields:
+                out.append(f"{name} parameter {param}")
+        except (ValueError, GDAError):
+            out.append(req)
+    return out
+
+
+class SuiteRunner:
+    """Runs one suite's cells for the given run seeds into ``out``."""
+
+    def __init__(self, suite: Suite, out: Path, *, seeds: int, quick: bool, quiet: bool,
+                 echo: Callable[[str], None] = print) -> None:
+        self.suite, self.out, self.seeds, self.quick, self.quiet = suite, out, seeds, quick, quiet
+        self.echo = echo
+        self.skipped: list[Skipped] = []
+        base = copy.deepcopy(suite.config)
+        if quick and suite.quick:
+            base = apply_overrides(base, list(suite.quick))
+        base["validators"] = []
+        self.base = base
+        self.ratios = suite.quick_ratios if quick and suite.quick_ratios is not None else suite.ratios
+        self.methods: list[Method] = []
+        for m in suite.methods:
+            missing = missing_requirements(m)
+            if missing:
+                self.skipped.append(Skipped(suite.name, f"method {m.name}", f"not installed: {', '.join(missing)}"))
+            else:
+                self.methods.append(m)
+
+    # -- cells ------------------------------------------------------------
+
+    def run(self) -> list[dict[str, Any]]:
+        """Every cell of every seed: the generation variants, then the ratio sweep."""
+        variants: list[tuple[str, ...]] = [()]
+        for m in self.methods:
+            if m.variant not in variants:
+                variants.append(m.variant)
+        rows: list[dict[str, Any]] = []
+        for seed in range(self.seeds):
+            for variant in variants:
+                methods = [m for m in self.methods if m.variant == variant]
+                rows += self._guarded(f"seed {seed} {' '.join(variant) or 'base'}",
+                                      lambda v=variant, ms=methods, s=seed: self.cell(v, ms, s))
+            if self.ratios:
+                rows += self._guarded(f"seed {seed} ratio sweep", lambda s=seed: self.sweep(s))
+        return rows
+
+    def _guarded(self, what: str, fn: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        try:
+            return fn()
+        except (GDAError, MemoryError, RuntimeError, ValueError, OSError, ImportError) as exc:
+            log.debug("cell failed", exc_info=True)
+            self.skipped.append(Skipped(self.suite.name, what, f"failed: {type(exc).__name__}: {exc}"))
+            if not self.quiet:
+                self.echo(f"  {self.suite.name} {what}: FAILED {type(exc).__name__}: {exc}")
+                self.echo("".join(traceback.format_exception(exc)[-3:]).rstrip())
+            return []
+
+    def _cell(self, name: str, config: dict[str, Any], methods: Sequence[Method], seed: int,
+              compute: Callable[[Path], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Read a finished cell back, or compute and write it atomically."""
+        key = _digest({"protocol": PROTOCOL_VERSION, "gda": __version__, "config": config,
+                       "methods": [dataclasses.asdict(m) for m in methods],
+                       "downstream": [dataclasses.asdict(d) for d in self.suite.downstream],
+                       "ratios": self.ratios, "features": self.suite.features})
+        path = self.out / "cells" / self.suite.name / f"{name}-seed{seed}.json"
+        if path.is_file():
+            try:
+                saved = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                saved = {}
+            if saved.get("key") == key:
+                if not self.quiet:
+                    self.echo(f"  {self.suite.name} seed {seed} {name}: done before, read back")
+                return saved["rows"]
+        t0 = time.perf_counter()
+        rows = compute(self._folder(config, name, seed))
+        for r in rows:
+            r["cell"] = f"{name}-seed{seed}"
+            r["quick"] = self.quick
+        runfolder.write_json(path, {"key": key, "rows": rows})
+        if not self.quiet:
+            self.echo(f"  {self.suite.name} seed {seed} {name}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s")
+        return rows
+
+    def _config(self, overrides: Sequence[str], seed: int) -> dict[str, Any]:
+        return apply_overrides(self.base, [*overrides, f"seed={seed}"])
+
+    def _folder(self, config: dict[str, Any], name: str, seed: int) -> Path:
+        """The pipeline run folder of a cell: one per run seed and fitted generator, so cells that
+        differ only in sampling, counts or selection reuse the fitted model (the pipeline reruns
+        from the first changed step)."""
+        from ..config import resolve
+
+        try:
+            fit = resolve(config).step_views()["fit"]
+        except (AttributeError, KeyError):  # a pipeline without step views: one folder per cell
+            return self.out / "runs" / self.suite.name / f"{name}-seed{seed}"
+        return self.out / "runs" / self.suite.name / f"seed{seed}-fit{_digest(fit)[:8]}"
+
+    def _run(self, config: dict[str, Any], folder: Path) -> tuple[Any, dict[str, float]]:
+        """Run the pipeline (resuming its folder) and return the pipeline object and its cost:
+        wall seconds of fit, generate and select, and samples generated per second."""
+        from .. import pipeline
+
+        with _timed_steps(pipeline.Pipeline) as seen:
+            pipeline.run(config, folder, overwrite=True, quiet=True)
+        pipe, cost = seen["pipe"], seen["cost"]
+        fit_file = folder / "bench_fit.json"  # the folder holds one fitted model: keep what fitting it cost
+        if fit_file.is_file():
+            cost["fit_s"] = json.loads(fit_file.read_text())["fit_s"]
+        else:
+            runfolder.write_json(fit_file, {"fit_s": cost.get("fit_s", 0.0)})
+        n = len(pipe.synthetic) + sum(len(v) for v in pipe.baselines.values())
+        gen_s = cost.get("generate_s", 0.0)
+        cost["samples_per_s"] = n / gen_s if gen_s > 0 else math.nan
+        return pipe, cost
+
+    def cell(self, variant: tuple[str, ...], methods: Sequence[Method], seed: int) -> list[dict[str, Any]]:
+        """One generation (base or a method's overrides) and every method that reads it."""
+        overrides = list(variant)
+        if not any(m.kind == "classical" or m.classical for m in methods):
+            overrides.append("baselines=[]")
+        config = self._config(overrides, seed)
+        name = _slug("-".join(variant)) if variant else "base"
+        if variant:
+            name = f"v{_digest(list(variant))[:6]}-{name}"
+        return self._cell(name, config, methods, seed, lambda folder: self._compute(config, methods, seed, folder))
+
+    def _compute(self, config, methods: Sequence[Method], seed: int, folder: Path) -> list[dict[str, Any]]:
+        pipe, cost = self._run(config, folder)
+        ctx = pipe.context
+        classical = [r for recs in pipe.baselines.values() for r in recs]
+        sets: list[tuple[Method, str, list[Record], dict[str, Any]]] = []
+        for m in methods:
+            if m.kind == "real":
+                sets.append((m, m.name, [], {}))
+            elif m.kind == "classical":
+                if not classical:
+                    self.skipped.append(Skipped(self.suite.name, f"method {m.name}", "the suite has no baseline"))
+                    continue
+                sets.append((m, m.name, classical, {}))
+            elif m.kind == "self-train":
+                if ctx.pool is None or len(ctx.pool) == 0:
+                    self._skip_once(f"method {m.name}", "the data set offers no unlabelled pool")
+                    continue
+                recs, acc = pseudo_label(ctx, self.suite.features)
+                sets.append((m, m.name, recs, {"pseudo_label_accuracy": acc}))
+            else:
+                extra = classical if m.classical else []
+                if m.stage == "each":
+                    for label, recs in pipe.stages:
+                        stage = label.replace("generated ", "").strip("()")
+                        sets.append((m, f"{m.name} ({stage})", list(recs) + extra, {}))
+                else:
+                    recs = pipe.stages[-1][1] if m.stage == "kept" else pipe.stages[0][1]
+                    sets.append((m, m.name, list(recs) + extra, {}))
+        return self._score(ctx, sets, seed, cost)
+
+    def _skip_once(self, what: str, why: str) -> None:
+        if not any(s.what == what and s.why == why for s in self.skipped):
+            self.skipped.append(Skipped(self.suite.name, what, why))
+
+    def _score(self, ctx, sets, seed: int, cost: dict[str, float], ratio: float | None = None) -> list[dict[str, Any]]:
+        train, test = ctx.train, ctx.test
+        feats_train = ctx.embed(train.records, self.suite.features)
+        feats_test = ctx.embed(test.records, self.suite.features)
+        threshold = copy_threshold(feats_train)
+        fid: dict[str, dict[str, float]] = {}
+        for _m, label, recs, _extra in sets:
+            fake = ctx.embed(recs, self.suite.features) if recs else np.zeros((0, feats_train.shape[1]))
+            fid[label] = fidelity(feats_train, feats_test, fake, threshold)
+        split = _digest([sorted(r.id for r in train.records), sorted(r.id for r in test.records)])[:10]
+        rows = []
+        for dm in self.suite.downstream:
+            app = host.create("applications", dm.application["name"], dm.application.get("params", {}))
+            ctx.application = app
+            for m, label, recs, extra in sets:
+                t0 = time.perf_counter()
+                scores = app.evaluate(train.with_records(list(train.records) + list(recs)), test,
+                                      seed=seed, context=ctx)
+                rows.append({
+                    "suite": self.suite.name, "method": label, "kind": "sweep" if ratio else m.kind,
+                    "seed": seed, "split": split, "model": dm.label, "metric": app.metric,
+                    "score": float(scores[app.metric]),
+                    "ratio": ratio, "n_real": len(train), "n_synthetic": len(recs), **fid[label], **extra,
+                    **(cost if recs and m.kind in ("generative", "classical") else {}),
+                    "validate_s": time.perf_counter() - t0, "peak_rss_mb": peak_rss_mb(),
+                })
+        return rows
+
+    def sweep(self, seed: int) -> list[dict[str, Any]]:
+        """Real + the first ``ratio x n_c`` generated samples of each class, for each ratio
+        (no selection, so the sets are nested), from one generation at the largest ratio."""
+        top = max(self.ratios)
+        overrides = [*self.suite.sweep, "generate.per_class=null", "generate.n=null",
+                     f"generate.ratio={top}", "selectors=[]", "baselines=[]"]
+        config = self._config(overrides, seed)
+        method = Method("ratio", "generative", stage="none")
+        return self._cell("sweep", config, [method], seed,
+                          lambda folder: self._sweep(config, method, seed, folder))
+
+    def _sweep(self, config, method: Method, seed: int, folder: Path) -> list[dict[str, Any]]:
+        pipe, cost = self._run(config, folder)
+        ctx = pipe.context
+        counts = {c: len(v) for c, v in ctx.train.by_class().items()}
+        by_class: dict[Any, list[Record]] = {}
+        for r in pipe.synthetic:
+            by_class.setdefault(r.label, []).append(r)
+        rows = []
+        for ratio in sorted(self.ratios):
+            recs = [r for c, n in counts.items() for r in by_class.get(c, [])[:max(1, round(ratio * n))]]
+            rows += self._score(ctx, [(method, f"ratio {ratio:g}", recs, {})], seed, cost, ratio=ratio)
+        return rows
+
+
+@contextlib.contextmanager
+def _timed_steps(cls: type) -> Iterator[dict[str, Any]]:
+    """Time ``fit``, ``generate`` and ``select`` of every ``cls`` instance run inside the block,
+    and keep the last instance (``seen["pipe"]``), so the bench reads the stages and context
+    of the pipeline's own run instead of repeating its steps."""
+    seen: dict[str, Any] = {"cost": {}, "pipe": None}
+    originals = {name: cls.__dict__[name] for name in ("fit", "generate", "select")}
+
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(self, *args: Any, **kwargs: Any) -> Any:
+            seen["pipe"] = self
+            t0 = time.perf_counter()
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                seen["cost"][f"{name}_s"] = seen["cost"].get(f"{name}_s", 0.0) + time.perf_counter() - t0
+
+        return timed
+
+    for name, fn in originals.items():
+        setattr(cls, name, wrap(name, fn))
+    try:
+        yield seen
+    finally:
+        for name, fn in originals.items():
+            setattr(cls, name, fn)
+
+
+def pseudo_label(ctx, features: str | None, keep: float = 0.5) -> tuple[list[Record], float]:
+    """Self-training without a generator: logistic regression on the labelled features labels
+    the pool; the most confident ``keep`` share of each predicted class is returned (with the
+    share of them labelled correctly, read from the hidden labels for the report only)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = ctx.embed(ctx.train.records, features)
+    y = np.asarray([str(v) for v in ctx.train.labels()])
+    pool = list(ctx.pool.records)
+    Xp = ctx.embed(pool, features)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
+    proba = model.predict_proba(Xp)
+    pred = model.classes_[proba.argmax(1)]
+    conf = proba.max(1)
+    by_str = {str(c): c for c in ctx.train.classes} or {str(v): v for v in ctx.train.labels()}
+    out: list[Record] = []
+    correct = []
+    for c in model.classes_:
+        idx = np.flatnonzero(pred == c)
+        idx = idx[np.argsort(-conf[idx], kind="stable")][:max(1, int(round(keep * len(idx))))] if len(idx) else idx
+        for i in idx:
+            r = pool[i]
+            meta = {k: v for k, v in r.meta.items() if k != HIDDEN_LABEL}
+            out.append(Record(id=r.id, data=r.data, label=by_str.get(c, c), target=r.target, meta=meta))
+            if HIDDEN_LABEL in r.meta:
+                correct.append(str(r.meta[HIDDEN_LABEL]) == c)
+    return out, (float(np.mean(correct)) if correct else math.nan)
+
+
+def run_bench(suites: Sequence[Suite], out: Path, *, seeds: int | None = None, quick: bool = False,
+              quiet: bool = False, echo: Callable[[str], None] = print) -> BenchRun:
+    """Run ``suites`` into ``out`` (resuming finished cells) and return every row."""
+    rows: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    seconds: dict[str, float] = {}
+    memory = machine_memory_gb()
+    for suite in suites:
+        if suite.memory_gb > memory:
+            skipped.append(Skipped(suite.name, "whole suite",
+                                   f"needs {suite.memory_gb:g} GiB, the machine has {memory:.1f} GiB"))
+            continue
+        n = seeds or (suite.quick_seeds if quick else suite.seeds)
+        if not quiet:
+            echo(f"suite {suite.name}: {n} seed(s){' (quick)' if quick else ''}")
+        t0 = time.perf_counter()
+        runner = SuiteRunner(suite, out, seeds=n, quick=quick, quiet=quiet, echo=echo)
+        rows += runner.run()
+        skipped += runner.skipped
+        seconds[suite.name] = time.perf_counter() - t0
+    return BenchRun(rows, skipped, seconds)

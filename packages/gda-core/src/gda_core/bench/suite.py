@@ -1,0 +1,192 @@
+"""Bench suites: a fixed protocol as data, and the suites plugins register.
+
+A suite is a base run config (data, k-shot, split rule, generator, selectors, the classical
+baseline, embedder), the downstream models every method is scored with, and the methods: each a
+recipe for a training set, given as config overrides so a new strategy is one line. Suites are
+collected from the ``register_bench_suites`` hook without importing torch, so listing is fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+from ..errors import ConfigError, PluginError
+
+KINDS = ("real", "classical", "generative", "self-train")
+"""What a method's training set is: real only; real + the classical baseline; real + a
+generator's samples (optionally + classical); real + the unlabelled pool pseudo-labelled
+with no generator."""
+
+STAGES = ("kept", "none", "each")
+"""Which synthetic set a generative method takes: the selector chain's kept set, the set before
+selection, or one method per stage (before selection and after each selector)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DownstreamModel:
+    """A downstream model: a label for tables and an application reference
+    (``{"name": ..., "params": {...}}``) built from the component registry."""
+
+    label: str
+    application: dict[str, Any]
+    strong: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One training-set recipe of a suite.
+
+    ``overrides`` are ``dotted.path=value`` config overrides of this method's generation
+    (methods with equal overrides share one generation per seed); ``requires`` names
+    components (``"strategies:core.pool"``) without which the method is listed as not run.
+    """
+
+    name: str
+    kind: str
+    overrides: tuple[str, ...] = ()
+    stage: str = "kept"
+    classical: bool = False
+    requires: tuple[str, ...] = ()
+    summary: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"method {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.stage not in STAGES:
+            raise ConfigError(f"method {self.name!r}: stage {self.stage!r} is not one of {', '.join(STAGES)}")
+
+    @property
+    def variant(self) -> tuple[str, ...]:
+        """The generation this method reads from (real, classical and self-train use the base one)."""
+        return self.overrides if self.kind == "generative" else ()
+
+
+def standard_methods(*extra: Method, self_train: bool = True) -> list[Method]:
+    """The methods every suite runs where it can, then ``extra`` (the novelty strategies):
+    real only, classical, generative before selection and after each selector, generative +
+    classical, and self-training on the pool with no generator."""
+    out = [
+        Method("real", "real", summary="real k-shot set only"),
+        Method("classical", "classical", summary="real + the suite's classical augmentation"),
+        Method("gen", "generative", stage="each", summary="real + generated, before and after each selector"),
+        Method("gen+classical", "generative", classical=True, summary="real + kept generated + classical"),
+    ]
+    if self_train:
+        out.append(Method("self-train", "self-train",
+                          summary="real + the pool pseudo-labelled by logistic regression (no generator)"))
+    return out + list(extra)
+
+
+@dataclasses.dataclass
+class Suite:
+    """A bench protocol. ``config`` is a run config without ``seed`` and ``validators`` (the
+    bench sets both); ``quick`` are overrides that make ``--quick`` fit its time budget
+    (``quick_ratios``, when given, replaces ``ratios`` there);
+    ``sweep`` are overrides of the ratio-sweep generation, which makes ``max(ratios)`` times
+    the real count per class with no selection; ``features`` names the embedder used for
+    near-copies, PRDC and the Fréchet distance (default: the run's embedder)."""
+
+    name: str
+    summary: str
+    config: dict[str, Any]
+    downstream: list[DownstreamModel]
+    methods: list[Method] = dataclasses.field(default_factory=standard_methods)
+    quick: tuple[str, ...] = ()
+    seeds: int = 5
+    quick_seeds: int = 2
+    ratios: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
+    quick_ratios: tuple[float, ...] | None = None
+    sweep: tuple[str, ...] = ()
+    features: str | None = None
+    memory_gb: float = 1.0
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.downstream) < 1:
+            raise ConfigError(f"suite {self.name!r}: needs at least one downstream model")
+        names = [m.name for m in self.methods]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ConfigError(f"suite {self.name!r}: method names repeat: {', '.join(sorted(dup))}")
+
+
+def _load(target: Any, name: str, plugin: str) -> Suite:
+    if isinstance(target, str):
+        module_name, _, attr = target.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(f"bench suite {name!r} of plugin {plugin!r} cannot be imported from "
+                              f"{target!r}: {exc}") from exc
+    if callable(target) and not isinstance(target, Suite):
+        target = target()
+    if not isinstance(target, Suite):
+        raise PluginError(f"bench suite {name!r} of plugin {plugin!r} is not a gda_core.bench.Suite")
+    suite = dataclasses.replace(target, name=name, plugin=plugin)
+    return suite
+
+
+def suites() -> dict[str, Suite]:
+    """Every installed suite by name, from the plugins' ``register_bench_suites`` hooks.
+
+    ``register(name, suite)`` takes a :class:`Suite`, a function returning one, or an import
+    path ``"module:attr"`` of either. A plugin that raises is recorded (``gda plugins`` shows it)
+    and the others still load; a name registered twice is an error naming both plugins.
+    """
+    from ..host import host
+
+    mine: dict[str, dict[str, Suite]] = {}
+
+    def kwargs_for(plugin: str) -> dict[str, Any]:
+        registered = mine.setdefault(plugin, {})
+
+        def register(name: str, suite: Any) -> None:
+            if name in registered:
+                raise PluginError(f"plugin {plugin!r} registered bench suite {name!r} twice")
+            registered[name] = _load(suite, name, plugin)
+
+        return {"register": register}
+
+    answered = host.call_each("register_bench_suites", kwargs_for)
+    found: dict[str, Suite] = {}
+    for plugin in answered:  # a plugin that raised is recorded by the host and left out
+        for name, suite in mine.get(plugin, {}).items():
+            if name in found:
+                raise PluginError(f"bench suite {name!r} is registered by two plugins: "
+                                  f"{found[name].plugin!r} and {suite.plugin!r}")
+            found[name] = suite
+    return dict(sorted(found.items()))
+
+
+def get_suite(name: str) -> Suite:
+    """The installed suite ``name``; an unknown name lists the installed ones."""
+    known = suites()
+    if name not in known:
+        raise ConfigError(f"unknown bench suite {name!r}; installed: {', '.join(known) or 'none'}")
+    return known[name]
+
+
+def linear_and_svm() -> list[DownstreamModel]:
+    """Logistic regression and an RBF SVM (the strong model) on the flattened samples, both
+    through ``core.classification`` (standardised features)."""
+    return [DownstreamModel("logreg", {"name": "core.classification", "params": {"model": "logreg"}}),
+            DownstreamModel("rbf-svm", {"name": "core.classification", "params": {"model": "svm"}}, strong=True)]
+
+
+def near_copy_method(selectors: str = "[core.near-copy]") -> Method:
+    """Generation whose selector chain is ``selectors`` (default: only near-copies dropped)."""
+    return Method("gen near-copy", "generative", overrides=(f"selectors={selectors}",),
+                  requires=("selectors:core.near-copy",), summary="near-copies of training samples dropped")
+
+
+def pool_methods(*overrides: str) -> list[Method]:
+    """The pool strategies of ``gda_core.builtin.pool`` (``overrides`` added to each): the generator
+    fitted on real + confidently pseudo-labelled pool, and pretrained on the pool then fine-tuned."""
+    return [
+        Method("gen pseudo-label", "generative", overrides=("strategy.name=core.pseudo-label", *overrides),
+               requires=("strategies:core.pseudo-label",), summary="fitted on real + pseudo-labelled pool"),
+        Method("gen pretrain-finetune", "generative", overrides=("strategy.name=core.pretrain-finetune", *overrides),
+               requires=("strategies:core.pretrain-finetune",), summary="pretrained on the pool, then fine-tuned"),
+    ]

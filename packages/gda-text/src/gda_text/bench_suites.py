@@ -1,0 +1,43 @@
+"""gda-text's ``gda bench`` suite: the shipped customer-support set (no heavy import here)."""
+
+from __future__ import annotations
+
+from gda_core.bench import DownstreamModel, Suite, near_copy_method, standard_methods
+
+
+def text_suite() -> Suite:
+    """The shipped support set (4 intents, 25 training and 50 test texts each), LAMBADA-style
+    generation (a small GPT-2 trained from scratch, then LoRA on label-prefixed texts), format,
+    perplexity, de-duplication and confidence selection, nlpaug as the classical baseline;
+    logistic regression on MiniLM sentence embeddings and on TF-IDF downstream."""
+    return Suite(
+        name="text",
+        summary="support intents (25 per class), text.prompt + text.lora; MiniLM + LR and TF-IDF + LR",
+        config={
+            "dataset": "text.builtin",
+            "generator": {"name": "text.prompt", "params": {
+                "model": None, "temperature": 1.0, "top_p": 0.95, "max_new_tokens": 40, "batch_size": 32}},
+            "strategy": {"name": "text.lora", "params": {"r": 8, "alpha": 16, "epochs": 10, "lr": 0.002,
+                                                          "scratch": {"epochs": 40}}},
+            "generate": {"per_class": 125, "shard_size": 100},
+            "selectors": ["text.format", {"name": "text.perplexity", "params": {"keep": 0.8}},
+                          {"name": "core.dedup", "params": {"real_ratio": 0.2, "self_ratio": 0.2}},
+                          {"name": "core.confidence", "params": {"keep": 0.2, "threshold": None}}],
+            "baselines": ["text.nlpaug"],
+            "application": "text.classifier",
+            "embedder": "text.embedder",
+        },
+        downstream=[
+            DownstreamModel("minilm-logreg", {"name": "text.classifier", "params": {"model": "embedding-logreg"}},
+                            strong=True),
+            DownstreamModel("tfidf-logreg", {"name": "text.classifier", "params": {"model": "tfidf-logreg"}}),
+        ],
+        methods=standard_methods(
+            near_copy_method("[text.format, core.near-copy, {name: core.confidence, "
+                             "params: {keep: 0.2, threshold: null}}]"),
+        ),
+        quick=("strategy.params.scratch.epochs=4", "strategy.params.epochs=2", "generate.per_class=25"),
+        quick_ratios=(0.5, 1.0, 2.0),
+        ratios=(0.5, 1.0, 2.0, 5.0),
+        memory_gb=3.0,
+    )

@@ -1,0 +1,198 @@
+"""gda bench: suites from plugins, run seeds that redraw the split, paired intervals, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from gda_core import hookimpl, plugins
+from gda_core.bench import DownstreamModel, Method, Suite, get_suite, standard_methods, suites
+from gda_core.bench import runner as bench_runner
+from gda_core.bench.report import write_report
+from gda_core.bench.runner import run_bench
+from gda_core.bench.stats import mean_std, paired
+from gda_core.cli import cli
+
+
+def tiny_suite(name: str = "tiny", **changes) -> Suite:
+    """A third-party suite: 5-shot wine, a Gaussian mixture, two fast downstream models."""
+    fields = dict(
+        name=name, summary="a test suite",
+        config={"dataset": {"name": "core.wine", "params": {"k_shot": 5}},
+                "generator": {"name": "core.gmm", "params": {"n_components": 1}},
+                "generate": {"per_class": 6, "shard_size": 10},
+                "selectors": [{"name": "core.confidence", "params": {"threshold": 0.5}}],
+                "baselines": [{"name": "core.kde", "params": {"bandwidth": 0.3}}],
+                "embedder": "core.standardize"},
+        downstream=[DownstreamModel("logreg", {"name": "core.classification", "params": {"model": "logreg"}}),
+                    DownstreamModel("knn", {"name": "core.classification", "params": {"model": "knn"}})],
+        methods=standard_methods(Method("absent", "generative", overrides=("strategy.name=nope.x",),
+                                        requires=("strategies:nope.x",))),
+        ratios=(1.0, 2.0), seeds=2)
+    fields.update(changes)
+    return Suite(**fields)
+
+
+class ThirdParty:
+    @hookimpl
+    def register_bench_suites(self, register):
+        register("tiny", tiny_suite)
+
+
+@pytest.fixture
+def third_party():
+    plugins.register_plugin(ThirdParty(), "bench-third-party")
+    yield
+    plugins.unregister_plugin("bench-third-party")
+
+
+# --- statistics ------------------------------------------------------------------
+
+
+def test_paired_interval_matches_a_hand_computation():
+    scores = {0: 0.80, 1: 0.90, 2: 0.85, 3: 0.70}
+    reference = {0: 0.70, 1: 0.80, 2: 0.80, 3: 0.75, 9: 0.1}  # seed 9 has no partner: ignored
+    p = paired(scores, reference)
+    # differences 0.10, 0.10, 0.05, -0.05: mean 0.05, sample sd 0.070711, t(0.975, 3) = 3.182446
+    half = 3.182446 * 0.0707107 / 2.0
+    assert p.n == 4
+    assert p.mean == pytest.approx(0.05)
+    assert p.low == pytest.approx(0.05 - half, abs=1e-5)
+    assert p.high == pytest.approx(0.05 + half, abs=1e-5)
+    assert (p.wins, p.losses) == (3, 1)
+    assert not p.significant
+    assert p.text() == "+5.0 [-6.3, +16.3]"
+
+
+def test_a_consistent_gain_is_significant_and_an_unpaired_method_is_none():
+    p = paired({0: 0.9, 1: 0.91, 2: 0.92}, {0: 0.8, 1: 0.8, 2: 0.83})
+    assert p.significant and p.low > 0 and (p.wins, p.losses) == (3, 0)
+    assert paired({0: 0.9}, {1: 0.8}) is None
+    one = paired({0: 0.9}, {0: 0.8})
+    assert one.n == 1 and one.low == one.high == pytest.approx(0.1) and not one.significant
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(math.sqrt(2)))
+
+
+# --- suites ----------------------------------------------------------------------
+
+
+def test_the_core_suite_is_listed_and_a_third_party_suite_shows_up(third_party):
+    found = suites()
+    assert {"core", "tiny"} <= set(found)
+    assert found["tiny"].plugin == "bench-third-party"
+    out = CliRunner().invoke(cli, ["bench", "--list"])
+    assert out.exit_code == 0, out.output
+    assert "tiny  (bench-third-party)  a test suite" in out.output
+    assert "core  (gda_core)" in out.output
+
+
+def test_an_unknown_suite_is_an_error_naming_the_installed_ones():
+    out = CliRunner().invoke(cli, ["bench", "nope"])
+    assert out.exit_code != 0
+    assert "unknown bench suite 'nope'" in out.output and "core" in out.output
+
+
+def test_a_bad_method_is_refused():
+    with pytest.raises(Exception, match="kind 'magic'"):
+        Method("x", "magic")
+
+
+# --- runs ------------------------------------------------------------------------
+
+
+def test_run_seeds_redraw_the_split_and_pairs_share_it(tmp_path):
+    run = run_bench([tiny_suite()], tmp_path, quiet=True)
+    splits = {}
+    for r in run.rows:
+        splits.setdefault(r["seed"], set()).add(r["split"])
+    assert set(splits) == {0, 1}
+    assert all(len(s) == 1 for s in splits.values())  # every method of a seed saw the same split
+    assert splits[0] != splits[1]  # a run seed redraws the test split and the k shots
+    methods = {r["method"] for r in run.rows}
+    # the "no selection" row exists even with a single selector
+    assert {"real", "classical", "gen (no selection)", "gen (after core.confidence)", "gen+classical",
+            "self-train", "ratio 1", "ratio 2"} <= methods
+    assert any(s.what == "method absent" and "nope.x" in s.why for s in run.skipped)
+    real = [r for r in run.rows if r["method"] == "real"]
+    assert len(real) == 2 * 2  # seeds x models
+    gen = [r for r in run.rows if r["method"] == "gen (no selection)"]
+    assert all(r["n_synthetic"] == 18 and 0 <= r["near_copy_share"] <= 1 for r in gen)
+    assert all(r["generate_s"] >= 0 and r["peak_rss_mb"] > 0 for r in gen)
+    st = [r for r in run.rows if r["method"] == "self-train"]
+    assert all(0.5 < r["pseudo_label_accuracy"] <= 1 for r in st)
+
+
+def test_a_suite_too_big_for_the_machine_is_listed_not_dropped(tmp_path):
+    run = run_bench([tiny_suite(memory_gb=1e6)], tmp_path, quiet=True)
+    assert run.rows == []
+    assert run.skipped[0].what == "whole suite" and "GiB" in run.skipped[0].why
+    md = write_report(run, tmp_path, {"command": "test"}).read_text()
+    assert "## Not run" in md and "whole suite" in md
+
+
+def test_resume_skips_finished_cells_and_gives_identical_results(tmp_path, monkeypatch):
+    suite = tiny_suite(methods=standard_methods(self_train=False), seeds=3, ratios=(1.0,))
+    calls = []
+    original = bench_runner.SuiteRunner._run
+
+    def crashing(self, config, folder):
+        calls.append(f"{'sweep' if not config['selectors'] else 'base'}-seed{config['seed']}")
+        if len(calls) == 4:  # the bench is killed in the middle of seed 1
+            raise KeyboardInterrupt
+        return original(self, config, folder)
+
+    monkeypatch.setattr(bench_runner.SuiteRunner, "_run", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        run_bench([suite], tmp_path, quiet=True)
+    finished = sorted(p.name for p in (tmp_path / "cells" / "tiny").iterdir() if p.suffix == ".json")
+    assert finished == ["base-seed0.json", "base-seed1.json", "sweep-seed0.json"]
+    assert not list((tmp_path / "cells" / "tiny").glob(".*tmp"))  # no half-written cell
+
+    calls.clear()
+    resumed = run_bench([suite], tmp_path, quiet=True)
+    assert calls == ["sweep-seed1", "base-seed2", "sweep-seed2"]  # finished cells were read back
+
+    monkeypatch.setattr(bench_runner.SuiteRunner, "_run", original)
+    fresh = run_bench([suite], tmp_path / "fresh", quiet=True)
+
+    def key(rows):
+        return sorted((r["method"], r["seed"], r["model"], r["score"], r["split"], r["n_synthetic"]) for r in rows)
+
+    assert key(resumed.rows) == key(fresh.rows)
+
+
+def test_a_changed_protocol_recomputes_its_cells(tmp_path, monkeypatch):
+    run_bench([tiny_suite(seeds=1, ratios=())], tmp_path, quiet=True)
+    calls = []
+    original = bench_runner.SuiteRunner._run
+    monkeypatch.setattr(bench_runner.SuiteRunner, "_run",
+                        lambda self, c, f: calls.append(c["seed"]) or original(self, c, f))
+    changed = tiny_suite(seeds=1, ratios=())
+    changed.config["generate"]["per_class"] = 4
+    run_bench([changed], tmp_path, quiet=True)
+    assert calls == [0]
+
+
+def test_the_cli_writes_csv_markdown_and_a_plot(tmp_path, third_party):
+    out = CliRunner().invoke(cli, ["bench", "tiny", "--seeds", "2", "-o", str(tmp_path), "-q"])
+    assert out.exit_code == 0, out.output
+    with (tmp_path / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    assert {r["model"] for r in rows} == {"logreg", "knn"}
+    md = (tmp_path / "results.md").read_text()
+    assert "| classical |" in md and "vs real [95% CI]" in md and "ratio sweep" in md
+    assert "![tiny](tiny.png)" in md
+    assert (tmp_path / "tiny.png").read_bytes()[:4] == b"\x89PNG"
+    cell = json.loads((tmp_path / "cells" / "tiny" / "base-seed0.json").read_text())
+    assert cell["key"] and cell["rows"]
+
+
+def test_get_suite_returns_the_registered_protocol():
+    core = get_suite("core")
+    assert core.plugin == "gda_core" and len(core.downstream) >= 2
+    assert any(d.strong for d in core.downstream)
