@@ -36,6 +36,18 @@ def _resize_np(images: np.ndarray, size: int | None) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def _square(im, size: int, fit: str):
+    """``im`` as a ``size`` x ``size`` Pillow image: squashed, padded (``ImageOps.pad``) or
+    center-cropped (``ImageOps.fit``)."""
+    from PIL import Image, ImageOps
+
+    if fit == "pad":
+        return ImageOps.pad(im, (size, size), method=Image.BICUBIC, color=0, centering=(0.5, 0.5))
+    if fit == "crop":
+        return ImageOps.fit(im, (size, size), method=Image.BICUBIC, centering=(0.5, 0.5))
+    return im.resize((size, size), Image.BICUBIC)
+
+
 class ImageDatasetLoader(DatasetLoader):
     """Base of the vision loaders: writes a kept sample as an 8-bit PNG (L or RGB)."""
 
@@ -43,6 +55,17 @@ class ImageDatasetLoader(DatasetLoader):
         out = stem.with_suffix(".png")
         to_pil(record.data).save(out, format="PNG")
         return out
+
+    def preview(self, real, kept):
+        """An image grid: per class, real images beside kept synthetic ones."""
+        from gda_core.previews import sample_grid
+
+        from ._images import to_uint8_hwc
+
+        def draw(ax, record: Record) -> None:
+            ax.imshow(to_uint8_hwc(np.asarray(record.data)), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+
+        return sample_grid(real, kept, draw, title="Images: real beside kept synthetic, per class")
 
 
 class DigitsParams(Params):
@@ -99,6 +122,9 @@ class FolderParams(Params):
     path: str = Field(..., description="folder with one subfolder of images per class")
     test_path: str | None = Field(None, description="a test folder laid out the same way (else a split is held out)")
     size: int = Field(32, gt=1, description="every image is resized to size x size")
+    fit: Literal["squash", "pad", "crop"] = Field(
+        "squash", description="how a non-square image becomes size x size: squash (resize, aspect ratio lost), "
+        "pad (keep the aspect ratio, pad the short side with black), crop (keep it, center-crop the long side)")
     channels: Literal[1, 3] = Field(3, description="1 for grey, 3 for RGB")
     k_shot: int | None = Field(None, gt=0, description="keep only this many training images per class (seeded)")
     test_size: float = Field(0.3, gt=0, lt=1, description="held-out share when k_shot is set and no test_path")
@@ -106,7 +132,8 @@ class FolderParams(Params):
 
 class ImageFolderDataset(ImageDatasetLoader):
     """A folder of PNG/JPEG images, one subfolder per class (the subfolder name is the label),
-    converted to ``size`` x ``size`` and ``channels`` channels."""
+    converted to ``size`` x ``size`` (``fit``: squashed, padded or center-cropped) and ``channels``
+    channels."""
 
     Params = FolderParams
 
@@ -127,7 +154,7 @@ class ImageFolderDataset(ImageDatasetLoader):
             for f in files:
                 try:
                     with Image.open(f) as im:
-                        im = im.convert(mode).resize((p.size, p.size), Image.BICUBIC)
+                        im = _square(im.convert(mode), p.size, p.fit)
                         a = np.asarray(im, dtype=np.float32) / 255.0
                 except (UnidentifiedImageError, OSError, ValueError) as exc:
                     raise DataError(f"cannot read image {f}: {exc}") from exc
