@@ -6,6 +6,7 @@ volume's affine, and the paired label as ``<id>_label.nii.gz``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,8 @@ from gda_core.records import Dataset, Record
 from .volumes import affine_of
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
+POOL_SEED = 2**31
+"""Root seed offset of medical.phantoms' unlabelled pool volumes (train and test use 2 * seed + 1, + 2)."""
 
 
 def write_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> Path:
@@ -50,6 +53,29 @@ class VolumeDatasetLoader(DatasetLoader):
             write_nifti(np.asarray(record.target), affine, stem.parent / f"{stem.name}_label.nii.gz")
         return out
 
+    def preview(self, real, kept):
+        """Mid axial slices: per class, real volumes beside kept synthetic ones, each image in grey with
+        its label's outline (red) and area (tinted) on top."""
+        from gda_core.previews import sample_grid
+
+        def draw(ax, record: Record) -> None:
+            image, label = mid_slice(record.data), mid_slice(record.target) if record.target is not None else None
+            ax.imshow(image, cmap="gray", interpolation="nearest")
+            if label is not None and np.any(label > 0.5):
+                ax.imshow(np.ma.masked_where(label <= 0.5, label), cmap="autumn", alpha=0.35, interpolation="nearest")
+                ax.contour(label > 0.5, levels=[0.5], colors="red", linewidths=0.8)
+
+        return sample_grid(real, kept, draw, title="Mid axial slices with the label outlined: real beside kept "
+                           "synthetic", cell=(1.4, 1.4))
+
+
+def mid_slice(volume: Any) -> np.ndarray:
+    """The middle slice along the first spatial axis of a ``(D, H, W)`` or ``(C, D, H, W)`` volume (channel 0)."""
+    a = np.asarray(volume, dtype=np.float32)
+    if a.ndim == 4:
+        a = a[0]
+    return a[a.shape[0] // 2] if a.ndim == 3 else a
+
 
 # ---------------------------------------------------------------------------
 # phantoms
@@ -57,7 +83,8 @@ class VolumeDatasetLoader(DatasetLoader):
 
 
 class PhantomParams(Params):
-    size: int = Field(32, ge=8, le=256, description="edge of the cubic volume in voxels")
+    size: int = Field(16, ge=8, le=256, description="edge of the cubic volume in voxels (16: a 3-D model trains "
+                      "in minutes on CPU; 32 takes about 8 times longer per step)")
     n_train: int = Field(8, gt=0, description="training volumes (scarce on purpose)")
     n_test: int = Field(16, gt=0, description="held-out test volumes")
     num_objs: int = Field(6, gt=0, description="spheres per volume")
@@ -67,6 +94,8 @@ class PhantomParams(Params):
     num_seg_classes: int = Field(1, ge=1, le=10, description="label classes besides background")
     spacing: float = Field(1.0, gt=0, description="voxel size in mm, written into the affine")
     label: str = Field("phantom", description="the class name every record carries")
+    n_pool: int = Field(0, ge=0, description="extra phantom volumes without masks for the unlabelled pool (their "
+                        "own seeds, never a test volume)")
 
     @field_validator("size")
     @classmethod
@@ -118,7 +147,12 @@ class PhantomsDataset(VolumeDatasetLoader):
                         modality="volume", classes=[self.params.label])
         test = Dataset(self._records(self.params.n_test, "phantom-test", context.seed * 2 + 2),
                        modality="volume", classes=[self.params.label])
-        return DataSplits(train, test)
+        pool = None
+        if self.params.n_pool:  # a seed stream of its own: 2 * seed + 1 and + 2 stay below POOL_SEED
+            records = self._records(self.params.n_pool, "phantom-pool", POOL_SEED + context.seed)
+            pool = Dataset([dataclasses.replace(r, label=None, target=None) for r in records], modality="volume",
+                           classes=[self.params.label])
+        return DataSplits(train, test, pool)
 
 
 # ---------------------------------------------------------------------------
@@ -142,6 +176,11 @@ class NiftiParams(Params):
     intensity: Literal["minmax", "percentile", "none"] = Field(
         "percentile", description="scale intensities to [0, 1]: min-max, 0.5-99.5 percentiles (clipped), or keep")
     label_name: str = Field("volume", description="the class name every record carries")
+    unlabelled: str | None = Field(None, description="a folder of volumes without label volumes for the unlabelled "
+                                   "pool (read like path)")
+    unmasked: Literal["error", "pool"] = Field(
+        "error", description="a volume in path without a label volume while others have one: an error, or a "
+        "member of the unlabelled pool")
 
 
 def _strip_nifti(name: str) -> str | None:
@@ -193,7 +232,10 @@ class NiftiDataset(VolumeDatasetLoader):
                     raise DataError(f"label {lab} has no volume named {stem}.nii(.gz) in {folder}")
                 pairs[by_stem[stem]] = lab
         with_labels = [f for f, lab in pairs.items() if lab is not None]
-        if with_labels and len(with_labels) != len(pairs):
+        if field == "unlabelled" and with_labels:
+            raise DataError(f"dataset.params.unlabelled: {pairs[with_labels[0]]} is a label volume; this folder "
+                            "holds volumes without masks")
+        if with_labels and len(with_labels) != len(pairs) and not (field == "path" and p.unmasked == "pool"):
             missing = next(f for f, lab in pairs.items() if lab is None)
             raise DataError(f"volume {missing} has no label volume, while others have one")
         return sorted(pairs.items())
@@ -275,14 +317,44 @@ class NiftiDataset(VolumeDatasetLoader):
 
     def load(self, context) -> DataSplits:
         p = self.params
-        train = Dataset(self._records(Path(p.path).expanduser(), p.labels, "train", "path"), modality="volume",
+        records = self._records(Path(p.path).expanduser(), p.labels, "train", "path")
+        masked = any(r.target is not None for r in records)
+        pool = [r for r in records if masked and r.target is None]  # unmasked: "pool"
+        train = Dataset([r for r in records if not masked or r.target is not None], modality="volume",
                         classes=[p.label_name])
         test = None
         if p.test_path:
             test = Dataset(self._records(Path(p.test_path).expanduser(), p.test_labels, "test", "test_path"),
                            modality="volume", classes=[p.label_name])
-        shapes = {np.asarray(r.data).shape for r in train.records + (test.records if test else [])}
+        if p.unlabelled:
+            pool += self._records(Path(p.unlabelled).expanduser(), None, "pool", "unlabelled")
+            test_volumes = {np.asarray(r.data).tobytes(): r.meta["source_file"] for r in test or []}
+            for r in pool:
+                if np.asarray(r.data).tobytes() in test_volumes:
+                    raise DataError(f"dataset.params.unlabelled: {r.meta['source_file']} is the test volume "
+                                    f"{test_volumes[np.asarray(r.data).tobytes()]}; the pool must hold no test volume")
+        pool = [dataclasses.replace(r, label=None, target=None) for r in pool]
+        shapes = {np.asarray(r.data).shape for r in train.records + pool + (test.records if test else [])}
         if len(shapes) > 1:
             raise DataError(f"dataset {p.path}: volumes have different shapes {sorted(shapes)}; "
                             "set dataset.params.spatial_size")
-        return DataSplits(train, test)
+        _hint_cpu_size(next(iter(shapes)), p.spatial_size)
+        return DataSplits(train, test, Dataset(pool, modality="volume", classes=[p.label_name]) if pool else None)
+
+
+CPU_VOXELS = 24**3
+"""Above this many voxels per volume a CPU user is told about ``spatial_size`` (16^3 trains in minutes)."""
+
+
+def _hint_cpu_size(shape: tuple[int, ...], spatial_size: list[int] | None) -> None:
+    """Log a warning when large volumes are about to be trained on a machine without CUDA."""
+    import logging
+
+    import torch
+
+    spatial = shape[-3:]
+    if spatial_size is None and int(np.prod(spatial)) > CPU_VOXELS and not torch.cuda.is_available():
+        logging.getLogger("gda").warning(
+            "volumes of %s voxels train slowly on CPU (about 5 s per step at 32^3); for a first run set "
+            "dataset.params.spatial_size: [16, 16, 16] and resize_mode: resize (see docs/medical.md)",
+            "x".join(map(str, spatial)))
