@@ -48,7 +48,12 @@ reuses the fitted model and only generates again. A model loaded from a folder
 
 
 def sampling_fields(params_cls: type[BaseModel]) -> frozenset[str]:
-    """The names of the fields of ``params_cls`` marked with :data:`SAMPLING`."""
+    """The names of the fields of ``params_cls`` marked with :data:`SAMPLING`; every field when the
+    class itself is (``model_config = ConfigDict(json_schema_extra=SAMPLING)``, for generators whose
+    ``fit`` only stores the real records, such as classical augmentation)."""
+    extra = params_cls.model_config.get("json_schema_extra")
+    if isinstance(extra, dict) and extra.get("sampling"):
+        return frozenset(params_cls.model_fields)
     return frozenset(name for name, f in params_cls.model_fields.items()
                      if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("sampling"))
 

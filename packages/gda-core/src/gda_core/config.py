@@ -141,16 +141,14 @@ class ResolvedRun:
         """The part of the resolved config each run step depends on (its own part only).
 
         ``fit``: seed, data, the generator's training parameters, the strategy. ``generate``: the
-        counts, the generator's sampling parameters (:func:`~gda_core.components.sampling_fields`),
+        counts, the generator's sampling parameters (:meth:`~gda_core.components.Generator.sampling_params`),
         the baselines. ``select``: selectors, embedders, application. ``validate``: validators.
         ``output`` is in none of them; a top-level key not named here counts for ``fit`` (a new key
         that only a later step reads belongs in that step's part).
         """
-        from .components import sampling_fields
-
         d = self.resolved_dict()
         gen = d["generator"]
-        sampling = sampling_fields(type(self.generator).Params)
+        sampling = set(self.generator.sampling_params())
         named = {"output", "seed", "test_size", "dataset", "generator", "strategy", "generate", "baselines",
                  "selectors", "embedder", "embedders", "application", "validators"}
         other = {k: v for k, v in d.items() if k not in named}  # new top-level keys: on the safe side

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gda_core.checkpoints import torch_load
 from gda_core.errors import DataError, GDAError
 
 if TYPE_CHECKING:
@@ -128,8 +129,6 @@ def read_config(folder: Path) -> dict[str, Any]:
 def load_weights(module: torch.nn.Module, path: Path, *, strict: bool = True) -> None:
     """Load a state dict from a ``.safetensors`` file, a folder holding ``model.safetensors``,
     or a torch checkpoint (``.pt``/``.pth``, optionally under a ``state_dict`` key)."""
-    import torch
-
     path = Path(path).expanduser()
     if path.is_dir():
         path = path / WEIGHTS
@@ -141,7 +140,7 @@ def load_weights(module: torch.nn.Module, path: Path, *, strict: bool = True) ->
 
             state = load_file(str(path))
         else:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            state = torch_load(path)
             for key in ("state_dict", "unet_state_dict", "autoencoder_state_dict", "model"):
                 if isinstance(state, dict) and key in state and isinstance(state[key], dict):
                     state = state[key]

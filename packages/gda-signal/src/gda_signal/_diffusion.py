@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Params
+from gda_core.components import SAMPLING, Params
 
 
 class DiffusionTrainingParams(Params):
@@ -24,9 +24,11 @@ class DiffusionTrainingParams(Params):
     num_train_timesteps: int = Field(1000, gt=1, description="diffusion steps of the noise schedule")
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
         "squaredcos_cap_v2", description="noise schedule")
-    sampler: Literal["ddim", "dpm-solver", "ddpm"] = Field("ddim", description="sampling scheduler (diffusers)")
-    num_inference_steps: int = Field(50, gt=0, description="sampling steps")
-    guidance_scale: float = Field(1.0, ge=0, description="classifier-free guidance (1: plain conditional)")
+    sampler: Literal["ddim", "dpm-solver", "ddpm"] = Field("ddim", description="sampling scheduler (diffusers)",
+                                                           json_schema_extra=SAMPLING)
+    num_inference_steps: int = Field(50, gt=0, description="sampling steps", json_schema_extra=SAMPLING)
+    guidance_scale: float = Field(1.0, ge=0, description="classifier-free guidance (1: plain conditional)",
+                                  json_schema_extra=SAMPLING)
     label_dropout: float = Field(0.1, ge=0, lt=1, description="share of training labels replaced by 'no class'")
 
 

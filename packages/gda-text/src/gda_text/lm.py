@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gda_core.checkpoints import safe_kwargs
 from gda_core.errors import ConfigError
 
 
@@ -95,7 +96,7 @@ def load_causal_lm(name_or_path: str, *, device: str = "cpu", dtype: Any = None,
     src = str(path) if path.is_dir() else name_or_path
     try:
         model = AutoModelForCausalLM.from_pretrained(src, local_files_only=_local_only(name_or_path),
-                                                     dtype=dtype)
+                                                     dtype=dtype, **safe_kwargs(transformers=True))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{field}: cannot load a causal language model from {name_or_path!r}: {exc}") from exc
     return model.to(device).eval()

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from gda_core.checkpoints import local_or_hub, safe_kwargs
 from gda_core.errors import ConfigError
 
 from ._images import to_pil
@@ -17,8 +18,9 @@ def load_clip(model: str, device: Any, field: str) -> tuple[Any, Any]:
     from transformers import CLIPModel, CLIPProcessor
 
     try:
-        clip = CLIPModel.from_pretrained(model).to(device).eval()
-        processor = CLIPProcessor.from_pretrained(model)
+        src = local_or_hub(model)
+        clip = CLIPModel.from_pretrained(src, **safe_kwargs(transformers=True)).to(device).eval()
+        processor = CLIPProcessor.from_pretrained(src)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{field}: cannot load a CLIP model from {model!r}: {exc}") from exc
     return clip, processor

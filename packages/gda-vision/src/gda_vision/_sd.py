@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gda_core.checkpoints import local_or_hub, safe_kwargs
 from gda_core.errors import ConfigError
 
 
@@ -12,8 +13,8 @@ def load_text2img(model: str, device: Any, dtype: Any, field: str) -> Any:
     from diffusers import StableDiffusionPipeline
 
     try:
-        pipe = StableDiffusionPipeline.from_pretrained(model, dtype=dtype, safety_checker=None,
-                                                       requires_safety_checker=False)
+        pipe = StableDiffusionPipeline.from_pretrained(local_or_hub(model), dtype=dtype, safety_checker=None,
+                                                       requires_safety_checker=False, **safe_kwargs())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{field}: cannot load a Stable Diffusion pipeline from {model!r}: {exc}") from exc
     pipe.set_progress_bar_config(disable=True)

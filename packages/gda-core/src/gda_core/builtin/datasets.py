@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import Field
 from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
-from gda_core.splits import k_shot, k_shot_with_pool, read_arrays
+from gda_core.splits import as_pool, k_shot, k_shot_with_pool, read_arrays
 
 
 def _records(X: np.ndarray, y: np.ndarray, prefix: str) -> list[Record]:
@@ -101,6 +102,8 @@ class TableParams(Params):
     label_column: str = Field("label", description="column holding the class")
     feature_columns: list[str] | None = Field(None, description="feature columns (default: every other numeric one)")
     test_path: str | None = Field(None, description="a separate test table (else a split is held out)")
+    pool_path: str | None = Field(None, description="a table of unlabelled rows (the training table's feature "
+                                  "columns; a label column, if any, is hidden) for the unlabelled pool")
 
 
 class TableDataset(_TableWriter, DatasetLoader):
@@ -108,39 +111,74 @@ class TableDataset(_TableWriter, DatasetLoader):
 
     Params = TableParams
 
-    def _read(self, path_str: str) -> Dataset:
+    def _read(self, path_str: str, field: str = "path") -> tuple[Dataset, Dataset]:
+        """A table's labelled rows, and its rows with an empty label (the unlabelled pool)."""
         path = Path(path_str).expanduser()
         if not path.is_file():
-            raise DataError(f"dataset.params.path: {path} does not exist")
-        columns, rows = _read_table(path)
+            raise DataError(f"dataset.params.{field}: {path} does not exist or is not a file")
+        columns, rows, lines = _read_table(path)
         p = self.params
         if not rows:
             raise DataError(f"{path} has no rows")
-        if p.label_column not in columns:
+        if p.label_column not in columns and field != "pool_path":
             raise DataError(f"{path}: no label column {p.label_column!r} (columns: {', '.join(columns)})")
-        if p.feature_columns:
-            missing = [c for c in p.feature_columns if c not in columns]
+        index = {c: i for i, c in enumerate(columns)}
+        if field == "pool_path" and self.feature_names_:  # the training table's columns
+            missing = [c for c in self.feature_names_ if c not in index]
+            if missing:
+                raise DataError(f"{path}: no feature column(s) {', '.join(map(repr, missing))} of the training table")
+            cols = list(self.feature_names_)
+        elif p.feature_columns:
+            missing = [c for c in p.feature_columns if c not in index]
             if missing:
                 raise DataError(f"{path}: no feature column(s) {', '.join(map(repr, missing))}")
-            cols = p.feature_columns
-        else:
-            cols = [c for c in columns if c != p.label_column and all(_is_number(r[c]) for r in rows)]
+            cols = list(p.feature_columns)
+        else:  # every other column holding a number; one with a stray text cell is an error below
+            cols = [c for c in columns if c != p.label_column and any(_is_number(r[index[c]]) for r in rows)]
         if not cols:
             raise DataError(f"{path}: no numeric feature columns")
-        try:
-            X = np.asarray([[float(r[c]) for c in cols] for r in rows], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{path}: a feature value is not a number ({exc})") from exc
-        y = np.asarray([_label(r[p.label_column]) for r in rows], dtype=object)
+        X = np.empty((len(rows), len(cols)), dtype=np.float64)
+        for j, c in enumerate(cols):
+            k = index[c]
+            for i, r in enumerate(rows):
+                try:
+                    X[i, j] = float(r[k])
+                except (TypeError, ValueError, OverflowError):
+                    raise DataError(f"{path}: column {c!r}, row {i + 1} (line {lines[i]}): {r[k]!r} is not a "
+                                    "number; fix the cell, or list the feature columns in "
+                                    "dataset.params.feature_columns") from None
+        labels = []
+        for r in rows:
+            v = r[index[p.label_column]] if p.label_column in index else None
+            empty = v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and v != v)
+            labels.append(None if empty else _label(v))  # rows with an empty label: the unlabelled pool
+        y = np.asarray(labels, dtype=object)
         self.feature_names_ = cols
-        return Dataset(_records(X, y, path.stem), modality="vector", meta={"feature_names": cols})
+        records = _records(X, y, path.stem)
+        meta = {"feature_names": cols}
+        return (Dataset([r for r in records if r.label is not None], modality="vector", meta=meta),
+                Dataset([r for r in records if r.label is None], modality="vector", meta=meta))
 
     def load(self, context) -> DataSplits:
-        train = self._read(self.params.path)
-        test = self._read(self.params.test_path) if self.params.test_path else None
-        if test is not None:
+        p = self.params
+        train, pool = self._read(p.path)
+        if len(train) == 0:
+            raise DataError(f"dataset.params.path: {p.path}: every row's {p.label_column!r} is empty; label some "
+                            "rows (rows with an empty label become the unlabelled pool)")
+        test = None
+        if p.test_path:
+            test, unlabelled = self._read(p.test_path, "test_path")
+            if len(unlabelled):
+                raise DataError(f"dataset.params.test_path: {p.test_path}: {len(unlabelled)} row(s) with an empty "
+                                f"{p.label_column!r} (first: {unlabelled[0].id!r}); test rows need labels")
             test = Dataset(test.records, modality=test.modality, classes=train.classes)
-        return DataSplits(train, test)
+        records = list(pool.records)
+        if p.pool_path:
+            labelled, unlabelled = self._read(p.pool_path, "pool_path")
+            records += [dataclasses.replace(r, id=f"pool-{r.id}")
+                        for r in [*unlabelled.records, *as_pool(labelled).records]]
+        pool = Dataset(records, modality="vector", classes=train.classes, meta=train.meta) if records else None
+        return DataSplits(train, test, pool)
 
 
 def _is_number(v: Any) -> bool:
@@ -158,8 +196,10 @@ def _label(v: Any) -> Any:
     return v
 
 
-def _read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """Column names and rows of a CSV (stdlib) or Parquet (pandas + pyarrow) file."""
+def _read_table(path: Path) -> tuple[list[str], list[list[Any]], list[int]]:
+    """Column names, rows (lists of cells) and each row's line in the file, of a CSV (stdlib; a UTF-8
+    byte-order mark is skipped) or Parquet (pandas + pyarrow) file. Duplicate column names, an empty
+    header and rows of the wrong length are :class:`DataError`s naming the file."""
     if path.suffix in (".parquet", ".pq"):
         try:
             import pandas as pd
@@ -169,16 +209,39 @@ def _read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
             df = pd.read_parquet(path)
         except Exception as exc:
             raise DataError(f"cannot read {path}: {exc}") from exc
-        return [str(c) for c in df.columns], df.to_dict(orient="records")
+        columns = [str(c) for c in df.columns]
+        _no_duplicates(path, columns)
+        rows = df.astype(object).to_numpy().tolist()
+        return columns, rows, list(range(1, len(rows) + 1))
     import csv
 
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            return list(reader.fieldnames or []), rows
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header or not any(h.strip() for h in header):
+                raise DataError(f"{path} has no header row (column names)")
+            _no_duplicates(path, header)
+            rows, lines = [], []
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # a blank line
+                if len(row) != len(header):
+                    raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields, the header "
+                                    f"has {len(header)}")
+                rows.append(row)
+                lines.append(reader.line_num)
+            return header, rows, lines
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
+
+
+def _no_duplicates(path: Path, columns: list[str]) -> None:
+    seen: set[str] = set()
+    dup = [c for c in columns if c in seen or seen.add(c)]  # type: ignore[func-returns-value]
+    if dup:
+        raise DataError(f"{path}: duplicate column name(s) {', '.join(map(repr, dict.fromkeys(dup)))}; "
+                        "give every column its own name")
 
 
 class ArrayParams(Params):

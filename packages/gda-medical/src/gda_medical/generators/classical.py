@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from gda_core.components import Generator, Params
+from gda_core.components import SAMPLING, Generator, Params
 from gda_core.errors import DataError
 from gda_core.records import Record
 
@@ -14,6 +14,8 @@ from ..volumes import affine_of
 
 
 class ClassicalParams(Params):
+    model_config = ConfigDict(json_schema_extra=SAMPLING)  # every parameter is a sampling one
+
     rotate: float = Field(0.2, ge=0, description="RandAffined rotation range per axis (radians)")
     scale: float = Field(0.1, ge=0, lt=1, description="RandAffined scale range (+- fraction)")
     shift: float = Field(0.05, ge=0, le=0.5, description="RandAffined translation range (fraction of size)")

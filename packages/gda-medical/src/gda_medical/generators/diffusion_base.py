@@ -13,8 +13,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.components import Generator, Params
-from gda_core.errors import GDAError
+from gda_core.accelerators import DeviceParams
+from gda_core.components import SAMPLING, Generator
+from gda_core.errors import DataError, GDAError
 
 from ..volumes import (
     affine_of,
@@ -28,7 +29,7 @@ from ..volumes import (
 )
 
 
-class DiffusionParams(Params):
+class DiffusionParams(DeviceParams):
     """Parameters of a MONAI ``DiffusionModelUNet`` (spatial_dims=3) and its noise schedule."""
 
     channels: list[int] = Field([16, 32, 32], min_length=1, description="feature channels per resolution level")
@@ -40,16 +41,26 @@ class DiffusionParams(Params):
     num_train_timesteps: int = Field(1000, ge=2, description="length of the noise schedule")
     schedule: Literal["linear_beta", "scaled_linear_beta", "cosine"] = Field(
         "scaled_linear_beta", description="MONAI noise schedule")
-    scheduler: Literal["ddpm", "ddim"] = Field("ddim", description="sampler: DDPM (stochastic) or DDIM")
+    scheduler: Literal["ddpm", "ddim"] = Field("ddim", description="sampler: DDPM (stochastic) or DDIM",
+                                               json_schema_extra=SAMPLING)
     prediction_type: Literal["epsilon", "sample", "v_prediction"] = Field(
         "v_prediction", description="what the network predicts: the noise, the clean volume, or the velocity")
-    inference_steps: int = Field(50, ge=1, description="denoising steps when sampling")
+    inference_steps: int = Field(50, ge=1, description="denoising steps when sampling", json_schema_extra=SAMPLING)
     steps: int = Field(1500, ge=1, description="training iterations")
     batch_size: int = Field(4, ge=1, description="volumes per training iteration")
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (cosine decay)")
-    sample_batch_size: int = Field(4, ge=1, description="volumes denoised together when sampling")
-    device: str = Field("auto", description="'auto' (CUDA when available, else CPU), 'cpu' or 'cuda[:i]'")
+    sample_batch_size: int = Field(4, ge=1, description="volumes denoised together when sampling",
+                                   json_schema_extra=SAMPLING)
     mixed_precision: bool = Field(True, description="bf16 autocast on CUDA (CPU runs float32)")
+    strength: float = Field(
+        1.0, gt=0, le=1, description="real-guided variation (SDEdit / DA-Fusion): noise the condition's real "
+        "volume (source_id, from train or pool) to this level and denoise it; 1: plain sampling from noise",
+                            json_schema_extra=SAMPLING)
+    augment: list[Literal["flip", "rot90"]] = Field(
+        [], description="non-leaking augmentation in training (ADA / EDM style): flips along each axis and "
+        "90-degree rotations in the last two axes, each with probability augment_p; the network gets the "
+        "transform as a class embedding and sampling asks for the identity")
+    augment_p: float = Field(0.5, ge=0, le=1, description="probability of each augmentation per training volume")
 
     @model_validator(mode="after")
     def _check_net(self):
@@ -59,7 +70,51 @@ class DiffusionParams(Params):
                              f"got {len(self.attention_levels)}")
         if self.inference_steps > self.num_train_timesteps:
             raise ValueError("inference_steps: cannot exceed num_train_timesteps")
+        if len(set(self.augment)) != len(self.augment):
+            raise ValueError(f"augment: repeated entries in {self.augment}")
         return self
+
+
+def augment_ids(augment: list[str]) -> int:
+    """How many distinct transforms ``augment`` describes (the identity is id 0)."""
+    return (8 if "flip" in augment else 1) * (4 if "rot90" in augment else 1)
+
+
+def start_index(inference_steps: int, strength: float) -> int:
+    """Index into the sampler's timesteps where denoising starts at ``strength`` (0 at strength 1;
+    at least one step is always left, as in diffusers' img2img)."""
+    return inference_steps - min(inference_steps, max(1, int(round(inference_steps * strength))))
+
+
+def augment_batch(x, cond, augment: list[str], p: float, generator):
+    """Apply random flips / in-plane 90-degree rotations to volumes ``x`` (B, C, D, H, W) and, identically,
+    to their conditioning ``cond``; returns ``(x, cond, ids)`` with ``ids`` (B,) naming each transform."""
+    import torch
+
+    b = x.shape[0]
+    ids = torch.zeros(b, dtype=torch.long)
+    xs, cs = [], []
+    for i in range(b):
+        xi, ci = x[i], None if cond is None else cond[i]
+        code, mult = 0, 1
+        if "flip" in augment:
+            for axis in range(3):
+                if float(torch.rand(1, generator=generator)) < p:
+                    xi = torch.flip(xi, dims=[axis + 1])
+                    ci = None if ci is None else torch.flip(ci, dims=[axis + 1])
+                    code += 1 << axis
+            mult = 8
+        if "rot90" in augment:
+            k = 0
+            if float(torch.rand(1, generator=generator)) < p:
+                k = int(torch.randint(1, 4, (1,), generator=generator))
+                xi = torch.rot90(xi, k, dims=(2, 3))
+                ci = None if ci is None else torch.rot90(ci, k, dims=(2, 3))
+            code += mult * k
+        ids[i] = code
+        xs.append(xi)
+        cs.append(ci)
+    return torch.stack(xs), None if cond is None else torch.stack(cs), ids
 
 
 def unet_config(p: DiffusionParams, in_channels: int, out_channels: int) -> dict[str, Any]:
@@ -67,9 +122,12 @@ def unet_config(p: DiffusionParams, in_channels: int, out_channels: int) -> dict
     levels = len(p.channels)
     att = p.attention_levels if p.attention_levels is not None else [i == levels - 1 and levels > 1
                                                                      for i in range(levels)]
-    return {"spatial_dims": 3, "in_channels": in_channels, "out_channels": out_channels,
-            "channels": list(p.channels), "attention_levels": list(att), "num_res_blocks": p.num_res_blocks,
-            "norm_num_groups": p.norm_num_groups, "num_head_channels": p.num_head_channels}
+    cfg = {"spatial_dims": 3, "in_channels": in_channels, "out_channels": out_channels,
+           "channels": list(p.channels), "attention_levels": list(att), "num_res_blocks": p.num_res_blocks,
+           "norm_num_groups": p.norm_num_groups, "num_head_channels": p.num_head_channels}
+    if p.augment:
+        cfg["num_class_embeds"] = augment_ids(p.augment)
+    return cfg
 
 
 def build_unet(config: dict[str, Any]):
@@ -114,47 +172,57 @@ class DiffusionGenerator(Generator):
     def device(self):
         return pick_device(self.params.device)
 
-    def _fit_unet(self, x, cond, context, *, desc: str = "train diffusion") -> None:
-        """Train ``self.unet`` to undo the noise added to ``x`` (N, C, ...), in model range;
-        ``cond`` (N, K, ...) is concatenated to the noisy input when given."""
+    def _fit_unet(self, x, cond, context, *, desc: str = "train diffusion", steps: int | None = None,
+                  channel_weights: list[float] | None = None, seed_offset: int = 0) -> None:
+        """Train ``self.unet`` (as it stands: fresh, or pretrained for a fine-tune) to undo the noise
+        added to ``x`` (N, C, ...), in model range; ``cond`` (N, K, ...) is concatenated to the noisy
+        input when given. ``channel_weights`` (one per channel of ``x``) weigh the loss, so that a
+        channel the data lacks (a pool volume's label) teaches nothing."""
         import torch
-        from monai.inferers import DiffusionInferer
 
         p, dev = self.params, self.device
+        steps = p.steps if steps is None else steps
         unet = self.unet.to(dev).train()
         sched = make_scheduler(p, "ddpm")
-        inferer = DiffusionInferer(sched)
         opt = torch.optim.AdamW(unet.parameters(), lr=p.lr, weight_decay=1e-4)
-        warm = max(1, p.steps // 20)
+        warm = max(1, steps // 20)
 
         def lr_at(i: int) -> float:  # linear warm-up, then cosine decay to 5%
             if i < warm:
                 return (i + 1) / warm
-            return 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (i - warm) / max(1, p.steps - warm)))
+            return 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (i - warm) / max(1, steps - warm)))
 
         lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-        g = torch_generator(context.seed * 7919 + 17)
+        g = torch_generator(context.seed * 7919 + 17 + seed_offset)
+        weights = None
+        if channel_weights is not None:
+            weights = torch.tensor(channel_weights, dtype=torch.float32, device=dev).view(1, -1, *([1] * (x.dim() - 2)))
         n = x.shape[0]
         losses = []
-        bar = context.progress(range(p.steps), desc=desc, total=p.steps)
+        bar = context.progress(range(steps), desc=desc, total=steps)
         for _ in bar:
             idx = torch.randint(0, n, (min(p.batch_size, n),), generator=g)
-            xb = x[idx].to(dev)
+            xb, cb = x[idx], None if cond is None else cond[idx]
+            ids = None
+            if p.augment:
+                xb, cb, ids = augment_batch(xb, cb, p.augment, p.augment_p, g)
+                ids = ids.to(dev)
+            xb = xb.to(dev)
             noise = torch.randn(xb.shape, generator=g).to(dev)
             t = torch.randint(0, p.num_train_timesteps, (xb.shape[0],), generator=g).to(dev)
             with autocast(dev, p.mixed_precision):
-                if cond is None:
-                    pred = inferer(inputs=xb, diffusion_model=unet, noise=noise, timesteps=t)
-                else:
-                    pred = inferer(inputs=xb, diffusion_model=unet, noise=noise, timesteps=t,
-                                   condition=cond[idx].to(dev), mode="concat")
+                noisy = sched.add_noise(original_samples=xb, noise=noise, timesteps=t)
+                if cb is not None:  # as MONAI's DiffusionInferer in "concat" mode
+                    noisy = torch.cat([noisy, cb.to(dev)], dim=1)
+                pred = unet(noisy, timesteps=t, class_labels=ids)
                 if p.prediction_type == "epsilon":
                     goal = noise
                 elif p.prediction_type == "sample":
                     goal = xb
                 else:
                     goal = sched.get_velocity(xb, noise, t)
-                loss = torch.nn.functional.mse_loss(pred.float(), goal.float())
+                err = (pred.float() - goal.float()) ** 2
+                loss = err.mean() if weights is None else (err * weights).sum() / (weights.sum() * err[:, :1].numel())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -164,10 +232,14 @@ class DiffusionGenerator(Generator):
         unet.eval()
         self.info["final_loss"] = float(np.mean(losses[-max(1, len(losses) // 10):]))
 
-    def _sample(self, shape: tuple[int, ...], seed: int, cond=None, context=None):
-        """Denoise ``shape[0]`` volumes from seeded noise (batches of ``sample_batch_size``); CPU float32."""
+    def _sample(self, shape: tuple[int, ...], seed: int, cond=None, context=None, init=None, decode=None):
+        """Denoise ``shape[0]`` volumes (batches of ``sample_batch_size``); CPU float32.
+
+        From seeded noise, or with ``strength`` < 1 from ``init`` (N, ...) in model range, noised to that
+        level with the same seeded noise (SDEdit). ``cond`` is concatenated to the input as in MONAI's
+        ``DiffusionInferer``; ``decode`` maps each denoised batch (latents) to volumes.
+        """
         import torch
-        from monai.inferers import DiffusionInferer
 
         if self.unet is None:
             raise GDAError(f"{self.name or type(self).__name__}: generate called before fit (or load)")
@@ -181,23 +253,58 @@ class DiffusionGenerator(Generator):
             m = min(p.sample_batch_size, n - b)
             sched = make_scheduler(p)
             sched.set_timesteps(p.inference_steps)
-            inferer = DiffusionInferer(sched)
-            noise = torch.randn((m, *shape[1:]), generator=torch_generator(seed * 1_000_003 + b)).to(dev)
-            with seeded(seed + b, dev), autocast(dev, p.mixed_precision):
-                if cond is None:
-                    img = inferer.sample(input_noise=noise, diffusion_model=unet, scheduler=sched, verbose=False)
-                else:
-                    img = inferer.sample(input_noise=noise, diffusion_model=unet, scheduler=sched, verbose=False,
-                                         conditioning=cond[b:b + m].to(dev), mode="concat")
-            out.append(img.float().cpu())
+            steps = sched.timesteps
+            x = torch.randn((m, *shape[1:]), generator=torch_generator(seed * 1_000_003 + b)).to(dev)
+            if init is not None and p.strength < 1.0:
+                steps = steps[start_index(p.inference_steps, p.strength):]
+                x = sched.add_noise(original_samples=init[b:b + m].to(dev), noise=x,
+                                    timesteps=steps[:1].repeat(m).to(dev))
+            ids = torch.zeros(m, dtype=torch.long, device=dev) if p.augment else None  # the identity transform
+            c = None if cond is None else cond[b:b + m].to(dev)
+            with torch.no_grad(), seeded(seed + b, dev), autocast(dev, p.mixed_precision):
+                for t in steps:
+                    inp = x if c is None else torch.cat([x, c], dim=1)
+                    pred = unet(inp, timesteps=torch.Tensor((t,)).to(dev), context=None, class_labels=ids)
+                    x, _ = sched.step(pred, t, x)
+                if decode is not None:
+                    x = decode(x)
+            out.append(x.float().cpu())
         return torch.cat(out)
+
+    def _sources(self, conditions, seed: int, context) -> list:
+        """The real record each condition names (``source_id``, looked up in the run's train and pool),
+        or a seeded random training record; for ``strength`` < 1."""
+        known = {}
+        for ds in (getattr(context, "train", None), getattr(context, "pool", None)):
+            for r in ds.records if ds is not None else []:
+                known.setdefault(r.id, r)
+        train = list(context.train.records) if getattr(context, "train", None) is not None else []
+        if not train:
+            raise DataError(f"{self.name or type(self).__name__}: strength < 1 needs the real volumes in the "
+                            "run context")
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
+        out = []
+        for c in conditions:
+            sid = c.get("source_id")
+            if sid is None:
+                out.append(train[int(rng.integers(len(train)))])
+            elif sid not in known:
+                raise DataError(f"{self.name or type(self).__name__}: source_id {sid!r} is in neither the "
+                                "training set nor the pool")
+            else:
+                out.append(known[sid])
+        return out
 
     def _reference(self, condition: dict[str, Any], context) -> Any:
         """The real record a condition names (``source_id``), if the run context holds it."""
         sid = condition.get("source_id")
         if context is None or sid is None:
             return None
-        return next((r for r in context.train.records if r.id == sid), None)
+        for ds in (context.train, getattr(context, "pool", None)):
+            hit = next((r for r in ds.records if r.id == sid), None) if ds is not None else None
+            if hit is not None:
+                return hit
+        return None
 
     def _affine_for(self, condition: dict[str, Any], context) -> list:
         ref = self._reference(condition, context)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from gda_core.components import Generator, Params
+from gda_core.components import SAMPLING, Generator, Params
 from gda_core.errors import DataError
 from gda_core.records import Record
 
@@ -19,6 +19,8 @@ SERIES_METHODS = ["jitter", "scaling", "magnitude-warp", "time-warp", "window-sl
 
 
 class ClassicalParams(Params):
+    model_config = ConfigDict(json_schema_extra=SAMPLING)  # every parameter is a sampling one
+
     methods: list[Method] = Field(default_factory=lambda: list(SERIES_METHODS),
                                   description="augmentations to draw from (time-mask/frequency-mask: SpecAugment)")
     per_sample: int = Field(1, gt=0, description="methods applied in sequence to each sample (drawn at random)")

@@ -8,7 +8,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.components import Generator
+from gda_core.accelerators import DeviceParams
+from gda_core.checkpoints import safe_kwargs
+from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError
 from gda_core.records import Record
 
@@ -17,7 +19,7 @@ from .._util import device as pick_device
 from .._util import seed_all, stack
 
 
-class Diffusion1DParams(DiffusionTrainingParams):
+class Diffusion1DParams(DiffusionTrainingParams, DeviceParams):
     base_channels: int = Field(32, gt=0, description="channels of the first U-Net level")
     channel_mults: list[int] = Field([1, 2, 2], min_length=1, description="channel multiplier per U-Net level")
     attention: bool = Field(True, description="self-attention at the lowest resolution")
@@ -26,16 +28,17 @@ class Diffusion1DParams(DiffusionTrainingParams):
     batch_size: int = Field(32, gt=0, description="training batch size")
     normalize: Literal["minmax", "standard"] = Field(
         "minmax", description="per-channel scaling fitted on train: to [-1, 1], or zero mean unit variance")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when available unless told otherwise")
-    sample_batch_size: int = Field(256, gt=0, description="samples denoised together")
+    sample_batch_size: int = Field(256, gt=0, description="samples denoised together", json_schema_extra=SAMPLING)
     strength: float = Field(
         1.0, gt=0, le=1, description="real-guided variation (SDEdit / DA-Fusion): noise the condition's real "
-        "source (source_id, from train or pool) to this level and denoise it with its class; 1: plain sampling")
+        "source (source_id, from train or pool) to this level and denoise it with its class; 1: plain sampling",
+                            json_schema_extra=SAMPLING)
     interpolate: bool = Field(
         False, description="latent interpolation: DDIM-invert the source and a random same-class training "
-        "series (to the strength level), interpolate spherically, decode with DDIM")
+        "series (to the strength level), interpolate spherically, decode with DDIM", json_schema_extra=SAMPLING)
     interpolation_weights: tuple[float, float] = Field(
-        (0.3, 0.7), description="range of the partner's spherical-interpolation weight (drawn uniformly)")
+        (0.3, 0.7), description="range of the partner's spherical-interpolation weight (drawn uniformly)",
+                                                       json_schema_extra=SAMPLING)
     augment: list[Literal["shift", "scale", "negate", "reverse"]] = Field(
         [], description="non-leaking augmentation in training (ADA / EDM style): each training series is "
         "circularly shifted, rescaled, negated or time-reversed with probability augment_p, and the "
@@ -307,7 +310,8 @@ class Diffusion1DGenerator(Generator):
         self.classes_, self.shape_ = meta["classes"], meta["shape"]
         self.center_ = np.asarray(meta["center"], dtype=np.float32)
         self.scale_ = np.asarray(meta["scale"], dtype=np.float32)
-        self.model_ = nets().Denoiser1D.from_pretrained(path / "denoiser").to(pick_device(self.params.device)).eval()
+        self.model_ = nets().Denoiser1D.from_pretrained(path / "denoiser", **safe_kwargs())
+        self.model_ = self.model_.to(pick_device(self.params.device)).eval()
         self.scheduler_ = DDPMScheduler.from_pretrained(path / "scheduler")
 
 

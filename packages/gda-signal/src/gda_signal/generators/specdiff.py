@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Generator
+from gda_core.accelerators import DeviceParams
+from gda_core.checkpoints import safe_kwargs
+from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError
 from gda_core.records import Record
 
@@ -17,7 +18,7 @@ from .._util import device as pick_device
 from .._util import seed_all, stack
 
 
-class SpecDiffParams(DiffusionTrainingParams):
+class SpecDiffParams(DiffusionTrainingParams, DeviceParams):
     sample_rate: int | None = Field(None, gt=0, description="Hz (default: the data set's sample_rate)")
     n_fft: int = Field(512, gt=1, description="STFT size")
     hop_length: int = Field(128, gt=0, description="STFT hop")
@@ -31,8 +32,7 @@ class SpecDiffParams(DiffusionTrainingParams):
     norm_num_groups: int = Field(8, gt=0, description="GroupNorm groups (must divide every channel count)")
     steps: int = Field(2000, gt=0, description="training steps (batches)")
     batch_size: int = Field(16, gt=0, description="training batch size")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when available unless told otherwise")
-    sample_batch_size: int = Field(64, gt=0, description="spectrograms denoised together")
+    sample_batch_size: int = Field(64, gt=0, description="spectrograms denoised together", json_schema_extra=SAMPLING)
 
 
 class SpecDiffGenerator(Generator):
@@ -135,7 +135,8 @@ class SpecDiffGenerator(Generator):
         self.classes_, self.sample_rate_, self.length_ = meta["classes"], meta["sample_rate"], meta["length"]
         self.channels_, self.mel_shape_, self.lo_, self.hi_ = (meta["channels"], meta["mel_shape"], meta["lo"],
                                                                meta["hi"])
-        self.model_ = UNet2DModel.from_pretrained(path / "unet").to(pick_device(self.params.device)).eval()
+        self.model_ = UNet2DModel.from_pretrained(path / "unet", **safe_kwargs())
+        self.model_ = self.model_.to(pick_device(self.params.device)).eval()
         self.scheduler_ = DDPMScheduler.from_pretrained(path / "scheduler")
 
 

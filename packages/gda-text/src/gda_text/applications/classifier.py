@@ -8,11 +8,13 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Application, Params
+from gda_core.accelerators import DeviceParams
+from gda_core.checkpoints import safe_kwargs
+from gda_core.components import Application
 from gda_core.errors import ConfigError
 
 
-class TextClassifierParams(Params):
+class TextClassifierParams(DeviceParams):
     model: Literal["tfidf-logreg", "embedding-logreg", "transformer"] = Field(
         "tfidf-logreg", description="TF-IDF + logistic regression (fast default); logistic regression on the "
         "run's embedder; or fine-tuning a small transformer encoder")
@@ -25,7 +27,6 @@ class TextClassifierParams(Params):
     lr: float = Field(5e-5, gt=0, description="transformer: learning rate")
     batch_size: int = Field(16, gt=0, description="transformer: texts per step")
     max_length: int = Field(64, gt=4, description="transformer: tokens per text")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="transformer: where it trains")
 
 
 class TextClassifierApplication(Application):
@@ -91,7 +92,7 @@ class TextClassifierApplication(Application):
             tok = AutoTokenizer.from_pretrained(src, local_files_only=local)
             torch.manual_seed(seed)
             model = AutoModelForSequenceClassification.from_pretrained(
-                src, num_labels=len(classes), local_files_only=local,
+                src, num_labels=len(classes), local_files_only=local, **safe_kwargs(transformers=True),
                 id2label=dict(enumerate(classes)), label2id={c: i for i, c in enumerate(classes)}).to(device)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"application.params.transformer: cannot load {src!r}: {exc}") from exc

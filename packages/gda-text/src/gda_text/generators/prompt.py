@@ -12,7 +12,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from gda_core.components import Generator, Params
+from gda_core.accelerators import DeviceParams
+from gda_core.components import SAMPLING, Generator
 from gda_core.errors import ConfigError, GDAError
 from gda_core.records import Record
 
@@ -24,7 +25,7 @@ STATE_FILE = "text_generator_state.json"
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]+|\(?\d{1,3}[.):]|[a-z][.)])\s+", re.IGNORECASE)
 
 
-class PromptParams(Params):
+class PromptParams(DeviceParams):
     model: str | None = Field(None, description="causal LM: a local folder or hub id (None: text.lora trains one "
                               "from scratch)")
     adapter: str | None = Field(None, description="a saved LoRA adapter folder to load on top of the model")
@@ -41,18 +42,21 @@ class PromptParams(Params):
     example_format: str = Field("- {text}", description="how each real example is written into a prompt")
     label_format: str = Field("{label}: ", description="label prefix for label-conditioned training and sampling")
     label_names: dict[str, str] = Field(default_factory=dict, description="label value -> name used in prompts")
-    shots: int = Field(5, gt=0, description="real examples per few-shot prompt")
+    shots: int = Field(5, gt=0, description="real examples per few-shot prompt", json_schema_extra=SAMPLING)
     samples_per_prompt: int = Field(5, gt=0, description="samples parsed from each few-shot completion "
-                                    "(one per line)")
-    max_rounds: int = Field(4, gt=0, description="re-prompt rounds when completions yield too few lines")
-    max_new_tokens: int = Field(48, gt=0, description="tokens generated per sample (few-shot: per line)")
-    temperature: float = Field(1.0, ge=0, description="sampling temperature (0: greedy)")
-    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass")
-    top_k: int = Field(0, ge=0, description="top-k sampling (0: off)")
-    repetition_penalty: float = Field(1.0, gt=0, description="transformers' repetition penalty")
-    batch_size: int = Field(16, gt=0, description="prompts per generate call")
-    min_chars: int = Field(3, ge=0, description="parsed lines shorter than this are skipped")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the model runs")
+                                    "(one per line)", json_schema_extra=SAMPLING)
+    max_rounds: int = Field(4, gt=0, description="re-prompt rounds when completions yield too few lines",
+                            json_schema_extra=SAMPLING)
+    max_new_tokens: int = Field(48, gt=0, description="tokens generated per sample (few-shot: per line)",
+                                json_schema_extra=SAMPLING)
+    temperature: float = Field(1.0, ge=0, description="sampling temperature (0: greedy)", json_schema_extra=SAMPLING)
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling mass", json_schema_extra=SAMPLING)
+    top_k: int = Field(0, ge=0, description="top-k sampling (0: off)", json_schema_extra=SAMPLING)
+    repetition_penalty: float = Field(1.0, gt=0, description="transformers' repetition penalty",
+                                      json_schema_extra=SAMPLING)
+    batch_size: int = Field(16, gt=0, description="prompts per generate call", json_schema_extra=SAMPLING)
+    min_chars: int = Field(3, ge=0, description="parsed lines shorter than this are skipped",
+                           json_schema_extra=SAMPLING)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="weights dtype "
                                                                      "(auto: bf16 on a capable GPU, else fp32)")
 

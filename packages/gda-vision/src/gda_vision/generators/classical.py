@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from gda_core.components import Generator, Params
+from gda_core.components import SAMPLING, Generator, Params
 from gda_core.errors import DataError, GDAError
 from gda_core.records import Record
 
@@ -15,6 +15,8 @@ from .._images import as_chw
 
 
 class ClassicalParams(Params):
+    model_config = ConfigDict(json_schema_extra=SAMPLING)  # every parameter is a sampling one
+
     hflip: float = Field(0.5, ge=0, le=1, description="probability of a horizontal flip")
     vflip: float = Field(0.0, ge=0, le=1, description="probability of a vertical flip")
     rotate: float = Field(10.0, ge=0, le=180, description="largest rotation, degrees (uniform in +-rotate)")

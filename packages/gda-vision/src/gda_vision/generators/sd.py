@@ -10,7 +10,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Generator, Params
+from gda_core.accelerators import PrecisionParams
+from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError, GDAError
 from gda_core.records import Record
 
@@ -21,24 +22,23 @@ STATE_FILE = "sd_state.json"
 LORA_DIR = "lora"
 
 
-class SDParams(Params):
+class SDParams(PrecisionParams):
     model: str = Field(..., description="Stable Diffusion checkpoint: a local diffusers folder or a hub id")
     mode: Literal["text2img", "img2img"] = Field("text2img", description="text2img, or img2img from a real "
                                                  "image of the class (the condition's source_id)")
     prompt: str = Field("a photo of a {label}", description="class prompt template; {label} is the class name")
     class_names: dict[str, str] | None = Field(None, description="display name of each class label in prompts")
-    negative_prompt: str | None = Field(None, description="negative prompt")
-    strength: float = Field(0.5, gt=0, le=1, description="img2img: how far from the real image (0: copy, 1: new)")
-    guidance_scale: float = Field(7.5, ge=0, description="classifier-free guidance scale")
-    num_inference_steps: int = Field(30, gt=0, description="denoising steps")
-    scheduler: Literal["default", "ddim", "dpm-solver++"] = Field("default", description="sampler")
+    negative_prompt: str | None = Field(None, description="negative prompt", json_schema_extra=SAMPLING)
+    strength: float = Field(0.5, gt=0, le=1, description="img2img: how far from the real image (0: copy, 1: new)",
+                            json_schema_extra=SAMPLING)
+    guidance_scale: float = Field(7.5, ge=0, description="classifier-free guidance scale", json_schema_extra=SAMPLING)
+    num_inference_steps: int = Field(30, gt=0, description="denoising steps", json_schema_extra=SAMPLING)
+    scheduler: Literal["default", "ddim", "dpm-solver++"] = Field("default", description="sampler",
+                                                                  json_schema_extra=SAMPLING)
     resolution: int | None = Field(None, gt=7, description="generation side in pixels (default: the checkpoint's)")
-    batch_size: int = Field(4, gt=0, description="images per pipeline call")
+    batch_size: int = Field(4, gt=0, description="images per pipeline call", json_schema_extra=SAMPLING)
     lora: str | None = Field(None, description="a LoRA adapter folder (save_lora_weights) to load into the UNet")
-    lora_scale: float = Field(1.0, ge=0, description="weight of the LoRA adapter")
-    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
-    precision: Literal["auto", "float32", "float16", "bfloat16"] = Field(
-        "auto", description="auto: bf16 on CUDA when supported, float32 on CPU")
+    lora_scale: float = Field(1.0, ge=0, description="weight of the LoRA adapter", json_schema_extra=SAMPLING)
 
 
 class StableDiffusionGenerator(Generator):
@@ -67,12 +67,13 @@ class StableDiffusionGenerator(Generator):
 
     def pipeline(self, mode: str | None = None) -> Any:
         """The loaded diffusers pipeline for ``mode`` (text2img or img2img), LoRA applied."""
+        from gda_core.accelerators import apply_thread_setting, pick_device, pick_dtype
+
         from .._sd import load_text2img, set_scheduler
-        from .._torch import pick_device, pick_dtype, set_threads
 
         mode = mode or self.params.mode
         if getattr(self, "_pipes", None) is None:
-            set_threads()
+            apply_thread_setting()
             self.device_ = pick_device(self.params.device)
             self.dtype_ = pick_dtype(self.device_, self.params.precision)
             pipe = load_text2img(self.params.model, self.device_, self.dtype_, "generator.params.model")
@@ -126,9 +127,10 @@ class StableDiffusionGenerator(Generator):
     def generate(self, conditions, *, seed, context) -> list[Record]:
         import torch
 
+        from gda_core.accelerators import torch_generator
+
         from .._images import resize_batch, set_channels
         from .._sd import default_resolution
-        from .._torch import torch_generator
 
         p = self.params
         pipe = self.pipeline()
