@@ -10,7 +10,8 @@ import pytest
 NAMES = {
     "generators": ["signal.diffusion1d", "signal.classical", "signal.specdiff"],
     "validators": ["signal.discriminative", "signal.predictive"],
-    "applications": ["signal.classifier"],
+    "applications": ["signal.classifier", "signal.mel-cnn"],
+    "selectors": ["signal.noise-filter"],
     "datasets": ["signal.ucr", "signal.arrays", "signal.audio"],
     "embedders": ["signal.embedder"],
 }

@@ -23,6 +23,12 @@ def register_validators(register):
 @hookimpl
 def register_applications(register):
     register("signal.classifier", f"{P}.applications.classifier:SignalClassifier")
+    register("signal.mel-cnn", f"{P}.applications.melcnn:MelCNNClassifier")
+
+
+@hookimpl
+def register_selectors(register):
+    register("signal.noise-filter", f"{P}.selectors.noise:NoiseFilterSelector")
 
 
 @hookimpl
