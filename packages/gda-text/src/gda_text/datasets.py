@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import Field
 from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
+from gda_core.splits import HIDDEN_LABEL, k_shot_with_pool
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SUPPORT_CLASSES = ["account", "billing", "shipping", "technical"]
@@ -45,8 +47,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def rows_to_dataset(rows: list[dict[str, Any]], *, path: Path, text_column: str, label_column: str | None,
-                    prefix: str, classes: list[Any] | None = None) -> Dataset:
-    """Records of ``rows``; a missing column or an empty text is a :class:`DataError` naming it."""
+                    prefix: str, classes: list[Any] | None = None, unlabelled_ok: bool = False) -> Dataset:
+    """Records of ``rows``; a missing column or an empty text is a :class:`DataError` naming it, and so
+    is an empty label unless ``unlabelled_ok`` (such rows get label None: the unlabelled pool)."""
     if not rows:
         raise DataError(f"{path} has no rows")
     columns = list(rows[0].keys())
@@ -63,7 +66,9 @@ def rows_to_dataset(rows: list[dict[str, Any]], *, path: Path, text_column: str,
         if label_column is not None:
             label = row.get(label_column)
             if label is None or (isinstance(label, str) and not label.strip()):
-                raise DataError(f"{path}: row {line} has no label in column {label_column!r}")
+                if not unlabelled_ok:
+                    raise DataError(f"{path}: row {line} has no label in column {label_column!r}")
+                label = None
             label = label.strip() if isinstance(label, str) else label
         records.append(Record(id=f"{prefix}-{i:05d}", data=str(text).strip(), label=label))
     return Dataset(records, modality="text", classes=classes)
@@ -86,18 +91,42 @@ def k_shot(ds: Dataset, k: int | None, seed: int) -> Dataset:
     return ds.subset(sorted(keep))
 
 
+KEPT_CSV = "kept.csv"
+"""Every kept synthetic text in one UTF-8 CSV (columns text, label, id) beside the ``.txt`` files."""
+
+
 class TextSampleWriter(DatasetLoader):
-    """Writes kept synthetic texts as UTF-8 ``.txt`` files (shared by the text loaders)."""
+    """Writes kept synthetic texts as UTF-8 ``.txt`` files and all of them as one ``kept.csv``
+    (text, label, id); shared by the text loaders."""
+
+    def save_samples(self, records, folder: Path) -> dict[str, Path | None]:
+        import csv
+
+        files = super().save_samples(records, folder)
+        with open(folder / KEPT_CSV, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label", "id"])
+            for r in records:
+                writer.writerow([str(r.data), "" if r.label is None else r.label, r.id])
+        return files
 
     def save_sample(self, record: Record, stem: Path) -> Path | None:
         out = stem.with_suffix(".txt")
         out.write_text(str(record.data) + "\n", encoding="utf-8")
         return out
 
+    def preview(self, real, kept):
+        """A table of examples: per class, real texts beside kept synthetic ones."""
+        from gda_core.previews import sample_table
+
+        return sample_table(real, kept, lambda r: str(r.data), title="Texts: real beside kept synthetic, per class")
+
 
 class SupportParams(Params):
     k_shot: int | None = Field(None, gt=0, le=25, description="keep only this many training texts per class "
                                "(drawn with the run seed); all 25 when unset")
+    pool: bool = Field(True, description="with k_shot, the other training texts form the unlabelled pool "
+                       "(labels hidden; never a test text)")
 
 
 class SupportTicketsDataset(TextSampleWriter):
@@ -114,7 +143,10 @@ class SupportTicketsDataset(TextSampleWriter):
                                    prefix=prefix, classes=SUPPORT_CLASSES)
 
         train, test = part("support_train.jsonl", "train"), part("support_test.jsonl", "test")
-        return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)
+        if self.params.k_shot is None or not self.params.pool:
+            return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)
+        labelled, pool = k_shot_with_pool(train, self.params.k_shot, context.seed)
+        return DataSplits(labelled, test, pool if len(pool) else None)
 
 
 class TextTableParams(Params):
@@ -123,10 +155,14 @@ class TextTableParams(Params):
     label_column: str = Field("label", description="column (or JSON key) holding the class")
     test_path: str | None = Field(None, description="a separate test table (else the run holds out test_size)")
     k_shot: int | None = Field(None, gt=0, description="keep only this many training texts per class")
+    pool_path: str | None = Field(None, description="a table of unlabelled texts (same text column; a label "
+                                  "column, if any, is hidden) for the unlabelled pool")
+    pool: bool = Field(True, description="with k_shot, the other training texts join the unlabelled pool")
 
 
 class TextTableDataset(TextSampleWriter):
-    """Texts and labels from a CSV/TSV file or JSON lines, with configurable column names."""
+    """Texts and labels from a CSV/TSV file or JSON lines, with configurable column names; rows
+    with an empty label form the unlabelled pool."""
 
     Params = TextTableParams
 
@@ -135,11 +171,24 @@ class TextTableDataset(TextSampleWriter):
         if not path.is_file():
             raise DataError(f"dataset.params.{field}: {path} does not exist")
         p = self.params
-        return rows_to_dataset(read_rows(path), path=path, text_column=p.text_column, label_column=p.label_column,
-                               prefix=prefix, classes=classes)
+        rows = read_rows(path)
+        label_column: str | None = p.label_column
+        if field == "pool_path" and rows and not any(label_column in r for r in rows):
+            label_column = None  # a pool table needs no label column
+        return rows_to_dataset(rows, path=path, text_column=p.text_column, label_column=label_column,
+                               prefix=prefix, classes=classes, unlabelled_ok=field != "test_path")
 
     def load(self, context) -> DataSplits:
-        train = self._read(self.params.path, "path", "train")
+        p = self.params
+        rows = self._read(p.path, "path", "train")
+        train = Dataset([r for r in rows.records if r.label is not None], modality="text")
+        pool = [r for r in rows.records if r.label is None]
+        if not len(train):
+            raise DataError(f"dataset.params.path: {p.path}: no row has a label in column {p.label_column!r}")
+        if p.pool_path:
+            extra = self._read(p.pool_path, "pool_path", "pool")
+            pool += [dataclasses.replace(r, label=None, meta={**r.meta, HIDDEN_LABEL: r.label})
+                     if r.label is not None else r for r in extra.records]
         test = None
         if self.params.test_path:
             test = self._read(self.params.test_path, "test_path", "test", classes=train.classes)
@@ -147,4 +196,16 @@ class TextTableDataset(TextSampleWriter):
             if unseen:
                 raise DataError(f"{self.params.test_path}: label(s) {', '.join(map(repr, unseen))} "
                                 f"never occur in {self.params.path}")
-        return DataSplits(k_shot(train, self.params.k_shot, context.seed), test)
+        if p.k_shot is not None and p.pool:
+            train, rest = k_shot_with_pool(train, p.k_shot, context.seed)
+            pool = [*rest.records, *pool]
+        else:
+            train = k_shot(train, p.k_shot, context.seed)
+        if test is not None:
+            test_texts = {r.data: r.id for r in test.records}
+            leaked = next((r for r in pool if r.data in test_texts), None)
+            if leaked is not None:
+                source = p.pool_path if leaked.id.startswith("pool-") else p.path
+                raise DataError(f"{source}: the unlabelled text {leaked.data[:40]!r} is the test text "
+                                f"{test_texts[leaked.data]!r} of {p.test_path}; the pool must hold no test text")
+        return DataSplits(train, test, Dataset(pool, modality="text", classes=train.classes) if pool else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 from pydantic import Field
@@ -26,6 +27,13 @@ class FormatParams(Params):
     drop_copies: bool = Field(True, description="drop exact copies of a real training text (case and space "
                               "insensitive)")
     drop_urls: bool = Field(False, description="drop texts containing a URL")
+    drop_bad_chars: bool = Field(True, description="drop texts holding a U+FFFD replacement character (broken "
+                                 "decoding) or a control character (tab, newline, NUL ...)")
+
+
+def bad_chars(text: str) -> list[str]:
+    """The U+FFFD replacement characters and control, surrogate or private-use characters in ``text``."""
+    return [c for c in text if c == "\ufffd" or unicodedata.category(c) in ("Cc", "Cs", "Co")]
 
 
 def _norm(text: str) -> str:
@@ -37,7 +45,7 @@ class FormatSelector(Selector):
 
     The score is the number of rules a text breaks (0 is kept). Rules: word and character length, share of
     letters, back-to-back word repeats, share of out-of-vocabulary words, leaked label prefixes, copies of
-    real texts, URLs."""
+    real texts, URLs, replacement (U+FFFD) and control characters (tabs included)."""
 
     Params = FormatParams
     higher_is_better = False
@@ -82,6 +90,8 @@ class FormatSelector(Selector):
             out.append("copy")
         if p.drop_urls and _URL.search(text):
             out.append("url")
+        if p.drop_bad_chars and bad_chars(text):
+            out.append("bad_chars")
         return out
 
     def score(self, synthetic, context) -> np.ndarray:
