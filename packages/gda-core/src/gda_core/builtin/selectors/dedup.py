@@ -6,6 +6,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Selector
+from gda_core.neighbors import leave_one_out_distances, nearest_distances
 
 
 class DedupParams(Params):
@@ -18,20 +19,49 @@ class DedupParams(Params):
 
 def nn_distances(A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
     """Distance from each row of A to its nearest row of B (of A itself, excluding self, if B is None)."""
-    from sklearn.neighbors import NearestNeighbors
-
     if B is None:
-        nn = NearestNeighbors(n_neighbors=min(2, len(A))).fit(A)
-        d, _ = nn.kneighbors(A)
-        return d[:, -1]
-    nn = NearestNeighbors(n_neighbors=1).fit(B)
-    d, _ = nn.kneighbors(A)
-    return d[:, 0]
+        return leave_one_out_distances(A, 1) if len(A) > 1 else np.zeros(len(A))
+    return nearest_distances(A, B, 1)[0][:, 0]
+
+
+def greedy_dedup(X: np.ndarray, candidates: np.ndarray, radius: float, k: int = 8) -> np.ndarray:
+    """Walk the ``candidates`` rows of ``X`` in order and keep each one unless a row kept before
+    it lies within ``radius``: the keep mask over all rows.
+
+    Linear in the number of rows: each candidate's ``k`` nearest other candidates come from
+    :func:`~gda_core.neighbors.nearest_distances` (faiss at scale); a row whose ``k`` neighbours
+    are all within ``radius`` may have more, and gets an exact radius search.
+    """
+    rows = np.flatnonzero(candidates)
+    keep = np.zeros(len(X), dtype=bool)
+    if len(rows) < 2 or radius <= 0:
+        keep[rows] = True
+        return keep
+    Xc = np.asarray(X, dtype=np.float32)[rows]
+    dist, idx = nearest_distances(Xc, Xc, min(k + 1, len(rows)))
+    earlier: dict[int, np.ndarray] = {}
+    saturated = np.flatnonzero(dist[:, -1] <= radius) if dist.shape[1] < len(rows) else np.zeros(0, int)
+    if len(saturated):
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(radius=radius, algorithm="brute").fit(Xc)
+        for i, (d, j) in zip(saturated, zip(*nn.radius_neighbors(Xc[saturated]))):
+            earlier[int(i)] = j[(j < i) & (d <= radius)]
+    close = (idx < np.arange(len(rows))[:, None]) & (dist <= radius)
+    for i in np.flatnonzero(close.any(axis=1)):
+        earlier.setdefault(int(i), idx[i][close[i]])
+    kept = np.ones(len(rows), dtype=bool)
+    for i in sorted(earlier):  # a row's earlier neighbours are decided before it
+        kept[i] = not kept[earlier[i]].any()
+    keep[rows[kept]] = True
+    return keep
 
 
 class DeduplicationSelector(Selector):
     """Drops synthetic samples that copy a real training sample or nearly repeat another
-    synthetic sample. The score is the distance to the nearest real training sample."""
+    synthetic sample (greedily, in order: a sample goes when one kept before it is that close).
+    The score is the distance to the nearest real training sample. Nearest neighbours come from
+    :mod:`gda_core.neighbors` (exact for ordinary sizes, faiss at scale)."""
 
     Params = DedupParams
 
@@ -48,14 +78,4 @@ class DeduplicationSelector(Selector):
         real_min = p.min_distance if p.min_distance is not None else p.real_ratio * self.scale_
         self_min = p.min_distance if p.min_distance is not None else p.self_ratio * self.scale_
         keep = scores > real_min if real_min > 0 else np.ones(len(scores), dtype=bool)
-        kept_rows: list[np.ndarray] = []
-        for i in range(len(scores)):
-            if not keep[i]:
-                continue
-            if kept_rows and self_min > 0:
-                d = np.min(np.linalg.norm(np.stack(kept_rows) - self.X_[i], axis=1))
-                if d <= self_min:
-                    keep[i] = False
-                    continue
-            kept_rows.append(self.X_[i])
-        return keep
+        return greedy_dedup(self.X_, keep, self_min) if self_min > 0 else keep
