@@ -246,16 +246,16 @@ def check_target(folder: Path, *, overwrite: bool = False) -> None:
     """
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"output {folder} exists and is not a folder; choose another --output")
-    if _entries(folder) and not (folder / MARKER).is_file():
-        raise RunFolderError(
-            f"output folder {folder} is not empty and holds no gda run (no {MARKER}); "
-            "choose a new or empty folder" + (" (--overwrite replaces only a gda run folder)" if overwrite else ""))
     if overwrite and _entries(folder):
         real = folder.resolve()
         protected = {Path.cwd().resolve(), Path.home().resolve(), Path(real.anchor)}
         if real in protected or any(real in p.parents for p in protected):
             raise RunFolderError(f"--overwrite refuses to replace {folder} ({real}): it is or holds the "
                                  "current, home or root folder; choose a dedicated run folder")
+    if _entries(folder) and not (folder / MARKER).is_file():
+        raise RunFolderError(
+            f"output folder {folder} is not empty and holds no gda run (no {MARKER}); "
+            "choose a new or empty folder" + (" (--overwrite replaces only a gda run folder)" if overwrite else ""))
     probe = folder
     while not probe.exists():
         probe = probe.parent
