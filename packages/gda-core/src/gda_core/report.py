@@ -74,8 +74,8 @@ def headline(result: RunResult) -> list[Block]:
         if kept > real + COPY_MARGIN:
             blocks.append(("warn", f"The kept synthetic set is more copy-like than real data: {_pct(kept)} of "
                                    f"kept samples are near-copies of the generator's training data, against "
-                                   f"{_pct(real)} of held-out real samples. The generator memorises; see "
-                                   "`core.memorization` below."))
+                                   f"{_pct(real)} of held-out real samples: the generator may be copying its "
+                                   "training data; see `core.memorization` below."))
         tau = m.get("near_copy_threshold")
         below = "distance to the nearest training record below tau" + (f" = {tau:.4g}" if tau is not None else "")
         rows.append(["near-copy share, kept synthetic", _pct(kept), below])

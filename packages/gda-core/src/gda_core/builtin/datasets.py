@@ -49,6 +49,24 @@ class _TableWriter:
     def save_samples(self, records, folder: Path) -> dict[str, Path]:
         return save_table(records, folder, self.feature_names_)
 
+    def preview(self, real, kept, max_features: int = 6):
+        """A table of examples: per class, real rows then kept synthetic rows (first features)."""
+        from gda_core.components import Table
+
+        first = next((r for rs in [*real.values(), *kept.values()] for r in rs), None)
+        if first is None:
+            return None
+        d = np.asarray(first.data).size
+        names = self.feature_names_ if self.feature_names_ and len(self.feature_names_) == d else \
+            [f"x{i}" for i in range(d)]
+        shown = names[:max_features]
+        rows = [[c, side, *(f"{v:.3g}" for v in np.asarray(r.data, dtype=float).reshape(-1)[:max_features])]
+                for c in dict.fromkeys([*real, *kept])
+                for side, recs in (("real", real.get(c, [])), ("kept synthetic", kept.get(c, [])))
+                for r in recs]
+        more = f" (first {max_features} of {d} features)" if d > max_features else ""
+        return Table(f"Rows: real beside kept synthetic, per class{more}", ["class", "set", *shown], rows)
+
 
 class SklearnTableParams(Params):
     k_shot: int | None = Field(None, gt=0, description="keep only this many training records per class")
