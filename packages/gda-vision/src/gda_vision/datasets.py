@@ -128,6 +128,9 @@ class FolderParams(Params):
     channels: Literal[1, 3] = Field(3, description="1 for grey, 3 for RGB")
     k_shot: int | None = Field(None, gt=0, description="keep only this many training images per class (seeded)")
     test_size: float = Field(0.3, gt=0, lt=1, description="held-out share when k_shot is set and no test_path")
+    unlabelled: str | None = Field(None, description="a folder of images without labels (searched recursively; "
+                                   "may sit inside path) for the unlabelled pool")
+    pool: bool = Field(True, description="with k_shot, the other training images join the unlabelled pool too")
 
 
 class ImageFolderDataset(ImageDatasetLoader):
@@ -138,33 +141,59 @@ class ImageFolderDataset(ImageDatasetLoader):
     Params = FolderParams
 
     def _read(self, path_str: str, field: str) -> Dataset:
-        from PIL import Image, UnidentifiedImageError
-
         root = Path(path_str).expanduser()
         if not root.is_dir():
             raise DataError(f"dataset.params.{field}: {root} is not a folder")
-        class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        unlabelled = self.params.unlabelled
+        skip = Path(unlabelled).expanduser().resolve() if unlabelled else None  # may sit inside path
+        class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+                            and d.resolve() != skip)
         if not class_dirs:
             raise DataError(f"dataset.params.{field}: {root} has no class subfolders")
         p = self.params
-        mode = "L" if p.channels == 1 else "RGB"
         records: list[Record] = []
         for d in class_dirs:
             files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
             for f in files:
-                try:
-                    with Image.open(f) as im:
-                        im = _square(im.convert(mode), p.size, p.fit)
-                        a = np.asarray(im, dtype=np.float32) / 255.0
-                except (UnidentifiedImageError, OSError, ValueError) as exc:
-                    raise DataError(f"cannot read image {f}: {exc}") from exc
-                a = a[None] if a.ndim == 2 else np.transpose(a, (2, 0, 1))
-                records.append(Record(id=f"{d.name}/{f.stem}", data=np.ascontiguousarray(a), label=d.name,
+                records.append(Record(id=f"{d.name}/{f.stem}", data=self._image(f), label=d.name,
                                       meta={"file": str(f)}))
         if not records:
             raise DataError(f"dataset.params.{field}: {root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         meta = {"channels": p.channels, "height": p.size, "width": p.size, "source": str(root)}
         return Dataset(records, modality="image", classes=[d.name for d in class_dirs], meta=meta)
+
+    def _image(self, f: Path) -> np.ndarray:
+        """One image file as a ``(C, size, size)`` float array in [0, 1]; errors name the file."""
+        from PIL import Image, UnidentifiedImageError
+
+        p = self.params
+        try:
+            with Image.open(f) as im:
+                im = _square(im.convert("L" if p.channels == 1 else "RGB"), p.size, p.fit)
+                a = np.asarray(im, dtype=np.float32) / 255.0
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise DataError(f"cannot read image {f}: {exc}") from exc
+        return np.ascontiguousarray(a[None] if a.ndim == 2 else np.transpose(a, (2, 0, 1)))
+
+    def _unlabelled(self, test: Dataset | None) -> list[Record]:
+        """The ``unlabelled`` folder's images as pool records; one identical to a test image is an error."""
+        root = Path(self.params.unlabelled or "").expanduser()
+        if not root.is_dir():
+            raise DataError(f"dataset.params.unlabelled: {root} is not a folder")
+        files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                       and not any(part.startswith(".") for part in f.relative_to(root).parts))
+        if not files:
+            raise DataError(f"dataset.params.unlabelled: {root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        test_images = {np.asarray(r.data).tobytes(): r.id for r in test or []}
+        out = []
+        for f in files:
+            a = self._image(f)
+            if a.tobytes() in test_images:
+                raise DataError(f"dataset.params.unlabelled: {f} is the test image {test_images[a.tobytes()]!r}; "
+                                "the unlabelled pool must hold no test image")
+            rel = f.relative_to(root).with_suffix("").as_posix()
+            out.append(Record(id=f"unlabelled:{rel}", data=a, label=None, meta={"file": str(f)}))
+        return out
 
     def load(self, context) -> DataSplits:
         train = self._read(self.params.path, "path")
@@ -175,10 +204,18 @@ class ImageFolderDataset(ImageDatasetLoader):
             if unknown:
                 raise DataError(f"dataset.params.test_path: classes {unknown} are not in the training folder")
             test = Dataset(t.records, modality="image", classes=train.classes, meta=t.meta)
+        pool: list[Record] = []
         if self.params.k_shot is not None:
             if test is None:  # hold out the test split first, so it is not limited to k per class
                 from gda_core.splits import split_train_test
 
                 train, test = split_train_test(train, self.params.test_size, context.seed)
-            train = k_shot(train, self.params.k_shot, context.seed)
-        return DataSplits(train, test)
+            if self.params.pool:
+                train, remainder = k_shot_with_pool(train, self.params.k_shot, context.seed)
+                pool.extend(remainder.records)
+            else:
+                train = k_shot(train, self.params.k_shot, context.seed)
+        if self.params.unlabelled:
+            pool.extend(self._unlabelled(test))
+        return DataSplits(train, test, Dataset(pool, modality="image", classes=train.classes, meta=train.meta)
+                          if pool else None)
