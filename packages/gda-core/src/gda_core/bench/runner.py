@@ -91,6 +91,10 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _ref_name(ref: Any) -> str | None:
+    return ref.get("name") if isinstance(ref, dict) else ref
+
+
 def missing_requirements(method: Method) -> list[str]:
     """What ``method.requires`` names that is not installed: ``"kind:name"`` is a component,
     ``"kind:name#param"`` one of its parameters."""
@@ -120,6 +124,10 @@ class SuiteRunner:
         if quick and suite.quick:
             base = apply_overrides(base, list(suite.quick))
         base["validators"] = []
+        if suite.features and suite.features != _ref_name(base.get("embedder")):
+            named = base.setdefault("embedders", [])
+            if suite.features not in [_ref_name(e) for e in named]:
+                named.append(suite.features)  # the features of the copy and fidelity numbers
         self.base = base
         self.ratios = suite.quick_ratios if quick and suite.quick_ratios is not None else suite.ratios
         self.methods: list[Method] = []

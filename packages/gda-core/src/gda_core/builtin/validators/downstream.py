@@ -31,7 +31,7 @@ class DownstreamValidator(Validator):
         settings: list[tuple[str, list]] = [("real", list(train.records))]
         if inputs.synthetic:
             settings.append(("real+synthetic", list(train.records) + list(inputs.synthetic)))
-        if self.params.stages and len(inputs.stages) > 2:
+        if self.params.stages and len(inputs.stages) > 1:  # "no selection" shows even with one selector
             for name, recs in inputs.stages[:-1]:
                 if recs:
                     settings.append((f"real+{name}", list(train.records) + list(recs)))
@@ -62,6 +62,9 @@ class DownstreamValidator(Validator):
                          "so the spread says nothing; vary the run seed (data split, generation) instead")
         best = max(rows, key=lambda r: r[2])
         notes.append(f"best training set: {best[0]} ({metric} {best[2]:.4f})")
-        table = Table(f"Downstream {metric} on held-out real data ({app.name}, {plural(self.params.seeds, 'seed')})",
+        seeds = plural(self.params.seeds, "model seed")
+        table = Table(f"Downstream {metric} on held-out real data ({app.name}; {seeds} "
+                      f"varied; the split, the k shots and the generator are fixed by run seed {context.seed}: "
+                      "`gda bench` varies them)",
                       ["training set", "records", f"{metric} mean", "std", "per seed"], rows)
         return ValidationResult(metrics=metrics, tables=[table], notes=notes)
