@@ -13,20 +13,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import DeviceParams
+from gda_core.accelerators import DeviceParams, apply_thread_setting, autocast, pick_device, seeded, torch_generator
 from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError, GDAError
 
-from ..volumes import (
-    affine_of,
-    autocast,
-    check_channels,
-    pick_device,
-    read_config,
-    save_module,
-    seeded,
-    torch_generator,
-)
+from ..volumes import affine_of, check_channels, read_config, save_module
 
 
 class DiffusionParams(DeviceParams):
@@ -170,6 +161,7 @@ class DiffusionGenerator(Generator):
 
     @property
     def device(self):
+        apply_thread_setting()  # once per process
         return pick_device(self.params.device)
 
     def _fit_unet(self, x, cond, context, *, desc: str = "train diffusion", steps: int | None = None,
@@ -210,7 +202,7 @@ class DiffusionGenerator(Generator):
             xb = xb.to(dev)
             noise = torch.randn(xb.shape, generator=g).to(dev)
             t = torch.randint(0, p.num_train_timesteps, (xb.shape[0],), generator=g).to(dev)
-            with autocast(dev, p.mixed_precision):
+            with autocast(dev, "auto" if p.mixed_precision else "float32"):
                 noisy = sched.add_noise(original_samples=xb, noise=noise, timesteps=t)
                 if cb is not None:  # as MONAI's DiffusionInferer in "concat" mode
                     noisy = torch.cat([noisy, cb.to(dev)], dim=1)
@@ -261,7 +253,7 @@ class DiffusionGenerator(Generator):
                                     timesteps=steps[:1].repeat(m).to(dev))
             ids = torch.zeros(m, dtype=torch.long, device=dev) if p.augment else None  # the identity transform
             c = None if cond is None else cond[b:b + m].to(dev)
-            with torch.no_grad(), seeded(seed + b, dev), autocast(dev, p.mixed_precision):
+            with torch.no_grad(), seeded(seed + b, dev), autocast(dev, "auto" if p.mixed_precision else "float32"):
                 for t in steps:
                     inp = x if c is None else torch.cat([x, c], dim=1)
                     pred = unet(inp, timesteps=torch.Tensor((t,)).to(dev), context=None, class_labels=ids)

@@ -8,11 +8,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from gda_core.accelerators import autocast, seeded, torch_generator
 from gda_core.errors import ConfigError, GDAError
 from gda_core.records import Record
 
 from ..volumes import (
-    autocast,
     check_channels,
     check_divisible,
     from_model_range,
@@ -20,14 +20,12 @@ from ..volumes import (
     num_label_classes,
     read_config,
     save_module,
-    seeded,
     stack_images,
     stack_targets,
     to_model_range,
-    torch_generator,
     volume_shape,
 )
-from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, make_scheduler, unet_config
+from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, unet_config
 
 
 class LDM3DParams(DiffusionParams):
@@ -104,7 +102,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         for _ in context.progress(range(p.ae_steps), desc="train autoencoder", total=p.ae_steps):
             idx = torch.randint(0, len(x), (min(p.batch_size, len(x)),), generator=g)
             xb = x[idx].to(dev)
-            with autocast(dev, p.mixed_precision):
+            with autocast(dev, "auto" if p.mixed_precision else "float32"):
                 recon, mu, sigma = ae(xb)
                 rec = torch.nn.functional.l1_loss(recon.float(), xb)
                 kl = 0.5 * (mu.float() ** 2 + sigma.float() ** 2 - torch.log(sigma.float() ** 2 + 1e-8) - 1)
@@ -192,31 +190,35 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
             raise ConfigError(f"generator.params.{field}: {exc}") from exc
 
     def generate(self, conditions, *, seed: int, context) -> list[Record]:
+        """Sample latents (from noise, or at ``strength`` < 1 from the encoded source volumes) and decode
+        them with the autoencoder, as MONAI's ``LatentDiffusionInferer`` does."""
         import torch
-        from monai.inferers import LatentDiffusionInferer
 
         n = len(conditions)
         if n == 0:
             return []
         if self.unet is None or self.autoencoder is None:
             raise GDAError("medical.ldm3d: generate called before fit (or load)")
-        p, dev = self.params, self.device
+        p = self.params
         shape, lat = tuple(self.info["shape"]), tuple(self.info["latent_shape"])
         k = int(self.info.get("label_classes", 0))
-        unet, ae = self.unet.to(dev).eval(), self.autoencoder.to(dev).eval()
-        outs = []
-        starts = list(range(0, n, p.sample_batch_size))
-        for b in context.progress(starts, desc="sample", total=len(starts)):
-            m = min(p.sample_batch_size, n - b)
-            sched = make_scheduler(p)
-            sched.set_timesteps(p.inference_steps)
-            inferer = LatentDiffusionInferer(sched, scale_factor=self.info["scale_factor"])
-            noise = torch.randn((m, *lat), generator=torch_generator(seed * 1_000_003 + b)).to(dev)
-            with seeded(seed + b, dev), autocast(dev, p.mixed_precision):
-                img = inferer.sample(input_noise=noise, autoencoder_model=ae, diffusion_model=unet,
-                                     scheduler=sched, verbose=False)
-            outs.append(img.float().cpu())
-        out = torch.cat(outs)
+        ae = self.autoencoder.to(self.device).eval()
+        scale = self.info["scale_factor"]
+        init = None
+        if p.strength < 1.0:
+            src = self._sources(conditions, seed, context)
+            x = to_model_range(torch.from_numpy(stack_images(src)))
+            if k:
+                lab = torch.zeros((len(src), 1, *x.shape[2:]))
+                for i, r in enumerate(src):
+                    if r.target is not None:
+                        t = np.asarray(r.target)
+                        lab[i] = torch.from_numpy((t[None] if t.ndim == 3 else t).astype(np.float32)) / (k - 1)
+                x = torch.cat([x, to_model_range(lab)], dim=1)
+            with seeded(seed + 2):
+                init = self._encode(x) * scale
+        out = self._sample((n, *lat), seed, context=context, init=init,
+                           decode=lambda z: ae.decode_stage_2_outputs(z / scale))
         records = []
         for i, cond in enumerate(conditions):
             img = from_model_range(out[i, : shape[0]]).numpy().astype(np.float32)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from gda_core.accelerators import seeded
 from gda_core.errors import DataError
 from gda_core.records import Record
 
@@ -14,7 +15,6 @@ from ..volumes import (
     check_divisible,
     from_model_range,
     num_label_classes,
-    seeded,
     stack_images,
     stack_targets,
     to_model_range,
@@ -54,22 +54,68 @@ class Mask2ImageGenerator(DiffusionGenerator):
     def fit(self, train, context) -> None:
         import torch
 
-        p = self.params
         missing = [r.id for r in train.records if r.target is None]
         if missing:
             raise DataError(f"medical.mask2image needs a label volume for every training volume; "
                             f"{missing[0]!r} has none")
-        shape = volume_shape(train.records)
-        check_divisible(shape[1:], len(p.channels), "medical.mask2image")
         k = num_label_classes(train.records)
+        self._setup(train.records, k)
         x = to_model_range(torch.from_numpy(stack_images(train.records)))
         cond = one_hot(torch.from_numpy(stack_targets(train.records)), k)
+        with seeded(context.seed):
+            self.unet = build_unet(self.info["unet_config"])
+        self._fit_unet(x, cond, context, desc="train medical.mask2image")
+
+    def _setup(self, records, k: int) -> None:
+        p = self.params
+        shape = volume_shape(records)
+        check_divisible(shape[1:], len(p.channels), "medical.mask2image")
+        if "rot90" in p.augment and shape[2] != shape[3]:
+            raise DataError(f"generator.params.augment: rot90 needs square slices, volumes are {shape[1:]}")
         cfg = unet_config(p, shape[0] + k - 1, shape[0])
         self.info = {"unet_config": cfg, "shape": list(shape), "label_classes": k,
-                     "affine": np.asarray(train.records[0].meta.get("affine", np.eye(4))).tolist()}
+                     "affine": np.asarray(records[0].meta.get("affine", np.eye(4))).tolist()}
+
+    # -- warm start (the optional API of gda_core.builtin.pool) ----------------
+
+    def pretrain(self, pool, context, *, steps: int | None = None, label_classes: int | None = None) -> None:
+        """Fit on volumes without masks (a pool): the mask channels are all 0, "no mask", between the
+        one-hot values -1 and 1, so the network learns the images first and the masks when fine-tuned.
+        ``label_classes`` (default 2) sizes the mask channels; ``steps`` overrides ``steps``."""
+        import torch
+
+        k = label_classes or 2
+        self._setup(pool.records, k)
+        x = to_model_range(torch.from_numpy(stack_images(pool.records)))
+        cond = torch.zeros((len(x), k - 1, *x.shape[2:]))
         with seeded(context.seed):
-            self.unet = build_unet(cfg)
-        self._fit_unet(x, cond, context, desc="train medical.mask2image")
+            self.unet = build_unet(self.info["unet_config"])
+        self._fit_unet(x, cond, context, desc="pretrain medical.mask2image", steps=steps)
+
+    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+        """Continue training the pretrained network on labelled volumes, conditioned on their masks."""
+        import torch
+
+        from gda_core.errors import ConfigError
+
+        if lora_rank:
+            raise ConfigError("strategy.params.lora_rank: medical.mask2image fine-tunes every weight; set it to 0")
+        if self.unet is None:
+            raise DataError("medical.mask2image: fine_tune needs a pretrained model (call pretrain first)")
+        missing = [r.id for r in train.records if r.target is None]
+        if missing:
+            raise DataError(f"medical.mask2image needs a label volume for every fine-tuning volume; "
+                            f"{missing[0]!r} has none")
+        k = int(self.info["label_classes"])
+        if num_label_classes(train.records) > k:
+            raise DataError(f"medical.mask2image: the masks have {num_label_classes(train.records)} classes, "
+                            f"the pretrained model {k} (pretrain with label_classes)")
+        if list(volume_shape(train.records)) != self.info["shape"]:
+            raise DataError(f"medical.mask2image: volumes of shape {list(volume_shape(train.records))}, the "
+                            f"pretrained model {self.info['shape']}")
+        x = to_model_range(torch.from_numpy(stack_images(train.records)))
+        cond = one_hot(torch.from_numpy(stack_targets(train.records)), k)
+        self._fit_unet(x, cond, context, desc="fine-tune medical.mask2image", steps=steps, seed_offset=1)
 
     def masks_for(self, conditions, seed: int, context) -> list[np.ndarray]:
         """The (perturbed) label volume each condition asks for."""
@@ -102,7 +148,10 @@ class Mask2ImageGenerator(DiffusionGenerator):
         k = int(self.info["label_classes"])
         masks = self.masks_for(conditions, seed, context)
         cond = one_hot(torch.from_numpy(np.stack(masks).astype(np.int64)), k)
-        out = self._sample((n, *shape), seed, cond=cond, context=context)
+        init = None
+        if self.params.strength < 1.0:
+            init = to_model_range(torch.from_numpy(stack_images(self._sources(conditions, seed, context))))
+        out = self._sample((n, *shape), seed, cond=cond, context=context, init=init)
         return [Record(id="", data=from_model_range(out[i]).numpy().astype(np.float32), label=c.get("label"),
                        target=masks[i], meta={"affine": self._affine_for(c, context)})
                 for i, c in enumerate(conditions)]
