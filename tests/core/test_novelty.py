@@ -110,13 +110,15 @@ def test_memorization_reports_near_copy_shares_beside_held_out_real_data():
     stage_rows = {row[0]: row for row in res.tables[0].rows}
     assert stage_rows["generated"][1] == 400 and stage_rows["generated"][2] >= 0.5
     assert stage_rows["after x"][2] == pytest.approx(m["near_copy_share"])
-    assert not res.notes
+    assert not any("the generator copies" in n for n in res.notes)
+    assert any("raw space: the features of embedder space" in n for n in res.notes)  # core.flatten = raw
+    assert len(res.tables) == 1 and m["near_copy_share_raw"] == m["near_copy_share"]
 
     copied = _evaluate(train, test, [("generated", copies_)], ctx)
     assert copied.metrics["near_copy_share"] == 1.0
     assert copied.metrics["nn_distance_median"] < 0.01 * copied.metrics["nn_distance_median_real"]
     assert copied.metrics["exact_copies"] == 0.0 and copied.metrics["memorized_share"] == 1.0
-    assert any("copies" in n for n in copied.notes)
+    assert any("the generator copies" in n for n in copied.notes)
 
 
 def test_memorization_measures_against_what_the_generator_trained_on():

@@ -9,7 +9,8 @@ below ``tau``, the ``quantile`` (default 0.05) of the reference's leave-one-out 
 distances; so about that share of real samples new to the generator would count as copies.
 
 Metrics, in the first of ``spaces`` (default: the run embedder's space); each other space adds
-the same names with a ``_<space>`` suffix (``near_copy_share_raw``, ...):
+the same names with a ``_<space>`` suffix (``near_copy_share_raw``, ...; where two spaces give the
+same features, as ``core.flatten`` and raw do, the numbers repeat):
 
 - ``near_copy_share``: share of the kept synthetic set that are near-copies (below ``tau``);
 - ``near_copy_share_real``: the same share for the held-out test records, with the same ``tau``
@@ -80,6 +81,7 @@ class MemorizationValidator(Validator):
         metrics: dict[str, float] = {}
         tables: list[Table] = []
         notes: list[str] = []
+        seen: list[tuple[str, np.ndarray, dict[str, float]]] = []  # (space, reference features, metrics)
         for i, space in enumerate(dict.fromkeys(p.spaces)):
             suffix = "" if i == 0 else f"_{space}"
             try:
@@ -90,6 +92,11 @@ class MemorizationValidator(Validator):
                 if i == 0:
                     raise ConfigError(f"core.memorization: spaces[0]={space!r}: {exc}") from exc
                 notes.append(f"near-copies not measured in {space} space: {exc}")
+                continue
+            same = next(((name, m) for name, f, m in seen if f.shape == ref.shape and np.array_equal(f, ref)), None)
+            if same is not None:  # this space gives the features of an earlier one (core.flatten and raw)
+                metrics.update({f"{k}{suffix}": v for k, v in same[1].items()})
+                notes.append(f"near-copies in {space} space: the features of {same[0]} space, so the same numbers")
                 continue
             tau = copies.near_copy_threshold(ref, p.quantile)
             d_gen = dict(zip((r.id for r in generated), copies.nn_distances(gen, ref)))
@@ -108,6 +115,7 @@ class MemorizationValidator(Validator):
                 "memorized_share_real_test": memorized_share(ref, test, p.ratio),
             }
             metrics.update({f"{k}{suffix}": v for k, v in m.items()})
+            seen.append((space, ref, m))
             rows = [["held-out real (test)", len(d_test), round(m["near_copy_share_real"], 4),
                      _round(m["nn_distance_median_real"])]]
             for name, recs in inputs.stages or [("kept", inputs.synthetic)]:
