@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
+from gda_core.builtin.generators.kde import KernelDensityGenerator
 from gda_core.builtin.pool import (
     PSEUDO_LABEL,
     PretrainFinetuneStrategy,
     PseudoLabelStrategy,
     supports_warm_start,
 )
-from gda_core.builtin.generators.kde import KernelDensityGenerator
 from gda_core.errors import ConfigError
 from gda_core.splits import HIDDEN_LABEL, as_pool, k_shot_with_pool
 
@@ -39,6 +39,7 @@ def test_pseudo_label_gets_a_planted_easy_pool_right(classifier):
     assert all(PSEUDO_LABEL in r.meta and HIDDEN_LABEL not in r.meta for r in kept)
     assert strat.summary_["accuracy_vs_hidden_labels"] == 1.0
     assert len(strat.fitted_on_) == len(labelled) + len(kept)
+    assert ctx.generator_train is strat.fitted_on_  # near-copy checks measure against it
     assert gen.generate([{"label": 0}, {"label": 1}], seed=0, context=ctx)
 
 

@@ -75,7 +75,7 @@ class PseudoLabelParams(Params):
     features: Literal["embedder", "raw"] = Field(
         "embedder", description="where the classifier works: the run embedder's space, or the records' raw "
         "values flattened (arrays only)")
-    standardize: bool = Field(True, description="scale features to zero mean, unit variance (fitted on "
+    standardize: bool = Field(False, description="scale features to zero mean, unit variance (fitted on "
                               "labelled + pool features) before classifying")
     keep: float = Field(0.8, gt=0, le=1, description="share of the pool kept, most confident first")
     threshold: float | None = Field(None, ge=0, le=1, description="also drop pool records whose confidence "
@@ -197,8 +197,8 @@ def _need_pool(context, name: str) -> Dataset:
 class PseudoLabelStrategy(Strategy):
     """Fit the generator on the labelled records plus the confidently pseudo-labelled pool.
 
-    See the module docstring. ``fitted_on_`` holds the records the generator was fitted on
-    (near-copy checks should measure against them, not only the labelled few).
+    See the module docstring. ``fitted_on_`` holds the records the generator was fitted on; they
+    also become ``context.generator_train``, the reference of near-copy checks.
     """
 
     Params = PseudoLabelParams
@@ -209,6 +209,7 @@ class PseudoLabelStrategy(Strategy):
         self.summary_ = summary
         self.pseudo_ = kept
         self.fitted_on_ = train.with_records(list(train.records) + kept)
+        context.generator_train = self.fitted_on_  # near-copy checks measure against what it learned from
         _report(context, "core.pseudo-label", summary)
         generator.fit(self.fitted_on_, context)
         return generator
@@ -259,6 +260,10 @@ class PretrainFinetuneStrategy(PseudoLabelStrategy):
         _report(context, "core.pretrain-finetune", summary)
         generator.pretrain(unlabelled, context, steps=p.pretrain_steps)  # type: ignore[attr-defined]
         self.fitted_on_ = train.with_records(list(train.records) + self.pseudo_)
+        # it learned from the whole pool in pretraining: near-copy checks measure against all of it
+        pseudo_ids = {r.id for r in self.pseudo_}
+        context.generator_train = train.with_records(
+            list(self.fitted_on_.records) + [r for r in unlabelled.records if r.id not in pseudo_ids])
         generator.fine_tune(self.fitted_on_, context, steps=p.finetune_steps,  # type: ignore[attr-defined]
                             lora_rank=p.lora_rank)
         return generator
