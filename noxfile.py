@@ -6,7 +6,8 @@ what it adds (its package and test extras), so torch and the common libraries ar
 installed once per build, not once per session. nox has no option to share one
 environment between sessions, so these sessions run with ``venv_backend="none"`` and
 :class:`SharedEnv` creates the environment with the standard library's ``venv`` and runs
-its ``pip`` and tools by path. Delete ``.nox/`` to start afresh.
+its ``pip`` and tools by path (installs through ``session.run_install``, so
+``nox --install-only`` only builds the environments). Delete ``.nox/`` to start afresh.
 
 To add a test session: add the package to ``PACKAGES`` (or a session function calling
 ``shared_env(session, ENV)``), with the ``ENVS`` entry naming its torch build.
@@ -68,7 +69,7 @@ class SharedEnv:
         self.python = str(self.bin / ("python.exe" if os.name == "nt" else "python"))
         if not Path(self.python).exists():
             session.log(f"creating the shared environment {self.path} ({', '.join(ENVS[name]) or 'no torch'})")
-            session.run(_interpreter(), "-m", "venv", str(self.path))
+            session.run_install(_interpreter(), "-m", "venv", str(self.path))
             self.install(*ENVS[name])
         else:
             session.log(f"reusing the shared environment {self.path}")
@@ -81,8 +82,8 @@ class SharedEnv:
     def install(self, *requirements: str) -> None:
         """``pip install`` into this environment, with pip's progress shown."""
         if requirements:
-            self.session.run(self.python, "-m", "pip", "install", "--progress-bar", "on", *requirements,
-                             env=self.env(), silent=False)
+            self.session.run_install(self.python, "-m", "pip", "install", "--progress-bar", "on", *requirements,
+                                     env=self.env(), silent=False)
 
     def run(self, *args: str, env: dict[str, str] | None = None, **kwargs: object) -> None:
         """Run a tool of this environment (``python``, ``gda``, ``pytest`` ...)."""
