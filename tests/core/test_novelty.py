@@ -208,3 +208,13 @@ def test_what_the_generator_trained_on_survives_a_resume(tmp_path, pool_too):
     (folder / "model" / copies.TRAINED_ON_FILE).write_text(json.dumps({"ids": [*saved, "not-a-record"]}))
     with pytest.raises(RunFolderError, match="not-a-record"):
         copies.restore_trained_on(folder / "model", again.context)
+
+
+def test_memorization_reports_the_stages_when_nothing_was_kept():
+    train, test = blobs(n_per_class=40, seed=0), blobs(seed=1, prefix="t")
+    copies_ = planted(train)
+    res = _evaluate(train, test, [("generated", copies_), ("after core.near-copy", [])], context(train, test))
+    assert registry.get("validators", "core.memorization").accepts_empty
+    assert res.metrics["near_copy_share_generated"] == 1.0 and res.metrics["near_copy_share"] == 0.0
+    assert np.isnan(res.metrics["nn_distance_median"])
+    assert [row[:3] for row in res.tables[0].rows[1:]] == [["generated", 80, 1.0], ["after core.near-copy", 0, 0.0]]

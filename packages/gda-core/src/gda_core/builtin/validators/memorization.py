@@ -25,7 +25,8 @@ same features, as ``core.flatten`` and raw do, the numbers repeat):
   leave-one-out distance, for the kept set and for the test records.
 
 A table lists the near-copy share and median distance for held-out real data and for the
-synthetic set at each selection stage (generated, after each selector).
+synthetic set at each selection stage (generated, after each selector). It runs when nothing was
+kept too: ``near_copy_share`` is then 0 and ``nn_distance_median`` NaN (None in validation.json).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class MemorizationValidator(Validator):
     samples, with the share at every selection stage."""
 
     Params = MemorizationParams
+    accepts_empty = True  # with nothing kept, the stage table still shows what selection removed
 
     def evaluate(self, inputs, context) -> ValidationResult:
         p = self.params
