@@ -218,3 +218,12 @@ def test_memorization_reports_the_stages_when_nothing_was_kept():
     assert res.metrics["near_copy_share_generated"] == 1.0 and res.metrics["near_copy_share"] == 0.0
     assert np.isnan(res.metrics["nn_distance_median"])
     assert [row[:3] for row in res.tables[0].rows[1:]] == [["generated", 80, 1.0], ["after core.near-copy", 0, 0.0]]
+
+
+def test_a_single_training_record_cannot_calibrate_leave_one_out():
+    from gda_core.errors import DataError
+
+    train = blobs(n_per_class=1, seed=0)[:1]
+    sel = registry.get("selectors", "core.near-copy").from_params({})
+    with pytest.raises(DataError, match="trained on 1 record"):
+        sel.fit(train, context(train))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .errors import RunFolderError
+from .errors import DataError, RunFolderError
 from .neighbors import leave_one_out_distances, nearest_distances
 from .records import Dataset, Record
 
@@ -75,6 +75,9 @@ def near_copy_threshold(reference: np.ndarray, quantile: float, calibration: np.
     """
     if calibration is not None and len(calibration):
         d = nn_distances(calibration, reference)
+    elif len(reference) < 2:
+        raise DataError(f"near-copy threshold: the generator trained on {len(reference)} record(s); leave-one-out "
+                        "calibration needs at least two (or an unlabelled pool the generator did not train on)")
     else:
         d = leave_one_out_distances(reference, 1)
     return float(np.quantile(d, quantile))
