@@ -196,3 +196,14 @@ def test_get_suite_returns_the_registered_protocol():
     core = get_suite("core")
     assert core.plugin == "gda_core" and len(core.downstream) >= 2
     assert any(d.strong for d in core.downstream)
+
+
+def test_method_filter_and_report_only(tmp_path):
+    suite = tiny_suite(seeds=1, ratios=())
+    run = run_bench([suite], tmp_path, quiet=True, methods=["gen*"])
+    methods = {r["method"] for r in run.rows}
+    assert "self-train" not in methods and {"real", "classical", "gen (no selection)"} <= methods
+    assert any(s.why == "not selected (--method)" for s in run.skipped)
+    again = run_bench([tiny_suite(seeds=2, ratios=())], tmp_path, quiet=True, methods=["gen*"], compute=False)
+    assert {r["seed"] for r in again.rows} == {0}  # seed 1 was never computed: listed, not run
+    assert any(s.what.startswith("seed 1") and "not computed" in s.why for s in again.skipped)

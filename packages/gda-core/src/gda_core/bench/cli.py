@@ -39,9 +39,13 @@ def _machine() -> str:
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="bench folder (default bench-results, or bench-quick with --quick); resumed when rerun")
 @click.option("-q", "--quiet", is_flag=True, help="no progress")
+@click.option("--method", "methods", multiple=True, metavar="PATTERN",
+              help="run only methods matching this shell pattern (repeatable; real and classical always run)")
+@click.option("--report", "report_only", is_flag=True,
+              help="compute nothing: write the results of the finished cells, list the rest")
 @click.option("--list", "list_only", is_flag=True, help="list the installed suites and exit")
 def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, output: str | None,
-              quiet: bool, list_only: bool) -> None:
+              quiet: bool, methods: tuple[str, ...], report_only: bool, list_only: bool) -> None:
     """Run benchmark suites: every method over run seeds, paired intervals, copies, cost, ratio sweep.
 
     With no SUITE, every installed suite runs. Results go to results.csv, results.md and one
@@ -66,7 +70,8 @@ def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, outp
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     echo = (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    result = run_bench(chosen, out, seeds=seeds, quick=quick, quiet=quiet, echo=echo)
+    result = run_bench(chosen, out, seeds=seeds, quick=quick, quiet=quiet, echo=echo,
+                       methods=list(methods) or None, compute=not report_only)
     header = {"command": "gda " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "gda bench",
               "commit": _commit(), "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
               "wall time": f"{time.perf_counter() - t0:.0f} s", "quick": str(quick)}

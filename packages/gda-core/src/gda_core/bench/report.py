@@ -166,8 +166,8 @@ def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
     parts += ["", "Scores are in points (accuracy or Dice x 100). Differences are paired by run seed "
               "(a run seed draws the split, the k shots, the generator's training and sampling, and the "
               "downstream model's initialisation); `[low, high]` is the 95% paired-t interval, `*` marks "
-              "an interval that excludes zero, W/L counts seeds won and lost. Near-copy: share of the "
-              "set closer to a training sample than 95% of training samples are to each other "
+              "an interval that excludes zero (three or more seeds), W/L counts seeds won and lost. "
+              "Near-copy: share of the set closer to a training sample than 95% of training samples are to each other "
               "(leave-one-out), beside the same share of held-out real data.", ""]
     if run.skipped:
         parts += ["## Not run", "", _md_table(["suite", "what", "why"],
@@ -175,7 +175,7 @@ def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
     for suite in _ordered(r["suite"] for r in run.rows):
         rows = [r for r in run.rows if r["suite"] == suite]
         seeds = sorted({r["seed"] for r in rows})
-        took = f", {run.seconds[suite]:.0f} s" if suite in run.seconds else ""
+        took = f"; {run.seconds[suite]:.0f} s of wall time in this invocation" if suite in run.seconds else ""
         parts += [f"## {suite}", "", f"Run seeds {', '.join(map(str, seeds))}{took}.", ""]
         models = _ordered(r["model"] for r in rows)
         for model in models:

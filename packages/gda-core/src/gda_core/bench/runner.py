@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import logging
@@ -116,9 +117,10 @@ class SuiteRunner:
     """Runs one suite's cells for the given run seeds into ``out``."""
 
     def __init__(self, suite: Suite, out: Path, *, seeds: int, quick: bool, quiet: bool,
-                 echo: Callable[[str], None] = print) -> None:
+                 echo: Callable[[str], None] = print, methods: Sequence[str] | None = None,
+                 compute: bool = True) -> None:
         self.suite, self.out, self.seeds, self.quick, self.quiet = suite, out, seeds, quick, quiet
-        self.echo = echo
+        self.echo, self.compute = echo, compute
         self.skipped: list[Skipped] = []
         base = copy.deepcopy(suite.config)
         if quick and suite.quick:
@@ -132,6 +134,9 @@ class SuiteRunner:
         self.ratios = suite.quick_ratios if quick and suite.quick_ratios is not None else suite.ratios
         self.methods: list[Method] = []
         for m in suite.methods:
+            if methods and not any(fnmatch.fnmatchcase(m.name, pat) for pat in methods):
+                self.skipped.append(Skipped(suite.name, f"method {m.name}", "not selected (--method)"))
+                continue
             missing = missing_requirements(m)
             if missing:
                 self.skipped.append(Skipped(suite.name, f"method {m.name}", f"not installed: {', '.join(missing)}"))
@@ -184,6 +189,9 @@ class SuiteRunner:
                 if not self.quiet:
                     self.echo(f"  {self.suite.name} seed {seed} {name}: done before, read back")
                 return saved["rows"]
+        if not self.compute:
+            self.skipped.append(Skipped(self.suite.name, f"seed {seed} {name}", "not computed yet (--report)"))
+            return []
         t0 = time.perf_counter()
         rows = compute(self._folder(config, name, seed))
         for r in rows:
@@ -328,10 +336,15 @@ class SuiteRunner:
 @contextlib.contextmanager
 def _timed_steps(cls: type) -> Iterator[dict[str, Any]]:
     """Time ``fit``, ``generate`` and ``select`` of every ``cls`` instance run inside the block,
-    and keep the last instance (``seen["pipe"]``), so the bench reads the stages and context
-    of the pipeline's own run instead of repeating its steps."""
+    skip its ``validate`` (the bench scores the cells itself; no report is drawn per cell), and
+    keep the last instance (``seen["pipe"]``), so the bench reads the stages and context of the
+    pipeline's own run instead of repeating its steps."""
     seen: dict[str, Any] = {"cost": {}, "pipe": None}
-    originals = {name: cls.__dict__[name] for name in ("fit", "generate", "select")}
+    originals = {name: cls.__dict__[name] for name in ("fit", "generate", "select", "validate")}
+
+    def no_report(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.results = {}  # the bench validates itself; its run folders need no report
+        return self.results
 
     def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(self, *args: Any, **kwargs: Any) -> Any:
@@ -345,7 +358,7 @@ def _timed_steps(cls: type) -> Iterator[dict[str, Any]]:
         return timed
 
     for name, fn in originals.items():
-        setattr(cls, name, wrap(name, fn))
+        setattr(cls, name, no_report if name == "validate" else wrap(name, fn))
     try:
         yield seen
     finally:
@@ -385,8 +398,14 @@ def pseudo_label(ctx, features: str | None, keep: float = 0.5) -> tuple[list[Rec
 
 
 def run_bench(suites: Sequence[Suite], out: Path, *, seeds: int | None = None, quick: bool = False,
-              quiet: bool = False, echo: Callable[[str], None] = print) -> BenchRun:
-    """Run ``suites`` into ``out`` (resuming finished cells) and return every row."""
+              quiet: bool = False, echo: Callable[[str], None] = print, methods: Sequence[str] | None = None,
+              compute: bool = True) -> BenchRun:
+    """Run ``suites`` into ``out`` (resuming finished cells) and return every row.
+
+    ``methods`` (shell patterns) keeps only the matching methods (``real`` and ``classical``
+    always run: the comparisons need them); with ``compute`` False only finished cells are read
+    and the others are listed as not computed.
+    """
     rows: list[dict[str, Any]] = []
     skipped: list[Skipped] = []
     seconds: dict[str, float] = {}
@@ -400,7 +419,9 @@ def run_bench(suites: Sequence[Suite], out: Path, *, seeds: int | None = None, q
         if not quiet:
             echo(f"suite {suite.name}: {n} seed(s){' (quick)' if quick else ''}")
         t0 = time.perf_counter()
-        runner = SuiteRunner(suite, out, seeds=n, quick=quick, quiet=quiet, echo=echo)
+        chosen = [*methods, "real", "classical"] if methods else None
+        runner = SuiteRunner(suite, out, seeds=n, quick=quick, quiet=quiet, echo=echo, methods=chosen,
+                             compute=compute)
         rows += runner.run()
         skipped += runner.skipped
         seconds[suite.name] = time.perf_counter() - t0

@@ -20,8 +20,9 @@ class Paired:
 
     @property
     def significant(self) -> bool:
-        """The 95% interval excludes zero."""
-        return self.n > 1 and (self.low > 0 or self.high < 0)
+        """The 95% interval excludes zero, over three or more seeds (two seeds with equal
+        differences give a zero-width interval that says little)."""
+        return self.n > 2 and (self.low > 0 or self.high < 0)
 
     def text(self, scale: float = 100.0) -> str:
         """``+1.2 [-0.4, +2.8]`` in points (``scale`` 100 turns accuracy into points)."""
