@@ -45,7 +45,8 @@ class _GDAGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GDAError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            one_line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+            click.echo(f"Error: {one_line}", err=True)
             ctx.exit(exc.exit_code)
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
@@ -145,7 +146,11 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="override a config value (repeatable), e.g. --set generate.per_class=10 "
                    "--set validators.0.params.seeds=1")
-def run_cmd(config: str, output: str | None, overwrite: bool, quiet: bool, overrides: tuple[str, ...]) -> None:
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="where shards are generated (overrides the config's executor.name; docs/scale.md); "
+                   "e.g. --executor ray --set executor.params.num_workers=4")
+def run_cmd(config: str, output: str | None, overwrite: bool, quiet: bool, overrides: tuple[str, ...],
+            executor: str | None) -> None:
     """Run the whole chain from a YAML config; resumes an interrupted run in the same folder.
 
     \b
@@ -161,6 +166,8 @@ def run_cmd(config: str, output: str | None, overwrite: bool, quiet: bool, overr
 
         silence_libraries()
 
+    if executor:  # before --set, so that --set executor.params.* adds to it
+        overrides = ("executor=local" if executor == "local" else "executor.name=ray", *overrides)
     result = run(config, output, overwrite=overwrite, quiet=quiet, overrides=list(overrides))
     if not quiet:
         _summary(result)

@@ -25,6 +25,7 @@ from .components import (
     Validator,
 )
 from .errors import ConfigError, GDAError
+from .executors import ExecutorRef
 from .host import host
 
 
@@ -89,6 +90,9 @@ class RunConfig(_Strict):
     embedder: ComponentRef = ComponentRef(name="core.flatten")
     embedders: list[ComponentRef] = Field(
         default_factory=list, description="more embedders, with parameters, that selectors and validators may name")
+    executor: ExecutorRef = Field(
+        ExecutorRef(), exclude=True, description="where shards run: local or ray (gda_core.executors); how a run is "
+        "carried out, not what it makes: left out of the saved config and its hash")
 
     @field_validator("seed")
     @classmethod
@@ -172,7 +176,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -180,10 +186,22 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: the problem and where it is."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            part = str(part) if str(part).isprintable() and str(part).strip() == str(part) else repr(part)
+            out += f".{part}" if out else part
     return out
 
 
@@ -273,7 +291,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         try:
             value = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {_yaml_problem(exc)}") from exc
         node: Any = data
         parts = path.split(".")
         for i, part in enumerate(parts):

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,8 @@ class Pipeline:
             splits = self.resolved.dataset.load(ctx)
         except GDAError:
             raise
-        except (OSError, ValueError) as exc:
-            raise DataError(f"dataset {self.resolved.dataset.name}: {exc}") from exc
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # unreadable files
+            raise DataError(f"dataset {self.resolved.dataset.name}: {type(exc).__name__}: {exc}") from exc
         if not isinstance(splits, DataSplits):
             raise DataError(f"dataset {self.resolved.dataset.name} returned {type(splits).__name__}, not DataSplits")
         train, test = splits.train, splits.test

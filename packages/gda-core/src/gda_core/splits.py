@@ -8,6 +8,7 @@ holds a test record.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,8 @@ def read_arrays(path_str: str, labels_path: str | None = None) -> tuple[Any, Any
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise DataError(f"{path} holds ragged (object) arrays; store equal-shape samples, padded") from exc
         raise DataError(f"cannot read {path}: {exc}") from exc
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # unreadable, empty or truncated files
+        raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
     if len(X) != len(y):
         raise DataError(f"{path}: {len(X)} samples but {len(y)} labels")
     if Xt is not None and (yt is None or len(Xt) != len(yt)):

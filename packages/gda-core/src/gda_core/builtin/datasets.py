@@ -276,6 +276,9 @@ class ArrayDataset(DatasetLoader):
     def load(self, context) -> DataSplits:
         p = self.params
         X, y, Xt, yt = read_arrays(p.path, p.labels_path)
+        for name, a in (("X", X), ("X_test", Xt)):
+            if a is not None and np.asarray(a).dtype.kind not in "biuf":
+                raise DataError(f"{p.path}: array {name} holds {np.asarray(a).dtype} values; gda needs real numbers")
         classes = sorted(set(np.asarray(y).tolist()))
         train = Dataset(_records(X, y, "train"), modality=p.modality, classes=classes)
         test = Dataset(_records(Xt, yt, "test"), modality=p.modality, classes=classes) if Xt is not None else None
