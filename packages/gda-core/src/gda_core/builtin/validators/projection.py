@@ -37,7 +37,7 @@ class ProjectionValidator(Validator):
                             context.embed(fake_recs, self.params.embedder)])
         is_real = np.array([True] * len(real_recs) + [False] * len(fake_recs))
         labels = [label_key(r.label) for r in real_recs + fake_recs]
-        classes = sorted(set(labels))
+        classes = sorted(set(labels), key=lambda c: (len(c), c))  # 2 before 10
         figures = []
         for method in self.params.methods:
             if method == "pca":
