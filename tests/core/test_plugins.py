@@ -89,22 +89,6 @@ def test_bad_names_are_refused():
         host.unregister_plugin("badname")
 
 
-def test_accelerator_helpers_need_no_torch_to_import_and_check_settings(monkeypatch):
-    import subprocess
-    import sys
-
-    from gda_core import accelerators
-    from gda_core.errors import ConfigError
-
-    code = "import sys, gda_core.accelerators; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-    monkeypatch.setenv("GDA_TORCH_THREADS", "two")
-    with pytest.raises(ConfigError, match="GDA_TORCH_THREADS"):
-        accelerators.apply_thread_setting()
-    monkeypatch.setenv("GDA_TORCH_THREADS", "")
-    accelerators.apply_thread_setting()  # unset: nothing to do, torch not needed
-
-
 class _Also:
     @hookimpl
     def register_generators(self, register):

@@ -1,4 +1,5 @@
-"""Helpers shared by gda-medical's components: volumes as tensors, devices, seeds, saving.
+"""Helpers shared by gda-medical's components: volumes as tensors, saving (devices and seeds:
+:mod:`gda_core.accelerators`).
 
 Volumes travel through GDA as ``Record.data`` of shape ``(C, D, H, W)`` (float32,
 intensities scaled to ``[0, 1]``) with the segmentation label as ``Record.target``
@@ -10,9 +11,8 @@ torch and MONAI are imported inside functions so that importing this module is c
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,26 +26,6 @@ if TYPE_CHECKING:
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU; otherwise the named device.
-
-    Also applies ``GDA_TORCH_THREADS`` (see :mod:`gda_core.accelerators`).
-    """
-    from gda_core.accelerators import pick_device as core_pick_device
-
-    return core_pick_device(name)
-
-
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on a CUDA device that supports it; a no-op elsewhere (CPU runs float32)."""
-    from gda_core.accelerators import autocast as core_autocast
-    from gda_core.accelerators import pick_dtype
-
-    if not enabled:
-        return contextlib.nullcontext()
-    return core_autocast(device, pick_dtype(device, "auto"))
 
 
 def volume_shape(records: Sequence[Any]) -> tuple[int, ...]:
@@ -88,25 +68,6 @@ def num_label_classes(records: Sequence[Any]) -> int:
         if r.target is not None:
             m = max(m, int(np.asarray(r.target).max()))
     return m + 1
-
-
-def torch_generator(seed: int) -> torch.Generator:
-    import torch
-
-    g = torch.Generator(device="cpu")
-    g.manual_seed(int(seed) % (2**63))
-    return g
-
-
-@contextlib.contextmanager
-def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
-    """Seed torch's global RNGs inside the block and restore them afterwards."""
-    import torch
-
-    devices = [device.index or 0] if device is not None and device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed) % (2**63))
-        yield
 
 
 def save_module(module: torch.nn.Module, config: dict[str, Any], folder: Path, extra: dict | None = None) -> None:

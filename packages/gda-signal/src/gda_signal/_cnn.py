@@ -10,9 +10,11 @@ def train_cnn(X: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int, epochs
     """Fit :class:`CNN1D` on (N, C, L) series with integer labels; returns the model in eval mode."""
     import torch
 
-    from ._nets import nets
-    from ._util import device as pick_device
+    from gda_core.accelerators import apply_thread_setting, pick_device
 
+    from ._nets import nets
+
+    apply_thread_setting()  # once per process
     dev = pick_device(device)
     torch.manual_seed(seed)
     model = nets().CNN1D(X.shape[1], n_classes, width).to(dev)

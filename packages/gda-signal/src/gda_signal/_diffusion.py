@@ -71,7 +71,7 @@ def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, 
     gen = torch.Generator(device="cpu").manual_seed(seed)
     alphas = scheduler.alphas_cumprod.to(device)
     n_t = scheduler.config.num_train_timesteps
-    use_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    use_bf16 = torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported()
     extra = (1,) * (x_all.dim() - 1)
     model.train()
     losses: list[float] = []

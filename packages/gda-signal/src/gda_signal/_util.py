@@ -94,35 +94,8 @@ def str_labels(records: Sequence[Record]) -> np.ndarray:
     return np.asarray([str(r.label) for r in records])
 
 
-def device(preference: str = "auto") -> str:
-    """``cuda`` when available (and not told otherwise), else ``cpu``; see :mod:`gda_core.accelerators`."""
-    from gda_core.accelerators import pick_device
-
-    return str(pick_device(preference))
-
-
 def seed_all(seed: int) -> None:
     import torch
 
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
-
-
-class cpu_threads:  # noqa: N801 - used like a function
-    """Run a block with ``n`` intra-op torch threads on CPU (tiny recurrent nets run fastest on one)."""
-
-    def __init__(self, n: int, device: str = "cpu") -> None:
-        self.n, self.active = n, device == "cpu"
-
-    def __enter__(self) -> None:
-        if self.active:
-            import torch
-
-            self.old = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc) -> None:
-        if self.active:
-            import torch
-
-            torch.set_num_threads(self.old)

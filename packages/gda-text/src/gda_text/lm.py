@@ -7,50 +7,15 @@ module stays cheap. Models load from a local folder or a hub id; with
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gda_core.accelerators import apply_thread_setting
 from gda_core.checkpoints import safe_kwargs
 from gda_core.errors import ConfigError
-
-
-@contextlib.contextmanager
-def cpu_threads(model):
-    """One intra-op thread for small models on CPU (several threads only add overhead there,
-    and slow down badly on a shared machine); unchanged otherwise."""
-    import torch
-
-    small = next(model.parameters()).device.type == "cpu" and sum(p.numel() for p in model.parameters()) < 5_000_000
-    before = torch.get_num_threads()
-    if small:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if small:
-            torch.set_num_threads(before)
-
-
-def pick_device(device: str = "auto") -> str:
-    """``cuda`` when asked for or available (with ``auto``), else ``cpu``; see :mod:`gda_core.accelerators`."""
-    from gda_core.accelerators import pick_device as core_pick_device
-
-    return str(core_pick_device(device))
-
-
-def pick_dtype(dtype: str, device: str):
-    """float32 on CPU; bfloat16 on a GPU that supports it when ``auto``."""
-    import torch
-
-    if dtype == "auto":
-        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
 def _local_only(name_or_path: str) -> bool:
@@ -295,17 +260,17 @@ def _text_nll(model, tokenizer, texts: Sequence[str], *, prompts: Sequence[str] 
 def train_causal_lm(model, tokenizer, texts, **kwargs) -> list[float]:
     """Next-token training (AdamW, linear warm-up then cosine decay) of the trainable parameters;
     ``prompts`` (one per text) are conditioned on but not trained on. Returns each epoch's mean loss."""
-    with cpu_threads(model):
-        return _train_causal_lm(model, tokenizer, texts, **kwargs)
+    apply_thread_setting()
+    return _train_causal_lm(model, tokenizer, texts, **kwargs)
 
 
 def generate_continuations(model, tokenizer, prompts, **kwargs) -> list[str]:
     """Sampled continuations of ``prompts``: batched, left padded, deterministic given ``seed``."""
-    with cpu_threads(model):
-        return _generate_continuations(model, tokenizer, prompts, **kwargs)
+    apply_thread_setting()
+    return _generate_continuations(model, tokenizer, prompts, **kwargs)
 
 
 def text_nll(model, tokenizer, texts, **kwargs) -> list[float]:
     """Mean negative log-likelihood per token of each text (given its ``prompts``) under ``model``."""
-    with cpu_threads(model):
-        return _text_nll(model, tokenizer, texts, **kwargs)
+    apply_thread_setting()
+    return _text_nll(model, tokenizer, texts, **kwargs)

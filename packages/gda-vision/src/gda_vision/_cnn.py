@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Params
+from gda_core.accelerators import DeviceParams
 
 from ._images import stack
 
 
-class SmallCNNParams(Params):
+class SmallCNNParams(DeviceParams):
     """Training parameters of the small CNN shared by vision.cnn and vision.cnn-embedder."""
 
     steps: int = Field(300, gt=0, description="training steps (batches drawn with replacement)")
@@ -22,7 +22,6 @@ class SmallCNNParams(Params):
     width: int = Field(32, gt=0, description="channels of the first conv layers")
     feature_dim: int = Field(64, gt=0, description="width of the penultimate layer (the embedder's features)")
     size: int | None = Field(None, gt=1, description="resize images to size x size first (default: as they are)")
-    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
 
 
 def build_cnn(channels: int, n_classes: int, width: int = 32, feature_dim: int = 64) -> Any:
@@ -73,7 +72,7 @@ def train_cnn(records: Sequence[Any], classes: Sequence[Any], *, seed: int, step
     import torch
     import torch.nn.functional as F
 
-    from ._torch import torch_generator
+    from gda_core.accelerators import torch_generator
 
     torch.manual_seed(seed)
     keys = [repr(c) for c in classes]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.components import Application, Params
+from gda_core.accelerators import DeviceParams, apply_thread_setting, autocast, pick_device, seeded, torch_generator
+from gda_core.components import Application
 from gda_core.errors import DataError
 
-from ..volumes import autocast, num_label_classes, pick_device, seeded, stack_images, stack_targets, torch_generator
+from ..volumes import num_label_classes, stack_images, stack_targets
 
 
-class SegmentationParams(Params):
+class SegmentationParams(DeviceParams):
     channels: list[int] = Field([8, 16, 32], min_length=2, description="UNet feature channels per level")
     num_res_units: int = Field(1, ge=0, description="residual units per UNet block")
     steps: int = Field(300, ge=1, description="training iterations (the same for every training set)")
@@ -23,7 +24,6 @@ class SegmentationParams(Params):
     sw_batch_size: int = Field(4, ge=1, description="sliding-window patches per forward pass")
     augment: bool = Field(False, description="random flips while training")
     num_classes: int | None = Field(None, ge=2, description="label classes with background (default: from data)")
-    device: str = Field("auto", description="'auto', 'cpu' or 'cuda[:i]'")
     mixed_precision: bool = Field(True, description="bf16 autocast on CUDA")
 
     @model_validator(mode="after")
@@ -60,6 +60,7 @@ class SegmentationApplication(Application):
         if any(r.target is None for r in test.records):
             raise DataError("medical.segmentation needs a label volume for every test volume")
         k = p.num_classes or max(num_label_classes(usable), num_label_classes(test.records))
+        apply_thread_setting()  # once per process
         dev = pick_device(p.device)
         x = torch.from_numpy(stack_images(usable))
         y = torch.from_numpy(stack_targets(usable))
@@ -86,7 +87,7 @@ class SegmentationApplication(Application):
                     if bool(torch.rand(1, generator=g) < 0.5):
                         xb, yb = xb.flip(ax), yb.flip(ax)
             xb, yb = xb.to(dev), yb.to(dev)
-            with autocast(dev, p.mixed_precision):
+            with autocast(dev, "auto" if p.mixed_precision else "float32"):
                 loss = loss_fn(net(xb).float(), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -100,7 +101,7 @@ class SegmentationApplication(Application):
         with torch.no_grad():
             for i in range(0, len(xt), p.sw_batch_size):
                 xb = xt[i:i + p.sw_batch_size].to(dev)
-                with autocast(dev, p.mixed_precision):
+                with autocast(dev, "auto" if p.mixed_precision else "float32"):
                     logits = inferer(xb, net).float()
                 preds = [post_pred(o) for o in decollate_batch(logits.cpu())]
                 labs = [post_lab(o) for o in decollate_batch(yt[i:i + p.sw_batch_size])]

@@ -162,6 +162,7 @@ class DiffusionGenerator(Generator):
     @property
     def device(self):
         apply_thread_setting()  # once per process
+        apply_thread_setting()  # once per process
         return pick_device(self.params.device)
 
     def _fit_unet(self, x, cond, context, *, desc: str = "train diffusion", steps: int | None = None,

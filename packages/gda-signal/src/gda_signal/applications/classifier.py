@@ -7,18 +7,18 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Application, Params
+from gda_core.accelerators import DeviceParams
+from gda_core.components import Application
 
 from .._util import stack, str_labels
 
 
-class SignalClassifierParams(Params):
+class SignalClassifierParams(DeviceParams):
     model: Literal["minirocket", "rocket", "cnn"] = Field(
         "minirocket", description="aeon MiniRocketClassifier / RocketClassifier, or a small 1-D CNN")
     n_kernels: int = Field(10000, gt=0, description="rocket family: kernels (minirocket: a multiple of 84)")
     epochs: int = Field(100, gt=0, description="cnn: training epochs")
     width: int = Field(32, gt=0, description="cnn: channels of the first block")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cnn: where to train")
 
 
 class SignalClassifier(Application):

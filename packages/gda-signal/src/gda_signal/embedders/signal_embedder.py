@@ -7,17 +7,17 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Embedder, Params
+from gda_core.accelerators import DeviceParams
+from gda_core.components import Embedder
 
 from .._util import stack, str_labels
 
 
-class SignalEmbedderParams(Params):
+class SignalEmbedderParams(DeviceParams):
     model: Literal["minirocket", "cnn"] = Field("minirocket", description="feature extractor")
     n_kernels: int = Field(840, ge=84, description="minirocket: kernels (features), a multiple of 84")
     epochs: int = Field(60, gt=0, description="cnn: training epochs on the real set")
     width: int = Field(32, gt=0, description="cnn: channels of the first block")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cnn: where to train")
 
 
 class SignalEmbedder(Embedder):

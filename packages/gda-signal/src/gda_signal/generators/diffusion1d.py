@@ -8,14 +8,13 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import DeviceParams
+from gda_core.accelerators import DeviceParams, apply_thread_setting, pick_device
 from gda_core.checkpoints import safe_kwargs
 from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError
 from gda_core.records import Record
 
 from .._diffusion import DiffusionTrainingParams
-from .._util import device as pick_device
 from .._util import seed_all, stack
 
 
@@ -137,6 +136,7 @@ class Diffusion1DGenerator(Generator):
         from .._diffusion import make_train_scheduler, train_denoiser
 
         p = self.params
+        apply_thread_setting()  # once per process
         seed_all(context.seed)
         if fresh:
             self.scheduler_ = make_train_scheduler(p.num_train_timesteps, p.beta_schedule)

@@ -7,14 +7,13 @@ import json
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
+from gda_core.accelerators import DeviceParams, apply_thread_setting, pick_device
 from gda_core.checkpoints import safe_kwargs
 from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError
 from gda_core.records import Record
 
 from .._diffusion import DiffusionTrainingParams
-from .._util import device as pick_device
 from .._util import seed_all, stack
 
 
@@ -81,6 +80,7 @@ class SpecDiffGenerator(Generator):
         H, W = self._padded(*self.mel_shape_)
         Z = np.pad(Z, ((0, 0), (0, 0), (0, H - Z.shape[2]), (0, W - Z.shape[3])), constant_values=-1.0)
         n_levels = len(p.block_out_channels)
+        apply_thread_setting()  # once per process
         seed_all(context.seed)
         model = UNet2DModel(sample_size=(H, W), in_channels=self.channels_, out_channels=self.channels_,
                             block_out_channels=tuple(p.block_out_channels), layers_per_block=p.layers_per_block,

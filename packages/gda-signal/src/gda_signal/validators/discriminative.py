@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.accelerators import DeviceParams, apply_thread_setting, pick_device
+from gda_core.components import Table, ValidationResult, Validator
 
-from .._util import cpu_threads, stack
-from .._util import device as pick_device
+from .._util import stack
 
 
-class DiscriminativeParams(Params):
+class DiscriminativeParams(DeviceParams):
     iterations: int = Field(2000, gt=0, description="training batches of the post-hoc GRU (reference: 2000)")
     batch_size: int = Field(128, gt=0, description="batch size (reference: 128)")
     repeats: int = Field(3, gt=0, description="independent runs; the mean and std are reported")
     train_rate: float = Field(0.8, gt=0, lt=1, description="share of each set used for training (reference: 0.8)")
     baselines: bool = Field(True, description="also score each baseline generator's samples")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the GRU trains")
 
 
 class DiscriminativeValidator(Validator):
@@ -30,8 +27,8 @@ class DiscriminativeValidator(Validator):
     Params = DiscriminativeParams
 
     def evaluate(self, inputs, context) -> ValidationResult:
-        with cpu_threads(1, pick_device(self.params.device)):
-            return self._evaluate(inputs, context)
+        apply_thread_setting()
+        return self._evaluate(inputs, context)
 
     def _evaluate(self, inputs, context) -> ValidationResult:
         from .._timegan import discriminative_score, minmax

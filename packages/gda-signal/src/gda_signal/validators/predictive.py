@@ -7,13 +7,13 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.accelerators import DeviceParams, apply_thread_setting, pick_device
+from gda_core.components import Table, ValidationResult, Validator
 
-from .._util import cpu_threads, stack
-from .._util import device as pick_device
+from .._util import stack
 
 
-class PredictiveParams(Params):
+class PredictiveParams(DeviceParams):
     iterations: int = Field(5000, gt=0, description="training batches of the post-hoc GRU (reference: 5000)")
     batch_size: int = Field(128, gt=0, description="batch size (reference: 128)")
     repeats: int = Field(3, gt=0, description="independent runs; the mean and std are reported")
@@ -21,7 +21,6 @@ class PredictiveParams(Params):
                                                                 "(reference: the real training data)")
     baselines: bool = Field(True, description="also score each baseline generator's samples")
     reference: bool = Field(True, description="also train on the real training series (TRTR) for comparison")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the GRU trains")
 
 
 class PredictiveValidator(Validator):
@@ -33,8 +32,8 @@ class PredictiveValidator(Validator):
     Params = PredictiveParams
 
     def evaluate(self, inputs, context) -> ValidationResult:
-        with cpu_threads(1, pick_device(self.params.device)):
-            return self._evaluate(inputs, context)
+        apply_thread_setting()
+        return self._evaluate(inputs, context)
 
     def _evaluate(self, inputs, context) -> ValidationResult:
         from .._timegan import minmax, predictive_score

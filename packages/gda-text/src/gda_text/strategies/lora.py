@@ -60,7 +60,9 @@ class LoraStrategy(Strategy):
         import torch
         from peft import LoraConfig, get_peft_model
 
-        from ..lm import build_gpt2, pick_dtype, train_causal_lm, train_tokenizer
+        from gda_core.accelerators import pick_dtype
+
+        from ..lm import build_gpt2, train_causal_lm, train_tokenizer
 
         p = self.params
         gp = generator.params
@@ -91,8 +93,8 @@ class LoraStrategy(Strategy):
             model = get_peft_model(model, config)
         except ValueError as exc:
             raise ConfigError(f"strategy.params.target_modules: {exc}") from exc
-        if device.startswith("cuda") and pick_dtype(gp.dtype, device) != next(model.parameters()).dtype:
-            model = model.to(pick_dtype(gp.dtype, device))
+        if device.startswith("cuda") and pick_dtype(device, gp.dtype) != next(model.parameters()).dtype:
+            model = model.to(pick_dtype(device, gp.dtype))
         prompts = [generator.label_prompt(r.label) for r in train.records]
         max_len = p.max_length if not scratch else min(p.max_length, p.scratch.n_positions)
         self.history_ = train_causal_lm(model, tokenizer, texts, prompts=prompts, epochs=p.epochs, lr=p.lr,

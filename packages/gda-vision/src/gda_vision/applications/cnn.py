@@ -27,10 +27,11 @@ class CNNClassificationApplication(Application):
     def evaluate(self, train, test, *, seed, context) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, f1_score
 
-        from .._cnn import predict, train_cnn
-        from .._torch import pick_device, set_threads
+        from gda_core.accelerators import apply_thread_setting, pick_device
 
-        set_threads()
+        from .._cnn import predict, train_cnn
+
+        apply_thread_setting()
         p = self.params
         device = pick_device(p.device)
         classes = list(train.classes) or sorted({r.label for r in train.records}, key=repr)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Embedder, Params
+from gda_core.accelerators import DeviceParams
+from gda_core.components import Embedder
 from gda_core.errors import ConfigError
 
 
-class CLIPEmbedderParams(Params):
+class CLIPEmbedderParams(DeviceParams):
     model: str | None = Field(None, description="CLIP checkpoint: a local folder or a hub id (required)")
     batch_size: int = Field(64, gt=0, description="images per CLIP call")
-    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
 
 
 class CLIPEmbedder(Embedder):
@@ -25,9 +25,11 @@ class CLIPEmbedder(Embedder):
         self._load()
 
     def _load(self) -> None:
-        from .._clip import load_clip
-        from .._torch import pick_device
+        from gda_core.accelerators import apply_thread_setting, pick_device
 
+        from .._clip import load_clip
+
+        apply_thread_setting()  # once per process
         if hasattr(self, "clip_"):
             return
         if not self.params.model:

@@ -22,10 +22,11 @@ class CNNEmbedder(Embedder):
     Params = CNNEmbedderParams
 
     def fit(self, train, context) -> None:
-        from .._cnn import train_cnn
-        from .._torch import pick_device, set_threads
+        from gda_core.accelerators import apply_thread_setting, pick_device
 
-        set_threads()
+        from .._cnn import train_cnn
+
+        apply_thread_setting()
         p = self.params
         self.device_ = pick_device(p.device)
         classes = list(train.classes) or sorted({r.label for r in train.records}, key=repr)

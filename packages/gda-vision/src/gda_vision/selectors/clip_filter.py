@@ -7,10 +7,11 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from gda_core.accelerators import DeviceParams
 from gda_core.components import Selector, SelectorParams
 
 
-class CLIPFilterParams(SelectorParams):
+class CLIPFilterParams(SelectorParams, DeviceParams):
     model: str = Field(..., description="CLIP checkpoint: a local folder or a hub id (transformers CLIPModel)")
     prompt: str = Field("a photo of a {label}", description="class prompt template; {label} is the class name")
     class_names: dict[str, str] | None = Field(None, description="display name of each class label in prompts")
@@ -19,7 +20,6 @@ class CLIPFilterParams(SelectorParams):
     temperature: float = Field(100.0, gt=0, description="logit scale for the probability score")
     keep: float | None = Field(0.5, gt=0, le=1, description="share of samples kept (by rank, per class)")
     batch_size: int = Field(64, gt=0, description="images per CLIP call")
-    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:N")
 
 
 class CLIPFilterSelector(Selector):
@@ -30,9 +30,11 @@ class CLIPFilterSelector(Selector):
     Params = CLIPFilterParams
 
     def fit(self, train, context) -> None:
-        from .._clip import class_prompt, load_clip, text_embeddings
-        from .._torch import pick_device
+        from gda_core.accelerators import apply_thread_setting, pick_device
 
+        from .._clip import class_prompt, load_clip, text_embeddings
+
+        apply_thread_setting()  # once per process
         p = self.params
         self.device_ = pick_device(p.device)
         self.clip_, self.processor_ = load_clip(p.model, self.device_, "selectors.clip-filter.params.model")

@@ -46,10 +46,11 @@ class LoRAFineTune(Strategy):
         from peft import LoraConfig
         from peft.utils import get_peft_model_state_dict
 
+        from gda_core.accelerators import apply_thread_setting, autocast, pick_device, pick_dtype, torch_generator
+
         from .._clip import class_prompt
         from .._images import resize_batch, set_channels, stack
         from .._sd import default_resolution, load_text2img
-        from .._torch import autocast, pick_device, pick_dtype, set_threads, torch_generator
         from ..generators.sd import StableDiffusionGenerator
 
         if not isinstance(generator, StableDiffusionGenerator):
@@ -58,7 +59,7 @@ class LoRAFineTune(Strategy):
             raise DataError("vision.lora: the training set is empty")
         p, gp = self.params, generator.params
         generator.fit(train, context)
-        set_threads()
+        apply_thread_setting()
         device = pick_device(gp.device)
         dtype = pick_dtype(device, gp.precision)
         seed = context.seed if p.seed is None else p.seed
