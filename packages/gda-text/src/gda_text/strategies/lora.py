@@ -41,6 +41,13 @@ class LoraParams(Params):
         "auto", description="train a small GPT-2 on the real texts first (auto: when generator.params.model is None)")
     scratch: ScratchParams = Field(default_factory=ScratchParams, description="the from-scratch model")
     adapter_dir: str | None = Field(None, description="also save the trained adapter alone into this folder")
+    pool: Literal["none", "texts", "pseudo-label"] = Field(
+        "none", description="use the data set's unlabelled pool: 'texts' adds its texts without a label prefix "
+        "(the LM learns the language of the domain, the labelled texts the conditioning); 'pseudo-label' "
+        "labels it by label spreading on the run embedder from the labelled texts (core.pseudo-label's "
+        "labeller) and trains on labelled + the confidently pseudo-labelled texts")
+    pool_keep: float = Field(0.8, gt=0, le=1, description="with pool=pseudo-label: share of the pool kept, "
+                             "most confident first")
 
 
 class LoraStrategy(Strategy):
@@ -66,6 +73,7 @@ class LoraStrategy(Strategy):
 
         p = self.params
         gp = generator.params
+        train, extra = self._with_pool(train, context)
         texts = [str(r.data) for r in train.records]
         generator.examples_ = {str(c): [str(r.data) for r in recs] for c, recs in train.by_class().items()}
         scratch = p.from_scratch == "always" or (p.from_scratch == "auto" and gp.model is None)
@@ -75,10 +83,11 @@ class LoraStrategy(Strategy):
             if s.n_embd % s.n_head:
                 raise ConfigError("strategy.params.scratch.n_head: must divide scratch.n_embd")
             prompts = [generator.label_prompt(r.label) for r in train.records]
-            tokenizer = train_tokenizer(texts + prompts, s.vocab_size)
+            tokenizer = train_tokenizer(texts + extra + prompts, s.vocab_size)
             model = build_gpt2(tokenizer, n_layer=s.n_layer, n_embd=s.n_embd, n_head=s.n_head,
                                n_positions=s.n_positions, seed=context.seed).to(device)
-            train_causal_lm(model, tokenizer, texts, prompts=prompts if s.labelled else None, epochs=s.epochs,
+            plain = [""] * len(texts) if not s.labelled else prompts
+            train_causal_lm(model, tokenizer, texts + extra, prompts=plain + [""] * len(extra), epochs=s.epochs,
                             lr=s.lr, batch_size=p.batch_size, max_length=min(p.max_length, s.n_positions),
                             seed=context.seed, context=context, desc="train LM from scratch", weight_decay=0.01)
             target = p.target_modules or ["c_attn", "c_proj", "c_fc"]
@@ -95,9 +104,9 @@ class LoraStrategy(Strategy):
             raise ConfigError(f"strategy.params.target_modules: {exc}") from exc
         if device.startswith("cuda") and pick_dtype(device, gp.dtype) != next(model.parameters()).dtype:
             model = model.to(pick_dtype(device, gp.dtype))
-        prompts = [generator.label_prompt(r.label) for r in train.records]
+        prompts = [generator.label_prompt(r.label) for r in train.records] + [""] * len(extra)
         max_len = p.max_length if not scratch else min(p.max_length, p.scratch.n_positions)
-        self.history_ = train_causal_lm(model, tokenizer, texts, prompts=prompts, epochs=p.epochs, lr=p.lr,
+        self.history_ = train_causal_lm(model, tokenizer, texts + extra, prompts=prompts, epochs=p.epochs, lr=p.lr,
                                         batch_size=p.batch_size, max_length=max_len, seed=context.seed,
                                         context=context, desc="LoRA fine-tune")
         generator.set_model(model, tokenizer, base_trained=scratch, has_adapter=True)
@@ -105,3 +114,27 @@ class LoraStrategy(Strategy):
             Path(p.adapter_dir).expanduser().mkdir(parents=True, exist_ok=True)
             generator.save_adapter(Path(p.adapter_dir).expanduser())
         return generator
+
+    def _with_pool(self, train, context):
+        """``(training set, extra unprefixed texts)`` as ``pool`` asks; sets ``context.generator_train``
+        (the reference of near-copy checks) to every text the LM learns from."""
+        from gda_core.records import Record
+
+        p = self.params
+        if p.pool == "none":
+            return train, []
+        pool = getattr(context, "pool", None)
+        if pool is None or len(pool) == 0:
+            raise ConfigError(f"strategy.params.pool: {p.pool!r} needs an unlabelled pool, but the data set "
+                              "offers none (text.builtin and text.table offer one with k_shot)")
+        if p.pool == "texts":
+            extra = [str(r.data) for r in pool.records]
+            context.generator_train = train.with_records(
+                list(train.records) + [Record(id=r.id, data=r.data, label=None) for r in pool.records])
+            return train, extra
+        from gda_core.builtin.pool import PseudoLabelParams, pseudo_label
+
+        kept, self.pool_summary_ = pseudo_label(train, pool, context, PseudoLabelParams(keep=p.pool_keep))
+        train = train.with_records(list(train.records) + kept)
+        context.generator_train = train
+        return train, []
