@@ -227,3 +227,19 @@ def test_a_single_training_record_cannot_calibrate_leave_one_out():
     sel = registry.get("selectors", "core.near-copy").from_params({})
     with pytest.raises(DataError, match="trained on 1 record"):
         sel.fit(train, context(train))
+
+
+def test_memorization_calibrates_like_the_selector():
+    train, test = blobs(n_per_class=15, seed=0), blobs(n_per_class=100, seed=1, prefix="t")
+    pool = as_pool(blobs(n_per_class=100, seed=4, prefix="p"))
+    ctx = context(train, test)
+    ctx.pool = pool
+    gen = planted(train) + fresh(50, seed=7)
+    sel = registry.get("selectors", "core.near-copy").from_params({})
+    kept = [r for r, k in zip(gen, run_selector(sel, train, ctx, gen)) if k]
+    res = _evaluate(train, test, [("generated", gen), ("after core.near-copy", kept)], ctx)
+    assert res.metrics["near_copy_threshold"] == pytest.approx(sel.tau_)
+    assert res.metrics["near_copy_share"] == 0.0 and res.metrics["near_copy_share_generated"] > 0.2
+    assert "unused pool" in res.tables[0].title
+    loo = _evaluate(train, test, [("generated", gen)], ctx, calibration="leave-one-out")
+    assert "leave-one-out" in loo.tables[0].title

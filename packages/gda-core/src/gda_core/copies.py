@@ -83,6 +83,27 @@ def near_copy_threshold(reference: np.ndarray, quantile: float, calibration: np.
     return float(np.quantile(d, quantile))
 
 
+Calibration = Literal["auto", "leave-one-out", "pool"]
+CALIBRATION_HELP = ("real distances that set tau: leave-one-out within the training data, or the unlabelled "
+                    "pool's distances to it (only when the generator did not train on the pool); auto: the pool "
+                    "when it qualifies, else leave-one-out")
+
+
+def calibrate(reference: np.ndarray, context: RunContext, quantile: float, mode: Calibration, space: Space,
+              embedder: str | None = None, *, who: str = "near-copy") -> tuple[float, str]:
+    """``(tau, how)``: the threshold for ``reference`` features and which real distances set it
+    (``"pool"`` or ``"leave-one-out"``). Test records never take part."""
+    from .errors import ConfigError
+
+    use_pool = mode == "pool" or (mode == "auto" and pool_is_unused(context))
+    if use_pool and not pool_is_unused(context):
+        raise ConfigError(f"{who}: calibration='pool' needs an unlabelled pool the generator did not train on; "
+                          "use calibration: leave-one-out")
+    calibration = features(context.pool.records, context, space, embedder) if use_pool else None
+    how = "pool" if use_pool else "leave-one-out"
+    return near_copy_threshold(reference, quantile, calibration), how
+
+
 def pool_is_unused(context: RunContext) -> bool:
     """True when the run has a pool and none of its records is in the generator's training data."""
     pool = getattr(context, "pool", None)

@@ -19,10 +19,7 @@ class NearCopyParams(Params):
                             "would be dropped")
     space: Literal["embedder", "raw"] = Field("embedder", description="measure distances on the run "
                                               "embedder's features or on raw samples (flattened arrays)")
-    calibration: Literal["auto", "leave-one-out", "pool"] = Field(
-        "auto", description="real distances that set tau: leave-one-out within the training data, or the "
-        "unlabelled pool's distances to it (only when the generator did not train on the pool); auto: the "
-        "pool when it qualifies, else leave-one-out")
+    calibration: copies.Calibration = Field("auto", description=copies.CALIBRATION_HELP)
     embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
 
 
@@ -42,15 +39,8 @@ class NearCopySelector(Selector):
             self.reference_ = copies.features(reference.records, context, p.space, p.embedder)
         except ValueError as exc:
             raise ConfigError(f"core.near-copy: space={p.space!r}: {exc}") from exc
-        calibration = None
-        use_pool = p.calibration == "pool" or (p.calibration == "auto" and copies.pool_is_unused(context))
-        if use_pool:
-            if not copies.pool_is_unused(context):
-                raise ConfigError("core.near-copy: calibration='pool' needs an unlabelled pool the generator "
-                                  "did not train on; use calibration: leave-one-out")
-            calibration = copies.features(context.pool.records, context, p.space, p.embedder)
-        self.calibrated_on_ = "pool" if use_pool else "leave-one-out"
-        self.tau_ = copies.near_copy_threshold(self.reference_, p.quantile, calibration)
+        self.tau_, self.calibrated_on_ = copies.calibrate(self.reference_, context, p.quantile, p.calibration,
+                                                          p.space, p.embedder, who="core.near-copy")
 
     def score(self, synthetic, context) -> np.ndarray:
         feats = copies.features(synthetic, context, self.params.space, self.params.embedder)

@@ -5,8 +5,11 @@ pipeline adds ``core.memorization`` to a config that lists no such validator).
 Definition (:mod:`gda_core.copies`): the *reference* is the real data the generator trained on
 (``context.generator_train``: the training records, plus pool records when the strategy trained
 on the pool). A sample is a near-copy when its nearest-neighbour distance to the reference is
-below ``tau``, the ``quantile`` (default 0.05) of the reference's leave-one-out nearest-neighbour
-distances; so about that share of real samples new to the generator would count as copies.
+below ``tau``, the ``quantile`` (default 0.05) of real samples' nearest-neighbour distances to it:
+the reference's leave-one-out distances, or, with ``calibration: auto`` (the default, as in the
+``core.near-copy`` selector) and an unlabelled pool the generator did not train on, the pool's
+distances (real samples new to the generator). So about that share of real samples new to the
+generator would count as copies. Test records never set ``tau``.
 
 Metrics, in the first of ``spaces`` (default: the run embedder's space); each other space adds
 the same names with a ``_<space>`` suffix (``near_copy_share_raw``, ...; where two spaces give the
@@ -57,9 +60,10 @@ def memorized_share(real: np.ndarray, other: np.ndarray, ratio: float) -> float:
 
 
 class MemorizationParams(Params):
-    quantile: float = Field(0.05, gt=0, lt=0.5, description="tau is this quantile of the training data's "
-                            "leave-one-out nearest-neighbour distances (the share of new real samples "
-                            "that would count as copies)")
+    quantile: float = Field(0.05, gt=0, lt=0.5, description="tau is this quantile of real samples' nearest-"
+                            "neighbour distances to the training data (the share of new real samples that "
+                            "would count as copies)")
+    calibration: copies.Calibration = Field("auto", description=copies.CALIBRATION_HELP)
     spaces: list[Literal["embedder", "raw"]] = Field(
         ["embedder", "raw"], min_length=1, description="where distances are measured: the run embedder's "
         "features, raw samples (flattened arrays; skipped for text); the first gives the unsuffixed metrics")
@@ -100,7 +104,8 @@ class MemorizationValidator(Validator):
                 metrics.update({f"{k}{suffix}": v for k, v in same[1].items()})
                 notes.append(f"near-copies in {space} space: the features of {same[0]} space, so the same numbers")
                 continue
-            tau = copies.near_copy_threshold(ref, p.quantile)
+            tau, how = copies.calibrate(ref, context, p.quantile, p.calibration, space, p.embedder,
+                                        who="core.memorization")
             d_gen = dict(zip((r.id for r in generated), copies.nn_distances(gen, ref)))
             d_test = copies.nn_distances(test, ref)
             kept = copies.features(inputs.synthetic, context, space, p.embedder)
@@ -126,13 +131,19 @@ class MemorizationValidator(Validator):
                              _round(float(np.median(d))) if len(d) else None])
             tables.append(Table(
                 f"Near-copies of the generator's {len(ref)} training records ({_space_name(space, context, p)}; "
-                f"tau = {tau:.4g}, the {p.quantile:g} quantile of their leave-one-out distances)",
+                f"tau = {tau:.4g}, the {p.quantile:g} quantile of {_calibrated_on(how, context)})",
                 ["set", "n", "near-copy share", "median NN distance"], rows))
             if m["near_copy_share"] > m["near_copy_share_real"] + 0.05:
                 notes.append(f"{space} space: {m['near_copy_share']:.0%} of the kept synthetic samples are "
                              f"near-copies of training data, against {m['near_copy_share_real']:.0%} of held-out "
                              "real samples: the generator copies")
         return ValidationResult(metrics=metrics, tables=tables, notes=notes)
+
+
+def _calibrated_on(how: str, context) -> str:
+    if how == "pool":
+        return f"the {len(context.pool)} unused pool records' distances to them"
+    return "their leave-one-out distances"
 
 
 def _share(d: np.ndarray, tau: float) -> float:
