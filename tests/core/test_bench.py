@@ -141,7 +141,7 @@ def test_resume_skips_finished_cells_and_gives_identical_results(tmp_path, monke
 
     def crashing(self, config, folder):
         calls.append(f"{'sweep' if not config['selectors'] else 'base'}-seed{config['seed']}")
-        if len(calls) == 4:  # the bench is killed in the middle of seed 1
+        if len(calls) == 4:  # killed after the base cells of the 3 seeds (they run first), in a sweep
             raise KeyboardInterrupt
         return original(self, config, folder)
 
@@ -149,12 +149,12 @@ def test_resume_skips_finished_cells_and_gives_identical_results(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         run_bench([suite], tmp_path, quiet=True)
     finished = sorted(p.name for p in (tmp_path / "cells" / "tiny").iterdir() if p.suffix == ".json")
-    assert finished == ["base-seed0.json", "base-seed1.json", "sweep-seed0.json"]
+    assert finished == ["base-seed0.json", "base-seed1.json", "base-seed2.json"]
     assert not list((tmp_path / "cells" / "tiny").glob(".*tmp"))  # no half-written cell
 
     calls.clear()
     resumed = run_bench([suite], tmp_path, quiet=True)
-    assert calls == ["sweep-seed1", "base-seed2", "sweep-seed2"]  # finished cells were read back
+    assert calls == ["sweep-seed0", "sweep-seed1", "sweep-seed2"]  # finished cells were read back
 
     monkeypatch.setattr(bench_runner.SuiteRunner, "_run", original)
     fresh = run_bench([suite], tmp_path / "fresh", quiet=True)
