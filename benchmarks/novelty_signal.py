@@ -74,11 +74,14 @@ def downstream(records, test, model: str, seed: int) -> float:
     return float(np.mean(clf.predict(Xt) == yt))
 
 
-def near_copies(samples, reference, test) -> tuple[float, float]:
-    from gda_core.copies import near_copy_threshold, nn_distances
+def _flat(records) -> np.ndarray:
+    return np.stack([np.asarray(r.data, dtype=np.float64).ravel() for r in records])
 
-    def flat(rs):
-        return np.stack([np.asarray(r.data, dtype=np.float64).ravel() for r in rs])
+
+def near_copies(samples, reference, test, flat=_flat) -> tuple[float, float]:
+    """Near-copy share of ``samples`` and of the ``test`` records against ``reference`` (features
+    from ``flat``, raw values by default); tau from the reference's leave-one-out distances."""
+    from gda_core.copies import near_copy_threshold, nn_distances
 
     ref = flat(reference)
     tau = near_copy_threshold(ref, 0.05)
