@@ -41,7 +41,6 @@ class _GDAGroup(click.Group):
         log = logging.getLogger("gda")
         if not any(isinstance(h, _EchoHandler) for h in log.handlers):
             log.addHandler(_EchoHandler(logging.WARNING))
-            log.propagate = False
         try:
             return super().invoke(ctx)
         except GDAError as exc:
