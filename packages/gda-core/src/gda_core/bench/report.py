@@ -175,7 +175,10 @@ def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
     for suite in _ordered(r["suite"] for r in run.rows):
         rows = [r for r in run.rows if r["suite"] == suite]
         seeds = sorted({r["seed"] for r in rows})
-        took = f"; {run.seconds[suite]:.0f} s of wall time in this invocation" if suite in run.seconds else ""
+        took = ""
+        if suite in run.seconds:
+            took = (f"; {run.seconds[suite]:.0f} s wall, {run.cpu_seconds.get(suite, math.nan):.0f} s CPU "
+                    "in this invocation (cells read back cost nothing)")
         parts += [f"## {suite}", "", f"Run seeds {', '.join(map(str, seeds))}{took}.", ""]
         models = _ordered(r["model"] for r in rows)
         for model in models:

@@ -64,11 +64,14 @@ class Skipped:
 
 @dataclasses.dataclass
 class BenchRun:
-    """What a bench produced: its rows, what it skipped, and each suite's wall seconds."""
+    """What a bench produced: its rows, what it skipped, and each suite's wall and CPU seconds
+    (CPU time of this process, all threads: on a busy machine it says what the wall time would be
+    on an idle one)."""
 
     rows: list[dict[str, Any]]
     skipped: list[Skipped]
     seconds: dict[str, float]
+    cpu_seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def machine_memory_gb() -> float:
@@ -433,6 +436,7 @@ def run_bench(suites: Sequence[Suite], out: Path, *, seeds: int | None = None, q
     rows: list[dict[str, Any]] = []
     skipped: list[Skipped] = []
     seconds: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     memory = machine_memory_gb()
     for suite in suites:
         if suite.memory_gb > memory:
@@ -442,11 +446,12 @@ def run_bench(suites: Sequence[Suite], out: Path, *, seeds: int | None = None, q
         n = seeds or (suite.quick_seeds if quick else suite.seeds)
         if not quiet:
             echo(f"suite {suite.name}: {n} seed(s){' (quick)' if quick else ''}")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         chosen = [*methods, "real", "classical"] if methods else None
         runner = SuiteRunner(suite, out, seeds=n, quick=quick, quiet=quiet, echo=echo, methods=chosen,
                              compute=compute)
         rows += runner.run()
         skipped += runner.skipped
         seconds[suite.name] = time.perf_counter() - t0
-    return BenchRun(rows, skipped, seconds)
+        cpu[suite.name] = time.process_time() - c0
+    return BenchRun(rows, skipped, seconds, cpu)
