@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import DataError, RunFolderError
+from .errors import DataError, GDAError, RunFolderError
 from .hookspecs import KIND_NAMES
 from .records import Dataset, Record, label_key
 
@@ -82,6 +82,13 @@ class Component:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
 
+    def _require_fitted(self, *attributes: str, action: str = "generate") -> None:
+        """Raise :class:`~gda_core.errors.GDAError` naming the component unless every fitted
+        attribute (``"model_"``, ...) is set: "vision.ddpm: generate called before fit (or load)"."""
+        missing = [a for a in attributes if getattr(self, a, None) is None]
+        if missing:
+            raise GDAError(f"{self.name or type(self).__name__}: {action} called before fit (or load)")
+
 
 # --------------------------------------------------------------------------
 # 1. generative model selection
@@ -134,6 +141,21 @@ class Generator(Component):
 
     def load_state(self, path: Path) -> None:
         """Read fitted state written by :meth:`save_state` from ``path``."""
+
+    state_arrays: ClassVar[str] = "state.npz"
+    """The file :meth:`save_arrays` writes inside a saved generator's folder."""
+
+    def save_arrays(self, path: Path, arrays: dict[str, np.ndarray], filename: str | None = None) -> None:
+        """Write named numpy arrays (fitted state) into the folder ``path``, without pickles."""
+        np.savez(Path(path) / (filename or self.state_arrays), **{k: np.asarray(v) for k, v in arrays.items()})
+
+    def load_arrays(self, path: Path, filename: str | None = None) -> dict[str, np.ndarray]:
+        """Read the arrays :meth:`save_arrays` wrote; a missing file is a :class:`GDAError` naming it."""
+        file = Path(path) / (filename or self.state_arrays)
+        if not file.is_file():
+            raise GDAError(f"{self.name or type(self).__name__}: {file} is missing (not a saved generator folder)")
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> None:
         path = Path(path)

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from gda_core.accelerators import DeviceParams, apply_thread_setting, autocast, pick_device, seeded, torch_generator
 from gda_core.components import SAMPLING, Generator
-from gda_core.errors import DataError, GDAError
+from gda_core.errors import DataError
 
 from ..volumes import affine_of, check_channels, read_config, save_module
 
@@ -162,7 +162,6 @@ class DiffusionGenerator(Generator):
     @property
     def device(self):
         apply_thread_setting()  # once per process
-        apply_thread_setting()  # once per process
         return pick_device(self.params.device)
 
     def _fit_unet(self, x, cond, context, *, desc: str = "train diffusion", steps: int | None = None,
@@ -234,8 +233,7 @@ class DiffusionGenerator(Generator):
         """
         import torch
 
-        if self.unet is None:
-            raise GDAError(f"{self.name or type(self).__name__}: generate called before fit (or load)")
+        self._require_fitted("unet")
         p, dev = self.params, self.device
         unet = self.unet.to(dev).eval()
         n = shape[0]
@@ -308,8 +306,7 @@ class DiffusionGenerator(Generator):
     # -- persistence ------------------------------------------------------------
 
     def save_state(self, path: Path) -> None:
-        if self.unet is None:
-            raise GDAError(f"{self.name or type(self).__name__}: nothing to save before fit")
+        self._require_fitted("unet", action="save")
         save_module(self.unet, self.info["unet_config"], Path(path) / "unet", extra={"info": self.info})
 
     def load_state(self, path: Path) -> None:

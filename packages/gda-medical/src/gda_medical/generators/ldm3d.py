@@ -197,8 +197,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         n = len(conditions)
         if n == 0:
             return []
-        if self.unet is None or self.autoencoder is None:
-            raise GDAError("medical.ldm3d: generate called before fit (or load)")
+        self._require_fitted("unet", "autoencoder")
         p = self.params
         shape, lat = tuple(self.info["shape"]), tuple(self.info["latent_shape"])
         k = int(self.info.get("label_classes", 0))
@@ -230,8 +229,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         return records
 
     def save_state(self, path: Path) -> None:
-        if self.unet is None or self.autoencoder is None:
-            raise GDAError("medical.ldm3d: nothing to save before fit")
+        self._require_fitted("unet", "autoencoder", action="save")
         save_module(self.autoencoder, self.info["ae_config"], Path(path) / "autoencoder",
                     extra={"class": self.info["ae_class"]})
         save_module(self.unet, self.info["unet_config"], Path(path) / "unet", extra={"info": self.info})

@@ -75,8 +75,7 @@ class ClassicalAugmentation(Generator):
             self.by_class_.setdefault(str(lab), []).append(k)
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
-        if not hasattr(self, "sources_"):
-            raise DataError("signal.classical: fit the generator on real records first")
+        self._require_fitted("sources_")
         rng = np.random.default_rng(seed)
         out = []
         for cond in conditions:

@@ -113,7 +113,7 @@ class Diffusion1DGenerator(Generator):
 
         if lora_rank:
             raise ConfigError("strategy.params.lora_rank: signal.diffusion1d fine-tunes every weight; set it to 0")
-        if not hasattr(self, "model_"):
+        if getattr(self, "model_", None) is None:
             raise DataError("signal.diffusion1d: fine_tune needs a pretrained model (call pretrain first)")
         X = stack(train.records)
         if len(X) == 0:
@@ -278,8 +278,7 @@ class Diffusion1DGenerator(Generator):
         return self.sample_arrays(idx, seed, context, latents=slerp(za, zb, w))
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
-        if not hasattr(self, "model_"):
-            raise DataError("signal.diffusion1d: fit or load the generator before generating")
+        self._require_fitted("model_")
         idx = [self._label_index(c.get("label")) for c in conditions]
         p = self.params
         if not conditions:

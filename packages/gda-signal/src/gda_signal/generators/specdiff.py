@@ -102,8 +102,7 @@ class SpecDiffGenerator(Generator):
     def generate(self, conditions, *, seed, context) -> list[Record]:
         from .._diffusion import sample
 
-        if not hasattr(self, "model_"):
-            raise DataError("signal.specdiff: fit or load the generator before generating")
+        self._require_fitted("model_")
         p = self.params
         keys = [str(c) for c in self.classes_]
         idx = []

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Generator, Params
-from gda_core.errors import ConfigError, GDAError
+from gda_core.errors import ConfigError
 from gda_core.records import Record
 
 Action = Literal["keyboard", "ocr", "spelling", "char_swap", "char_delete", "char_insert", "char_substitute",
@@ -110,8 +110,7 @@ class NlpaugGenerator(Generator):
         return " ".join(words)
 
     def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context) -> list[Record]:
-        if not hasattr(self, "texts_"):
-            raise GDAError("text.nlpaug must be fitted first")
+        self._require_fitted("texts_")
         rng = random.Random(seed)
         out = []
         for i, cond in enumerate(conditions):

@@ -6,7 +6,6 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Embedder
-from gda_core.errors import GDAError
 
 from .._cnn import SmallCNNParams
 
@@ -38,7 +37,6 @@ class CNNEmbedder(Embedder):
     def embed(self, records, context) -> np.ndarray:
         from .._cnn import predict
 
-        if not hasattr(self, "model_"):
-            raise GDAError("vision.cnn-embedder has not been fitted")
+        self._require_fitted("model_", action="embed")
         return predict(self.model_, list(records), size=self.params.size, device=self.device_,
                        features=True).astype(np.float64)

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from gda_core.components import SAMPLING, Generator, Params
-from gda_core.errors import DataError, GDAError
+from gda_core.errors import DataError
 from gda_core.records import Record
 
 from .._images import as_chw
@@ -65,8 +65,7 @@ class ClassicalAugmentationGenerator(Generator):
         self.labels_ = [r.label for r in train.records]
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
-        if not hasattr(self, "images_"):
-            raise GDAError("vision.classical has not been fitted")
+        self._require_fitted("images_")
         rng = np.random.default_rng(seed)
         where = {rid: i for i, rid in enumerate(self.ids_)}
         out = []

@@ -453,8 +453,7 @@ class ClassConditionalDDPMGenerator(Generator):
     # -- sampling ---------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "unet_"):
-            raise GDAError("vision.ddpm has not been fitted or loaded")
+        self._require_fitted("unet_")
 
     def class_index(self, label: Any) -> int:
         """The UNet's class index of ``label`` (None: the null class, unconditional)."""

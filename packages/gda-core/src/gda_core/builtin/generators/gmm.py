@@ -70,12 +70,11 @@ class GaussianMixtureGenerator(Generator):
         on the labelled records then refine it (default 0: the pretrained components as they are)."""
         from sklearn.mixture import GaussianMixture
 
-        from gda_core.errors import ConfigError, GDAError
+        from gda_core.errors import ConfigError
 
         if lora_rank:
             raise ConfigError("strategy.params.lora_rank: core.gmm has no LoRA; use 0")
-        if not hasattr(self, "prior_"):
-            raise GDAError("core.gmm.fine_tune: call pretrain first")
+        self._require_fitted("prior_", action="fine_tune (call pretrain first)")
         prior = self.prior_
         self.models_, self.labels_ = {}, {}
         for label, recs in train.by_class().items():
@@ -114,6 +113,7 @@ class GaussianMixtureGenerator(Generator):
         return means[comp] + np.einsum("nij,nj->ni", chol, z)
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
+        self._require_fitted("models_")
         rng = np.random.default_rng(seed)
         keys = [label_key(c.get("label")) for c in conditions]
         for key, cond in zip(keys, conditions):
@@ -131,14 +131,13 @@ class GaussianMixtureGenerator(Generator):
         for key, m in self.models_.items():
             for part, value in m.items():
                 arrays[f"{key}/{part}"] = value
-        np.savez(path / "gmm.npz", **arrays)
+        self.save_arrays(path, arrays, "gmm.npz")
         (path / "gmm.json").write_text(json.dumps({"shape": self.shape_, "labels": self.labels_}))
 
     def load_state(self, path) -> None:
         meta = json.loads((path / "gmm.json").read_text())
         self.shape_, self.labels_ = meta["shape"], meta["labels"]
         self.models_ = {}
-        with np.load(path / "gmm.npz", allow_pickle=False) as z:
-            for name in z.files:
-                key, part = name.rsplit("/", 1)
-                self.models_.setdefault(key, {})[part] = z[name]
+        for name, value in self.load_arrays(path, "gmm.npz").items():
+            key, part = name.rsplit("/", 1)
+            self.models_.setdefault(key, {})[part] = value

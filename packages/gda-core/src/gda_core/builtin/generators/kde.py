@@ -43,6 +43,7 @@ class KernelDensityGenerator(Generator):
             self.labels_[label_key(label)] = label
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
+        self._require_fitted("data_")
         from sklearn.neighbors import KernelDensity
 
         rng = np.random.default_rng(seed)
@@ -59,12 +60,11 @@ class KernelDensityGenerator(Generator):
         return out
 
     def save_state(self, path) -> None:
-        np.savez(path / "kde.npz", **self.data_)
+        self.save_arrays(path, self.data_, "kde.npz")
         (path / "kde.json").write_text(json.dumps({"shape": self.shape_, "labels": self.labels_,
                                                    "bandwidth": self.bandwidth_}))
 
     def load_state(self, path) -> None:
         meta = json.loads((path / "kde.json").read_text())
         self.shape_, self.labels_, self.bandwidth_ = meta["shape"], meta["labels"], meta["bandwidth"]
-        with np.load(path / "kde.npz", allow_pickle=False) as z:
-            self.data_ = {k: z[k] for k in z.files}
+        self.data_ = self.load_arrays(path, "kde.npz")
