@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import shlex
 import warnings
 from pathlib import Path
@@ -42,15 +41,29 @@ def test_run_help_examples_resolve_on_the_shipped_core_example():
     for argv in core:
         sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
         resolve(apply_overrides(load_yaml(REPO / argv[2]), sets))  # raises on a bad path or value
-    # every --set in the option help resolves on the core example too
-    option_sets = re.findall(r"--set\s+(\S+=\S+)", out.replace("\n", " "))
-    core_sets = [s for s in option_sets if s != "PATH=VALUE" and not s.startswith("generator.params.train_steps")]
-    assert len(core_sets) >= 2
-    resolve(apply_overrides(load_yaml(REPO / "examples/core.yaml"), core_sets))
+    # every "e.g. ..." example in the option help resolves on the core example too
+    options = " ".join(out[out.index("Options:"):].split())
+    checked = 0
+    for example in options.split("e.g. ")[1:]:
+        tokens, sets = example.split(), []
+        for flag, value in zip(tokens[::2], tokens[1::2]):
+            if flag == "--set" and "=" in value:
+                sets.append(value.rstrip(";,)"))
+            elif flag == "--executor" and not value.startswith("["):
+                sets.append(f"executor.name={value.rstrip(';,)')}")
+            else:
+                break
+        if sets:
+            resolve(apply_overrides(load_yaml(REPO / "examples/core.yaml"), sets))
+            checked += 1
+    assert checked >= 2
 
 
-def test_plain_progress_off_a_terminal(capsys):
+def test_plain_progress_off_a_terminal(capsys, monkeypatch):
     ctx = RunContext(train=blobs(2))
+    assert list(ctx.progress(range(5), desc="fast")) == list(range(5))
+    assert capsys.readouterr().err == ""  # a loop done within quiet_s prints nothing
+    monkeypatch.setattr(PlainProgress, "quiet_s", 0.0)
     items = list(ctx.progress(range(50), desc="fit"))
     assert items == list(range(50))
     err = capsys.readouterr().err
@@ -64,11 +77,12 @@ def test_plain_progress_off_a_terminal(capsys):
 
 
 def test_plain_progress_without_a_length(monkeypatch):
+    monkeypatch.setattr(PlainProgress, "quiet_s", 0.0)
     buf = io.StringIO()
     monkeypatch.setattr("sys.stderr", buf)
     assert len(PlainProgress(range(7))) == 7
     list(PlainProgress(iter(range(3)), "gen"))
-    assert buf.getvalue().strip() == "" or buf.getvalue().startswith("gda: gen 3")
+    assert buf.getvalue().startswith("gda: gen 3 (")
 
 
 def test_silence_libraries_quiets_warnings_and_library_loggers(recwarn):

@@ -49,8 +49,8 @@ class RunContext:
         """Wrap a long loop in progress output on stderr (nothing with ``quiet``).
 
         On a terminal: a tqdm bar. Otherwise (a log file, a pipe, CI): plain lines such as
-        ``gda: fit 40/200 (20%, 12 s, about 48 s left)`` at most every 10% or 30 seconds, and no
-        escape sequences, so nested loops stay readable in a log.
+        ``gda: fit 40/200 (20%, 12 s, about 48 s left)`` at most every 10% or 30 seconds (nothing
+        for a loop done within 2 s), and no escape sequences, so nested loops stay readable in a log.
         """
         if self.quiet:
             return iterable
@@ -110,6 +110,8 @@ class PlainProgress(Iterable[T]):
     """Progress as plain lines on stderr, for output that is not a terminal (see :meth:`RunContext.progress`)."""
 
     every_s = 30.0
+    quiet_s = 2.0
+    """Loops that finish faster than this print nothing, longer ones a line per 10% and a last line."""
 
     def __init__(self, iterable: Iterable[T], desc: str = "", total: int | None = None) -> None:
         self.iterable = iterable
@@ -134,10 +136,11 @@ class PlainProgress(Iterable[T]):
             yield item
             done += 1
             now = time.perf_counter()
-            if (self.total and done % step == 0 and done < self.total) or now - last >= self.every_s:
+            due = (self.total and done % step == 0 and done < self.total) or now - last >= self.every_s
+            if due and now - t0 >= self.quiet_s:
                 print(self._line(done, t0), file=sys.stderr, flush=True)
                 last = now
-        if done > 1 or time.perf_counter() - t0 > 1.0:
+        if time.perf_counter() - t0 >= self.quiet_s:
             print(self._line(done, t0), file=sys.stderr, flush=True)
 
 
