@@ -538,3 +538,11 @@ def _yaml(folder: Path, cfg: dict) -> Path:
     path.write_text(yaml.safe_dump(cfg))
     return path
 
+
+
+def test_text_tables_read_a_byte_order_mark_and_refuse_duplicate_columns(tmp_path):
+    text_datasets = pytest.importorskip("gda_text.datasets")
+    rows = text_datasets.read_rows(_table(tmp_path, "text,label\nhello there,a\n", "bom.csv", "utf-8-sig"))
+    assert rows == [{"text": "hello there", "label": "a"}]
+    with pytest.raises(DataError, match="duplicate column name"):
+        text_datasets.read_rows(_table(tmp_path, "text,text,label\nx,y,a\n", "dup.csv"))

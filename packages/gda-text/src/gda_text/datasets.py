@@ -27,7 +27,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     try:
         if suffix in (".jsonl", ".ndjson"):
             rows = []
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
                 if not line.strip():
                     continue
                 try:
@@ -39,8 +39,13 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                 rows.append(row)
             return rows
         if suffix in (".csv", ".tsv"):
-            with path.open(newline="", encoding="utf-8") as f:
-                return list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+            with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is skipped
+                reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+                names = list(reader.fieldnames or [])
+                dup = sorted({c for c in names if names.count(c) > 1})
+                if dup:
+                    raise DataError(f"{path}: duplicate column name(s) {', '.join(map(repr, dup))}")
+                return list(reader)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text: {exc}") from exc
     raise DataError(f"{path}: unsupported file type {suffix!r} (use .csv, .tsv or .jsonl)")
