@@ -40,5 +40,10 @@ def phantoms_suite() -> Suite:
                "generator.params.steps=30", "generator.params.inference_steps=4", "generate.per_class=4",
                "generator.params.channels=[8, 8, 8]"),
         quick_ratios=(0.5, 1.0, 2.0),
+        quick_downstream=[
+            DownstreamModel("unet", {"name": "medical.segmentation", "params": {**seg, "steps": 30}}, strong=True),
+            DownstreamModel("unet-small", {"name": "medical.segmentation", "params": {
+                "channels": [4, 8], "steps": 20, "batch_size": 4, "patch_size": [8, 8, 8]}}),
+        ],
         memory_gb=4.0,
     )

@@ -92,7 +92,8 @@ def sweep_table(rows: Sequence[dict[str, Any]], real_rows: Sequence[dict[str, An
         p = paired(scores, real) if real else None
         out.append([f"{ratio:g}", _num(float(sum(r['n_synthetic'] for r in rows if r['ratio'] == ratio)
                                              / max(1, len(scores))), 0),
-                    f"{m * 100:.1f} ± {sd * 100:.1f}", p.text() if p else "", f"{p.wins}/{p.losses}" if p else ""])
+                    f"{m * 100:.1f} ± {sd * 100:.1f}", (p.text() + (" *" if p.significant else "")) if p else "",
+                    f"{p.wins}/{p.losses}" if p else ""])
     return out
 
 

@@ -135,6 +135,7 @@ class SuiteRunner:
                 named.append(suite.features)  # the features of the copy and fidelity numbers
         self.base = base
         self.ratios = suite.quick_ratios if quick and suite.quick_ratios is not None else suite.ratios
+        self.downstream = suite.quick_downstream if quick and suite.quick_downstream else suite.downstream
         self.methods: list[Method] = []
         for m in suite.methods:
             if methods and not any(fnmatch.fnmatchcase(m.name, pat) for pat in methods):
@@ -195,7 +196,7 @@ class SuiteRunner:
         """Read a finished cell back, or compute and write it atomically."""
         key = _digest({"protocol": PROTOCOL_VERSION, "gda": __version__, "config": config,
                        "methods": [dataclasses.asdict(m) for m in methods],
-                       "downstream": [dataclasses.asdict(d) for d in self.suite.downstream],
+                       "downstream": [dataclasses.asdict(d) for d in self.downstream],
                        "ratios": self.ratios, "features": self.suite.features})
         path = self.out / "cells" / self.suite.name / f"{name}-seed{seed}.json"
         if path.is_file():
@@ -318,7 +319,7 @@ class SuiteRunner:
             fid[label] = fidelity(feats_train, feats_test, fake, threshold)
         split = _digest([sorted(r.id for r in train.records), sorted(r.id for r in test.records)])[:10]
         rows = []
-        for dm in self.suite.downstream:
+        for dm in self.downstream:
             app = host.create("applications", dm.application["name"], dm.application.get("params", {}))
             ctx.application = app
             for m, label, recs, extra in sets:

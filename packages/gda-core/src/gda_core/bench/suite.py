@@ -83,7 +83,7 @@ def standard_methods(*extra: Method, self_train: bool = True) -> list[Method]:
 class Suite:
     """A bench protocol. ``config`` is a run config without ``seed`` and ``validators`` (the
     bench sets both); ``quick`` are overrides that make ``--quick`` fit its time budget
-    (``quick_ratios``, when given, replaces ``ratios`` there);
+    (``quick_ratios`` and ``quick_downstream``, when given, replace ``ratios`` and ``downstream`` there);
     ``sweep`` are overrides of the ratio-sweep generation, which makes ``max(ratios)`` times
     the real count per class with no selection; ``features`` names the embedder used for
     near-copies, PRDC and the Fréchet distance (default: the run's embedder)."""
@@ -98,6 +98,7 @@ class Suite:
     quick_seeds: int = 2
     ratios: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)
     quick_ratios: tuple[float, ...] | None = None
+    quick_downstream: list[DownstreamModel] | None = None
     sweep: tuple[str, ...] = ()
     features: str | None = None
     memory_gb: float = 1.0
