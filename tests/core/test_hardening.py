@@ -546,3 +546,11 @@ def test_text_tables_read_a_byte_order_mark_and_refuse_duplicate_columns(tmp_pat
     assert rows == [{"text": "hello there", "label": "a"}]
     with pytest.raises(DataError, match="duplicate column name"):
         text_datasets.read_rows(_table(tmp_path, "text,text,label\nx,y,a\n", "dup.csv"))
+
+
+def test_gda_list_marks_sampling_parameters():
+    code, out, _ = invoke("list", "generators")
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.strip().startswith("temperature:"))
+    assert line.endswith("[sampling]")
+    assert not next(x for x in out.splitlines() if x.strip().startswith("reg_covar:")).endswith("[sampling]")

@@ -133,6 +133,7 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
             for p in item["params"]:
                 default = " (required)" if p["required"] else f" = {p['default']!r}"
                 desc = f"  {p['description']}" if p["description"] else ""
+                desc += "  [sampling]" if p.get("sampling") else ""
                 click.echo(f"      {p['name']}: {p['type']}{default}{desc}")
 
 

@@ -322,6 +322,9 @@ class PluginHost:
         info = self.components(kind)[name]
         cls = info.load()
         params = []
+        from .components import sampling_fields
+
+        sampling = sampling_fields(cls.Params)
         for field, f in cls.Params.model_fields.items():
             default = None if f.is_required() else f.get_default(call_default_factory=True)
             params.append({
@@ -330,6 +333,7 @@ class PluginHost:
                 "default": default,
                 "required": f.is_required(),
                 "description": f.description or "",
+                "sampling": field in sampling,  # a generator's sampling parameter (not part of the fitted model)
             })
         doc = (cls.__doc__ or "").strip().splitlines()
         return {"name": name, "kind": kind, "plugin": info.plugin, "class": info.qualname,

@@ -18,7 +18,7 @@ class GMMParams(Params):
     covariance_type: Literal["full", "tied", "diag", "spherical"] = Field("diag", description="covariance form")
     reg_covar: float = Field(1e-3, gt=0, description="added to covariance diagonals for stability")
     temperature: float = Field(1.0, gt=0, json_schema_extra=SAMPLING,
-                               description="scales each draw's spread around its component mean (sampling only)")
+                               description="scales each draw's spread around its component mean")
 
 
 class GaussianMixtureGenerator(Generator):
