@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gda_core import hookspecs, registry
+from gda_core import accelerators, hookspecs, testing
 from gda_core.components import KINDS
+from gda_core.host import TRACE_ENV, host
 
 REPO = Path(__file__).resolve().parents[2]
 WRITING_PLUGINS = REPO / "docs" / "writing-plugins.md"
@@ -99,7 +100,7 @@ def test_core_doc_covers_every_core_component():
 @pytest.mark.parametrize(("kind", "name"), _core_components(), ids=lambda v: v)
 def test_core_doc_documents_each_component_and_its_parameters(kind, name):
     body = section(CORE_DOC.read_text(encoding="utf-8"), name)
-    for param in registry.describe(kind, name)["params"]:
+    for param in host.describe(kind, name)["params"]:
         assert f"`{param['name']}`" in body, f"docs/core.md: {name} lacks parameter {param['name']}"
 
 
@@ -167,3 +168,31 @@ def test_hook_reference_examples_run(tmp_path):
     assert len(loaded) == 12 and loaded.classes == ["0", "1"]
     with pytest.raises(DataError, match="dataset.params.path"):
         ns["CsvFolderDataset"](path=str(tmp_path / "missing")).load(ctx)
+
+
+def test_writing_plugins_shows_the_plugin_host_tracing_and_the_torch_helpers():
+    text = WRITING_PLUGINS.read_text(encoding="utf-8")
+    assert f"{TRACE_ENV}=1" in text and "gda_core.host" in text
+    torch_section = section(text, "Torch-based components")
+    public = [n for n, v in vars(accelerators).items()
+              if not n.startswith("_") and callable(v) and getattr(v, "__module__", "") == accelerators.__name__]
+    for name in public:
+        assert f"`{name}" in torch_section, f"docs/writing-plugins.md: Torch-based components lacks {name}"
+    assert "GDA_TORCH_THREADS" in torch_section and "once per process" in torch_section
+
+
+def test_writing_plugins_documents_the_conformance_kit():
+    text = WRITING_PLUGINS.read_text(encoding="utf-8")
+    contracts = [n for n, v in vars(testing).items()
+                 if isinstance(v, type) and n.endswith("Contract") and not n.startswith("_")]
+    assert {"GeneratorContract", "SelectorContract"} <= set(contracts)
+    for name in contracts:
+        checks = [m for m in vars(getattr(testing, name)) if m.startswith("test_")]
+        assert name in text and checks, name
+    ns = _example_namespace()
+    assert issubclass(ns["TestJitterContract"], testing.GeneratorContract)
+
+
+def test_the_template_runs_the_conformance_kit():
+    tests = (TEMPLATE / "tests" / "test_plugin.py").read_text(encoding="utf-8")
+    assert "(GeneratorContract)" in tests and "(SelectorContract)" in tests

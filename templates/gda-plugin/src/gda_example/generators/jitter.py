@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core import DataError, Generator, Params, Record
-from gda_core.records import json_safe
+from gda_core.records import json_safe, label_key
 
 
 class JitterParams(Params):
@@ -48,14 +48,15 @@ class JitterGenerator(Generator):
                 continue
             X = np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in recs])
             std = X.std(0) if len(X) > 1 else overall_std
-            self.classes_[str(label)] = {"label": label, "ids": [r.id for r in recs], "X": X,
+            self.classes_[label_key(label)] = {"label": label, "ids": [r.id for r in recs], "X": X,
                                          "std": np.maximum(std, self.params.min_std)}
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
+        self._require_fitted("classes_")
         rng = np.random.default_rng(seed)
         out = []
         for cond in conditions:
-            key = str(cond.get("label"))
+            key = label_key(cond.get("label"))
             if key not in self.classes_:
                 raise DataError(f"example.jitter was not fitted on class {cond.get('label')!r}")
             c = self.classes_[key]
@@ -78,14 +79,13 @@ class JitterGenerator(Generator):
         for i, (key, c) in enumerate(self.classes_.items()):
             arrays[f"X_{i}"], arrays[f"std_{i}"] = c["X"], c["std"]
             meta["classes"].append({"key": key, "label": c["label"], "ids": c["ids"]})
-        np.savez(Path(path) / "jitter.npz", **arrays)
+        self.save_arrays(path, arrays, "jitter.npz")
         (Path(path) / "jitter.json").write_text(json.dumps(json_safe(meta), indent=2))
 
     def load_state(self, path: Path) -> None:
         meta = json.loads((Path(path) / "jitter.json").read_text())
         self.shape_ = meta["shape"]
         self.classes_ = {}
-        with np.load(Path(path) / "jitter.npz", allow_pickle=False) as z:
-            for i, c in enumerate(meta["classes"]):
-                self.classes_[c["key"]] = {"label": c["label"], "ids": c["ids"],
-                                           "X": z[f"X_{i}"], "std": z[f"std_{i}"]}
+        z = self.load_arrays(path, "jitter.npz")
+        for i, c in enumerate(meta["classes"]):
+            self.classes_[c["key"]] = {"label": c["label"], "ids": c["ids"], "X": z[f"X_{i}"], "std": z[f"std_{i}"]}
