@@ -109,6 +109,7 @@ class DDPM3DGenerator(DiffusionGenerator):
         n = len(conditions)
         if n == 0:
             return []
+        self._require_fitted("unet")
         shape = tuple(self.info["shape"])
         k = int(self.info.get("label_classes", 0))
         c = shape[0] + (1 if k else 0)
