@@ -207,9 +207,28 @@ def test_random_array_files(shape, dtype, n, n_labels, label_key, good_file, gar
     attempt("array file", lambda: _load(cfg))
 
 
+STEP_FOLDER = SCRATCH / "steps"
+
+
+@settings(FUZZ, max_examples=40)
+@given(st.sampled_from(["generate", "select", "validate"]), st.lists(valid_sets | overrides, min_size=1, max_size=2))
+def test_random_set_on_a_run_folder(step, items):
+    """``gda <step> RUN --set ...``: a result or a clear error, and the folder stays consistent after either."""
+    from gda_core import pipeline, runfolder
+
+    if not STEP_FOLDER.exists():
+        pipeline.run(small_config(selectors=["core.dedup"], validators=["core.prdc"]), STEP_FOLDER, quiet=True)
+    attempt("step --set", lambda: pipeline.step(STEP_FOLDER, step, quiet=True, overrides=items))
+    done = runfolder.read_marker(STEP_FOLDER)["steps"]
+    if "select" in done:  # whatever happened, a finished selection still matches its shards and manifest
+        pipe = pipeline.open_run(STEP_FOLDER, quiet=True)
+        pipe.load_generated()
+        pipe.load_selection()
+
+
 def test_zz_fuzz_counts():
     """At least 1000 cases in all, and no exception other than a GDAError (the tests above would fail)."""
-    kinds = {"config mapping", "config file", "--set", "csv table", "array file"}
+    kinds = {"config mapping", "config file", "--set", "csv table", "array file", "step --set"}
     if set(COUNTS) != kinds:
         pytest.skip("run the whole file to count")
     total = sum(sum(c.values()) for c in COUNTS.values())
