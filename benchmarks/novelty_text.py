@@ -8,7 +8,7 @@ downstream models) every method makes a training set, scored on the 200 test tex
 - ``nlpaug``: + text.nlpaug (the classical baseline);
 - ``lora``: + text.prompt/text.lora (a small GPT-2 from scratch, then LoRA) on the labelled texts;
 - ``lora-pool-texts``: the same with the pool's texts in the LM training, unprefixed (pool=texts);
-- ``self-training``: + the pool pseudo-labelled by label spreading on MiniLM embeddings, no generator;
+- ``self-training``: + the pool pseudo-labelled by logistic regression on MiniLM embeddings, no generator;
 - ``lora-pool-pl``: + text.lora trained on labelled + pseudo-labelled texts (pool=pseudo-label);
 - ``lora-pool-pl+pool``: + the pseudo-labelled pool and lora-pool-pl's samples.
 
@@ -107,7 +107,7 @@ def run_seed(args, seed: int, done: set, write) -> None:
         out, ref, secs = lora("texts")
         emit("lora-pool-texts", out, reference=ref, seconds=secs)
     if want("self-training", "lora-pool-pl", "lora-pool-pl+pool"):
-        kept, summary = pseudo_label(labelled, pool, ctx, PseudoLabelParams(keep=0.8))
+        kept, summary = pseudo_label(labelled, pool, ctx, PseudoLabelParams(classifier="logistic", keep=0.8))
         info = {"pseudo_label_accuracy": summary.get("accuracy_vs_hidden_labels"), "pseudo_labelled": len(kept)}
         if want("self-training"):
             emit("self-training", [], extra_train=kept, info=info)

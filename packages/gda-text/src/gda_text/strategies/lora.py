@@ -44,8 +44,11 @@ class LoraParams(Params):
     pool: Literal["none", "texts", "pseudo-label"] = Field(
         "none", description="use the data set's unlabelled pool: 'texts' adds its texts without a label prefix "
         "(the LM learns the language of the domain, the labelled texts the conditioning); 'pseudo-label' "
-        "labels it by label spreading on the run embedder from the labelled texts (core.pseudo-label's "
-        "labeller) and trains on labelled + the confidently pseudo-labelled texts")
+        "labels it with core.pseudo-label's labeller (pool_classifier, on the run embedder) fitted on the "
+        "labelled texts and trains on labelled + the confidently pseudo-labelled texts")
+    pool_classifier: Literal["logistic", "svm", "label-spreading", "self-training"] = Field(
+        "logistic", description="with pool=pseudo-label: the labeller (on MiniLM embeddings logistic "
+        "regression labelled the shipped set's pool far better than label spreading)")
     pool_keep: float = Field(0.8, gt=0, le=1, description="with pool=pseudo-label: share of the pool kept, "
                              "most confident first")
 
@@ -134,7 +137,8 @@ class LoraStrategy(Strategy):
             return train, extra
         from gda_core.builtin.pool import PseudoLabelParams, pseudo_label
 
-        kept, self.pool_summary_ = pseudo_label(train, pool, context, PseudoLabelParams(keep=p.pool_keep))
+        kept, self.pool_summary_ = pseudo_label(train, pool, context, PseudoLabelParams(
+            classifier=p.pool_classifier, keep=p.pool_keep))
         train = train.with_records(list(train.records) + kept)
         context.generator_train = train
         return train, []
