@@ -7,7 +7,9 @@ Each test counts its cases; the last test checks the total and prints the counts
 
 from __future__ import annotations
 
+import atexit
 import collections
+import shutil
 import string
 import tempfile
 from pathlib import Path
@@ -28,6 +30,7 @@ COUNTS: dict[str, collections.Counter] = collections.defaultdict(collections.Cou
 FUZZ = settings(max_examples=250, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 SCRATCH = Path(tempfile.mkdtemp(prefix="gda-fuzz-"))
+atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 
 def attempt(kind: str, fn) -> None:
