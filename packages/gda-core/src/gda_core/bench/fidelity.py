@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..neighbors import leave_one_out_distances, nearest_distances
+from ..neighbors import nearest_distances
 
 COPY_QUANTILE = 0.05
 """A sample is a near-copy when it sits closer to its nearest training sample than this
@@ -14,8 +14,11 @@ quantile of the training samples' own leave-one-out nearest-neighbour distances.
 
 
 def copy_threshold(train: np.ndarray, quantile: float = COPY_QUANTILE) -> float:
-    """The near-copy distance, calibrated on the training set alone (leave-one-out)."""
-    return float(np.quantile(leave_one_out_distances(train), quantile))
+    """The near-copy distance, calibrated on the training set alone (leave-one-out), as
+    ``core.memorization`` and ``core.near-copy`` calibrate it (:mod:`gda_core.copies`)."""
+    from ..copies import near_copy_threshold
+
+    return near_copy_threshold(train, quantile)
 
 
 def near_copy_share(samples: np.ndarray, train: np.ndarray, threshold: float) -> float:

@@ -309,14 +309,22 @@ class SuiteRunner:
             self.skipped.append(Skipped(self.suite.name, what, why))
 
     def _score(self, ctx, sets, seed: int, cost: dict[str, float], ratio: float | None = None) -> list[dict[str, Any]]:
+        from ..copies import generator_reference
+
         train, test = ctx.train, ctx.test
-        feats_train = ctx.embed(train.records, self.suite.features)
         feats_test = ctx.embed(test.records, self.suite.features)
-        threshold = copy_threshold(feats_train)
+        refs: dict[int, tuple[np.ndarray, float]] = {}
         fid: dict[str, dict[str, float]] = {}
-        for _m, label, recs, _extra in sets:
-            fake = ctx.embed(recs, self.suite.features) if recs else np.zeros((0, feats_train.shape[1]))
-            fid[label] = fidelity(feats_train, feats_test, fake, threshold)
+        for m, label, recs, _extra in sets:
+            # copies are measured against the real records the generator trained on (train + pool
+            # for a pool strategy); classical and self-train sets against the labelled records
+            ref = generator_reference(ctx) if m.kind == "generative" else train
+            if id(ref) not in refs:
+                feats = ctx.embed(ref.records, self.suite.features)
+                refs[id(ref)] = (feats, copy_threshold(feats))
+            feats_ref, threshold = refs[id(ref)]
+            fake = ctx.embed(recs, self.suite.features) if recs else np.zeros((0, feats_ref.shape[1]))
+            fid[label] = fidelity(feats_ref, feats_test, fake, threshold)
         split = _digest([sorted(r.id for r in train.records), sorted(r.id for r in test.records)])[:10]
         rows = []
         for dm in self.downstream:
