@@ -206,3 +206,18 @@ def test_embedders_named_by_selectors_and_validators_are_built_when_the_config_i
     with pytest.raises(ConfigError, match="embedder 'core.pca' was not built"):
         ctx.embed(ctx.train.records, "core.pca")  # never looked up quietly
     assert ctx.embed(ctx.train.records).tolist() == [[1.0, 2.0]]  # no embedder: flattened values
+
+
+def test_small_contract_points():
+    import numpy as np
+
+    from gda_core.components import Validator
+    from gda_core.config import parse
+    from gda_core.errors import ConfigError
+    from gda_core.records import label_key
+
+    assert label_key(np.int64(3)) == label_key(3) == "3" and label_key("cat") == "cat"
+    assert Validator.accepts_empty is False
+    assert host.get("validators", "core.downstream").accepts_empty is True
+    with pytest.raises(ConfigError, match=r"generate\.per_class: .*number of samples per class"):
+        parse({"generate": {"per_class": True}})  # the selectors' per_class is the switch

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gda_core.errors import DataError
-from gda_core.records import Record
+from gda_core.records import Record, label_key
 
 LengthFix = Literal["error", "pad", "crop", "pad-or-crop", "resample"]
 NanFix = Literal["error", "zero", "interpolate", "drop"]
@@ -91,7 +91,8 @@ def plain(v: Any) -> Any:
 
 
 def str_labels(records: Sequence[Record]) -> np.ndarray:
-    return np.asarray([str(r.label) for r in records])
+    """Each record's :func:`gda_core.records.label_key`."""
+    return np.asarray([label_key(r.label) for r in records])
 
 
 def seed_all(seed: int) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.accelerators import DeviceParams
+from gda_core.records import label_key
 
 from ._images import stack
 
@@ -75,8 +76,8 @@ def train_cnn(records: Sequence[Any], classes: Sequence[Any], *, seed: int, step
     from gda_core.accelerators import torch_generator
 
     torch.manual_seed(seed)
-    keys = [repr(c) for c in classes]
-    y = torch.tensor([keys.index(repr(r.label)) for r in records])
+    keys = [label_key(c) for c in classes]
+    y = torch.tensor([keys.index(label_key(r.label)) for r in records])
     x = _inputs(records, size)
     model = build_cnn(x.shape[1], len(classes), width, feature_dim).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=1e-3)

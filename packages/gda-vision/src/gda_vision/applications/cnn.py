@@ -6,6 +6,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Application
+from gda_core.records import label_key
 
 from .._cnn import SmallCNNParams
 
@@ -40,8 +41,8 @@ class CNNClassificationApplication(Application):
                           size=p.size, device=device, augment=p.augment,
                           synthetic_share=p.synthetic_share)
         proba = predict(model, test.records, size=p.size, device=device)
-        keys = [repr(c) for c in classes]
+        keys = [label_key(c) for c in classes]
         pred = np.asarray([keys[i] for i in proba.argmax(1)])
-        truth = np.asarray([repr(r.label) for r in test.records])
+        truth = np.asarray([label_key(r.label) for r in test.records])
         return {"accuracy": float(accuracy_score(truth, pred)),
                 "macro_f1": float(f1_score(truth, pred, average="macro"))}

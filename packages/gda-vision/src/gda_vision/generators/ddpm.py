@@ -16,7 +16,7 @@ from gda_core.accelerators import PrecisionParams
 from gda_core.checkpoints import safe_kwargs
 from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError, GDAError
-from gda_core.records import Record, json_safe
+from gda_core.records import Record, label_key
 
 from .._images import stack
 
@@ -75,10 +75,6 @@ class DDPMParams(PrecisionParams):
         if bad:
             raise ValueError(f"block_out_channels {bad} are not multiples of norm_num_groups={self.norm_num_groups}")
         return self
-
-
-def _label_key(label: Any) -> str:
-    return json.dumps(json_safe(label))
 
 
 AUG_DIMS = 5
@@ -254,7 +250,7 @@ class ClassConditionalDDPMGenerator(Generator):
                 raise GDAError(f"generator.params.sample_size: {size} is not a multiple of {factor} "
                                f"(2**(levels-1) for {self._levels()} levels)")
             self.classes_ = list(classes)
-            self.index_ = {_label_key(lab): i for i, lab in enumerate(self.classes_)}
+            self.index_ = {label_key(lab): i for i, lab in enumerate(self.classes_)}
             self.shape_ = [int(c), int(h), int(w)]
             self.sample_size_ = int(size)
             self.aug_dims_ = AUG_DIMS if p.augment > 0 else 0
@@ -265,7 +261,7 @@ class ClassConditionalDDPMGenerator(Generator):
         null = len(self.classes_)
         y = []
         for r in data.records:
-            key = _label_key(r.label)
+            key = label_key(r.label)
             if r.label is not None and key not in self.index_:
                 raise DataError(f"vision.ddpm: class {r.label!r} was not among the classes {self.classes_}")
             y.append(self.index_.get(key, null) if r.label is not None else null)
@@ -459,7 +455,7 @@ class ClassConditionalDDPMGenerator(Generator):
         """The UNet's class index of ``label`` (None: the null class, unconditional)."""
         if label is None:
             return len(self.classes_)
-        key = _label_key(label)
+        key = label_key(label)
         if key not in self.index_:
             raise DataError(f"vision.ddpm was not trained on class {label!r} (classes: {self.classes_})")
         return self.index_[key]
@@ -600,10 +596,10 @@ class ClassConditionalDDPMGenerator(Generator):
             rng = np.random.default_rng(seed)
             same: dict[str, list[Record]] = {}
             for r in getattr(context, "train", None) or []:
-                same.setdefault(_label_key(r.label), []).append(r)
+                same.setdefault(label_key(r.label), []).append(r)
             partners = []
             for cond, m, r in zip(conditions, metas, srcs):
-                options = [o for o in same.get(_label_key(cond.get("label")), []) if o.id != r.id] or [r]
+                options = [o for o in same.get(label_key(cond.get("label")), []) if o.id != r.id] or [r]
                 partner = options[int(rng.integers(len(options)))]
                 partners.append(partner)
                 m["partner_id"] = partner.id
@@ -639,7 +635,7 @@ class ClassConditionalDDPMGenerator(Generator):
             raise GDAError(f"{path} holds no vision.ddpm state ({STATE_FILE})")
         state = json.loads((path / STATE_FILE).read_text())
         self.classes_ = state["classes"]
-        self.index_ = {_label_key(lab): i for i, lab in enumerate(self.classes_)}
+        self.index_ = {label_key(lab): i for i, lab in enumerate(self.classes_)}
         self.shape_ = state["shape"]
         self.sample_size_ = state["sample_size"]
         self.aug_dims_ = int(state.get("augment_dims", 0))

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from gda_core.accelerators import DeviceParams
 from gda_core.components import Selector, SelectorParams
+from gda_core.records import label_key
 
 
 class CLIPFilterParams(SelectorParams, DeviceParams):
@@ -47,15 +48,15 @@ class CLIPFilterSelector(Selector):
 
         p = self.params
         images = image_embeddings(self.clip_, self.processor_, list(synthetic), self.device_, p.batch_size)
-        keys = [repr(c) for c in self.classes_]
-        col = [keys.index(repr(r.label)) if repr(r.label) in keys else -1 for r in synthetic]
+        keys = [label_key(c) for c in self.classes_]
+        col = [keys.index(label_key(r.label)) if label_key(r.label) in keys else -1 for r in synthetic]
         text = self.text_
         if any(c < 0 for c in col):  # a label the real set lacks: embed its prompt on its own
             extra = sorted({r.label for r, c in zip(synthetic, col) if c < 0}, key=repr)
             text = np.concatenate([text, text_embeddings(
                 self.clip_, self.processor_, [class_prompt(p.prompt, c, p.class_names) for c in extra], self.device_)])
-            keys = keys + [repr(c) for c in extra]
-            col = [keys.index(repr(r.label)) for r in synthetic]
+            keys = keys + [label_key(c) for c in extra]
+            col = [keys.index(label_key(r.label)) for r in synthetic]
         sims = images @ text.T  # (n, classes)
         rows = np.arange(len(synthetic))
         if p.score == "similarity":
