@@ -5,7 +5,7 @@ Backends (``backend=``):
 
 - ``"exact"``: scikit-learn brute force (float32 features, memory linear in the query size);
 - ``"faiss"``: `faiss <https://github.com/facebookresearch/faiss>`_ (``pip install gda-core[scale]``):
-  a flat (exact) index up to :data:`FLAT_MAX` reference rows, above that an inverted-file index
+  a flat (exact) index up to :data:`FLAT_MAX_PAIRS` query-reference pairs, above that an inverted-file index
   (:func:`faiss.index_factory` ``"PCA<m>,IVF<nlist>,Flat"``: k-means cells over a PCA projection,
   ``NPROBE`` cells searched per query), approximate;
 - ``"faiss-ivf"``: the inverted-file index at any size (tests and benchmarks);
@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 
 BACKENDS = ("auto", "exact", "faiss", "faiss-ivf")
-EXACT_MAX_PAIRS = 10**9
+EXACT_MAX_PAIRS = 10**8
 """``backend="auto"``: exact search while query rows times reference rows is at most this."""
-FLAT_MAX = 20_000
-"""``backend="faiss"``: a flat (exact) index up to this many reference rows, an IVF index above."""
+FLAT_MAX_PAIRS = 2 * 10**9
+"""``backend="faiss"``: a flat (exact) index up to this many query-reference pairs, an IVF index above."""
 NPROBE = 4
 """Inverted lists searched per query (more: better recall, slower)."""
 PCA_DIM = 64
@@ -78,7 +78,7 @@ def nearest_distances(query: np.ndarray, reference: np.ndarray, k: int = 1, *,
         nn = NearestNeighbors(n_neighbors=k).fit(r)
         dist, idx = nn.kneighbors(q)
         return dist.astype(np.float64), idx
-    index = faiss_index(r, ivf=chosen == "faiss-ivf" or len(r) > FLAT_MAX)
+    index = faiss_index(r, ivf=chosen == "faiss-ivf" or len(q) * len(r) > FLAT_MAX_PAIRS)
     return _search(index, q, r, k)
 
 

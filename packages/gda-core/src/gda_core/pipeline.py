@@ -27,6 +27,7 @@ from .components import DataSplits, Strategy, ValidationInputs, ValidationResult
 from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import RunContext
 from .errors import ConfigError, DataError, GDAError, RunFolderError
+from .executors import ShardTask, open_executor
 from .records import SYNTHETIC, Dataset, Provenance, Record, json_safe, validate_dataset
 from .report import write_report
 from .results import RunResult
@@ -275,8 +276,11 @@ class Pipeline:
         good, todo = self._read_set(set_name, conditions)
         if todo and before is not None:
             before()
-        for i in ctx.progress(todo, desc=f"generate {set_name}", total=len(todo)):
-            good[i] = self.generate_shard(set_name, set_index, generator, shards[i], i, strategy)
+        task = ShardTask(self, set_name, set_index, generator, shards, strategy)
+        with open_executor(self.config.executor) as executor:  # local, or ray (gda_core.executors)
+            for i, records in ctx.progress(executor.run_shards(task, todo), desc=f"generate {set_name}",
+                                           total=len(todo)):
+                good[i] = records
         return [r for i in range(len(shards)) for r in good[i]]
 
     def generate_shard(self, set_name: str, set_index: int, generator: Any, conditions: Sequence[Any],

@@ -17,17 +17,17 @@ class ClusterParams(SelectorParams):
     embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
 
 
-KMEANS_EXACT_MAX = 20_000
-"""Groups up to this many samples cluster with scikit-learn's KMeans (4 starts); larger ones
-with faiss k-means (one start, 10 iterations on at most 64 samples per cluster) when faiss
-is installed."""
+KMEANS_EXACT_MAX = 100_000
+"""Groups whose samples times clusters is at most this cluster with scikit-learn's KMeans (4
+starts); larger ones with faiss k-means (one start, 10 iterations on at most 64 samples per
+cluster) when faiss is installed."""
 
 
 def kmeans(X: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(centers, labels)`` of ``k``-means on the rows of ``X`` (see :data:`KMEANS_EXACT_MAX`)."""
     from gda_core.neighbors import faiss_available
 
-    if len(X) <= KMEANS_EXACT_MAX or not faiss_available():
+    if len(X) * k <= KMEANS_EXACT_MAX or not faiss_available():
         from sklearn.cluster import KMeans
 
         km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(X)
@@ -35,7 +35,8 @@ def kmeans(X: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     import faiss
 
     x = np.ascontiguousarray(X, dtype=np.float32)
-    km = faiss.Kmeans(x.shape[1], k, niter=10, seed=seed % 2**31, max_points_per_centroid=64)
+    km = faiss.Kmeans(x.shape[1], k, niter=10, seed=seed % 2**31, max_points_per_centroid=64,
+                      min_points_per_centroid=1)
     km.train(x)
     _, labels = km.index.search(x, 1)
     return km.centroids.astype(np.float64), labels[:, 0].astype(np.int64)

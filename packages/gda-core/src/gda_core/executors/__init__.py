@@ -1,0 +1,131 @@
+"""Executors: where the shards of a generated set are made.
+
+The pipeline cuts each set into shards (``generate.shard_size`` records each, seeded from
+``(seed, set, shard index)``, written atomically) and hands the unfinished ones to an executor:
+
+- ``local`` (the default): one after another in this process;
+- ``ray``: Ray actors, each holding the fitted generator loaded once from the run folder's
+  ``model/`` (:mod:`gda_core.executors.ray`; ``pip install 'gda-core[ray]'``).
+
+Config: ``executor: {name: ray, params: {address: auto, num_workers: 4, num_gpus_per_worker: 1}}``,
+or ``gda run CONFIG --executor ray``. The executor decides only *where* shards run, never what they
+hold: it is left out of the run's saved config and its hash, and the same config and seed give
+the same manifest with any executor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if TYPE_CHECKING:
+    from gda_core.records import Record
+
+EXECUTORS = ("local", "ray")
+
+
+class LocalParams(BaseModel):
+    """The local executor takes no parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RayParams(BaseModel):
+    """Parameters of the Ray executor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(None, description="Ray cluster to join: 'auto' (the one started with `ray start` "
+                                "on this machine), 'ray://host:10001', or none: RAY_ADDRESS when set, else a "
+                                "local Ray instance for this run")
+    num_workers: int | None = Field(None, gt=0, description="actors, each holding one copy of the generator "
+                                    "(default: as many as the cluster's CPUs, or GPUs / num_gpus_per_worker)")
+    num_gpus_per_worker: float | None = Field(None, ge=0, description="GPUs per actor (default: 1 when the "
+                                              "cluster has GPUs, else 0)")
+    num_cpus_per_worker: float = Field(1, gt=0, description="CPUs per actor")
+    max_restarts: int = Field(3, ge=0, description="times Ray restarts a worker that died (its shard is "
+                              "retried); past that the run stops with an error and resumes when run again")
+
+
+PARAMS: dict[str, type[BaseModel]] = {"local": LocalParams, "ray": RayParams}
+
+
+class ExecutorRef(BaseModel):
+    """The ``executor`` section of a config: ``{name: local | ray, params: {...}}`` or just the name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "local"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _known(self) -> ExecutorRef:
+        if self.name not in PARAMS:
+            raise ValueError(f"unknown executor {self.name!r}; executors: {', '.join(EXECUTORS)}")
+        try:
+            PARAMS[self.name].model_validate(self.params)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ValueError(f"params.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        return self
+
+
+@dataclasses.dataclass
+class ShardTask:
+    """One set's shards to generate: what :meth:`Pipeline.generate_shard` needs for each index."""
+
+    pipeline: Any
+    """The :class:`~gda_core.pipeline.Pipeline` (its config, run folder and context)."""
+    set_name: str
+    set_index: int
+    generator: Any
+    shards: Sequence[Sequence[Any]]
+    """Each shard's conditions, by shard index."""
+    strategy: Any
+
+    def run_here(self, index: int) -> list[Record]:
+        """Generate and write shard ``index`` in this process."""
+        return self.pipeline.generate_shard(self.set_name, self.set_index, self.generator, self.shards[index],
+                                            index, self.strategy)
+
+
+class Executor:
+    """Runs shards; a context manager (``close`` frees what it started)."""
+
+    name = "local"
+
+    def run_shards(self, task: ShardTask, indices: Sequence[int]) -> Iterator[tuple[int, list[Record]]]:
+        """Generate (and write) the shards ``indices`` of ``task``; yield ``(index, records)`` as each
+        finishes, in any order."""
+        for i in indices:
+            yield i, task.run_here(i)
+
+    def close(self) -> None:
+        """Free workers and connections this executor started."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+LocalExecutor = Executor
+
+
+def open_executor(ref: ExecutorRef | dict[str, Any] | str | None) -> Executor:
+    """The executor a config's ``executor`` section names (nothing starts until shards are run)."""
+    ref = ExecutorRef.model_validate(ref or "local") if not isinstance(ref, ExecutorRef) else ref
+    if ref.name == "ray":
+        from .ray import RayExecutor
+
+        return RayExecutor(RayParams.model_validate(ref.params))
+    return LocalExecutor()
