@@ -27,13 +27,16 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
-from .components import KINDS, Component
 from .errors import ConfigError, PluginError
+from .hookspecs import KIND_NAMES
+
+if TYPE_CHECKING:  # the host itself stays light: `gda --help` loads plugins without numpy or pydantic
+    from .components import Component
 
 ENTRY_POINT_GROUP = "gda"
 CORE_PLUGIN = "gda_core"
@@ -75,6 +78,8 @@ class ComponentInfo:
                     f"from {target!r}: {exc}"
                 ) from exc
             self.target = target = obj
+        from .components import KINDS
+
         base = KINDS[self.kind]
         if not (isinstance(target, type) and issubclass(target, base)):
             raise PluginError(
@@ -265,7 +270,7 @@ class PluginHost:
     def _build(self) -> dict[str, dict[str, ComponentInfo]]:
         """Every kind's components, from one call of every plugin's ``register_*`` hooks."""
         by_plugin: dict[str, dict[str, dict[str, ComponentInfo]]] = {}
-        for kind in KINDS:
+        for kind in KIND_NAMES:
             callbacks: dict[str, _Register] = {}
 
             def kwargs_for(plugin: str, _kind: str = kind, _cbs: dict = callbacks) -> dict[str, Any]:
@@ -275,7 +280,7 @@ class PluginHost:
             done = self.call_each(f"register_{kind}", kwargs_for)
             for plugin in done:
                 by_plugin.setdefault(plugin, {})[kind] = callbacks[plugin].found
-        out: dict[str, dict[str, ComponentInfo]] = {kind: {} for kind in KINDS}
+        out: dict[str, dict[str, ComponentInfo]] = {kind: {} for kind in KIND_NAMES}
         self._clash = None
         for plugin, kinds in by_plugin.items():
             if plugin in self.failures:  # raised in another kind's hook: left out of every kind
@@ -295,8 +300,8 @@ class PluginHost:
 
         Raises :class:`PluginError` when two plugins registered one name (of any kind).
         """
-        if kind not in KINDS:
-            raise ValueError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if kind not in KIND_NAMES:
+            raise ValueError(f"unknown component kind {kind!r}; kinds: {', '.join(KIND_NAMES)}")
         with self._lock:
             if self._components is None:
                 self._components = self._build()
