@@ -56,6 +56,15 @@ def test_executor_config_is_checked_and_left_out_of_the_saved_config():
     assert "executor" not in parse({**CORE, "executor": RAY}).model_dump()
 
 
+def test_a_missing_ray_is_a_config_error_before_any_work(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"executor.*pip install 'gda-core\[ray\]'"):
+        parse({**CORE, "executor": "ray"})
+
+
 def test_core_run_on_ray_gives_the_local_manifest(local_ray, core_reference, tmp_path):
     from gda_core.cli import main
 

@@ -16,6 +16,7 @@ the same manifest with any executor.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,8 @@ class ExecutorRef(BaseModel):
     def _known(self) -> ExecutorRef:
         if self.name not in PARAMS:
             raise ValueError(f"unknown executor {self.name!r}; executors: {', '.join(EXECUTORS)}")
+        if self.name == "ray" and importlib.util.find_spec("ray") is None:  # say so before any fitting
+            raise ValueError("executor ray needs Ray, which is not installed: pip install 'gda-core[ray]'")
         try:
             PARAMS[self.name].model_validate(self.params)
         except ValidationError as exc:
