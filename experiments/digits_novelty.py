@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--per_class", type=int, default=50)
     ap.add_argument("--guidance", type=float, default=1.0)
     ap.add_argument("--strength", type=float, default=1.0)
+    ap.add_argument("--interpolate", type=int, default=0)
     ap.add_argument("--channels", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--drop_copies", type=int, default=1)
     ap.add_argument("--select", default="none")  # none | conf
@@ -118,7 +119,8 @@ def main():
         recs = [Record(id=f"l{i}", data=Xl[i], label=int(yl[i])) for i in range(len(Xl))]
         ds_l = Dataset(recs, modality="image", classes=list(range(10)))
         ctx.train = ds_l
-        cl = ClassicalAugmentationGenerator.from_params(dict(hflip=0.0, rotate=10, translate=0.1, scale=0.1, noise=0.02))
+        cl = ClassicalAugmentationGenerator.from_params(
+            dict(hflip=0.0, rotate=10, translate=0.1, scale=0.1, noise=0.02))
         cl.fit(ds_l, ctx)
         conds = [{"label": c, "source_id": f"l{i}"} for c in range(10) for i in np.flatnonzero(yl == c).tolist()
                  for _ in range(a.cls_per_class // 5)]
@@ -136,7 +138,15 @@ def main():
         row["fit_s"] = time.time() - t1
         idx = [c for c in range(10) for _ in range(a.per_class)]
         t1 = time.time()
-        Xs = g.sample(idx, seed=seed)
+        if a.strength < 1 or a.interpolate:  # real-guided: cycle through labelled + pseudo-labelled images
+            g.params.strength, g.params.interpolate = a.strength, bool(a.interpolate)
+            ctx.train = ds_g
+            by_class = {c: [r.id for r in gen_recs if r.label == c] for c in range(10)}
+            conds = [{"label": c, "source_id": by_class[c][i % len(by_class[c])]}
+                     for c in range(10) for i in range(a.per_class)]
+            Xs = np.stack([r.data for r in g.generate(conds, seed=seed, context=ctx)])
+        else:
+            Xs = g.sample(idx, seed=seed)
         row["sample_s"] = time.time() - t1
         ys = np.array(idx)
         Xtrain_gen = np.concatenate([Xl, Xpl])
@@ -145,7 +155,8 @@ def main():
         keep_mask = ~copy if a.drop_copies else np.ones(len(Xs), bool)
         if a.select == "conf":
             from sklearn.linear_model import LogisticRegression
-            m = LogisticRegression(max_iter=3000).fit(np.concatenate([Xl, Xpl]).reshape(-1, 64), np.concatenate([yl, ypl]))
+            m = LogisticRegression(max_iter=3000).fit(np.concatenate([Xl, Xpl]).reshape(-1, 64),
+                                                      np.concatenate([yl, ypl]))
             pr = m.predict_proba(Xs.reshape(len(Xs), -1))
             keep_mask &= pr.argmax(1) == ys
         Xk, yk = Xs[keep_mask], ys[keep_mask]

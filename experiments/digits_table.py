@@ -10,9 +10,11 @@ import sys
 import numpy as np
 from scipy import stats
 
-METHODS = [("real", "real only"), ("classical", "real + classical"), ("selftrain", "self-training on pool (no generator)"),
-           ("gda", "real + GDA"), ("cls_gda", "real + classical + GDA")]
-PAIRS = [("gda", "real"), ("gda", "classical"), ("cls_gda", "classical"), ("gda", "selftrain"), ("selftrain", "real")]
+METHODS = [("real", "real only"), ("classical", "real + classical"),
+           ("selftrain", "self-training on pool (no generator)"), ("gda", "real + GDA"),
+           ("cls_gda", "real + classical + GDA"), ("gda_pool", "real + pseudo-labelled pool + GDA")]
+PAIRS = [("gda", "real"), ("gda", "classical"), ("cls_gda", "classical"), ("gda", "selftrain"), ("selftrain", "real"),
+         ("gda_pool", "selftrain")]
 
 
 def ci(d: np.ndarray) -> tuple[float, float, float]:
