@@ -6,20 +6,21 @@ from gda_core.bench import DownstreamModel, Suite, near_copy_method, standard_me
 
 
 def text_suite() -> Suite:
-    """The shipped support set (4 intents, 25 training and 50 test texts each), LAMBADA-style
+    """The shipped support set (4 intents, 25 training and 50 test texts each; each run seed draws
+    10 labelled texts per class from the 25), LAMBADA-style (5x the real count per class)
     generation (a small GPT-2 trained from scratch, then LoRA on label-prefixed texts), format,
     perplexity, de-duplication and confidence selection, nlpaug as the classical baseline;
     logistic regression on MiniLM sentence embeddings and on TF-IDF downstream."""
     return Suite(
         name="text",
-        summary="support intents (25 per class), text.prompt + text.lora; MiniLM + LR and TF-IDF + LR",
+        summary="support intents, 10 of 25 per class, text.prompt + text.lora; MiniLM + LR and TF-IDF + LR",
         config={
-            "dataset": "text.builtin",
+            "dataset": {"name": "text.builtin", "params": {"k_shot": 10}},
             "generator": {"name": "text.prompt", "params": {
                 "model": None, "temperature": 1.0, "top_p": 0.95, "max_new_tokens": 40, "batch_size": 32}},
             "strategy": {"name": "text.lora", "params": {"r": 8, "alpha": 16, "epochs": 10, "lr": 0.002,
                                                           "scratch": {"epochs": 40}}},
-            "generate": {"per_class": 125, "shard_size": 100},
+            "generate": {"per_class": 50, "shard_size": 100},
             "selectors": ["text.format", {"name": "text.perplexity", "params": {"keep": 0.8}},
                           {"name": "core.dedup", "params": {"real_ratio": 0.2, "self_ratio": 0.2}},
                           {"name": "core.confidence", "params": {"keep": 0.2, "threshold": None}}],

@@ -181,6 +181,9 @@ def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
             took = (f"; {run.seconds[suite]:.0f} s wall, {run.cpu_seconds.get(suite, math.nan):.0f} s CPU "
                     "in this invocation (cells read back cost nothing)")
         parts += [f"## {suite}", "", f"Run seeds {', '.join(map(str, seeds))}{took}.", ""]
+        if len(seeds) > 1 and len({r.get("split") for r in rows if r.get("split")}) == 1:
+            parts += ["Every run seed saw the same split and labelled set (the data set fixes them): the seeds "
+                      "vary only the generator and the downstream models here.", ""]
         models = _ordered(r["model"] for r in rows)
         for model in models:
             mine = [r for r in rows if r["model"] == model]
