@@ -24,7 +24,7 @@ import numpy as np
 BACKENDS = ("auto", "exact", "faiss", "faiss-ivf")
 EXACT_MAX_PAIRS = 10**8
 """``backend="auto"``: exact search while query rows times reference rows is at most this."""
-FLAT_MAX_PAIRS = 2 * 10**9
+FLAT_MAX_PAIRS = 2 * 10**8
 """``backend="faiss"``: a flat (exact) index up to this many query-reference pairs, an IVF index above."""
 NPROBE = 4
 """Inverted lists searched per query (more: better recall, slower)."""

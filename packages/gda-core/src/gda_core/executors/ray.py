@@ -127,6 +127,14 @@ class RayExecutor(Executor):
         log.info("Ray: %d worker(s), %g CPU and %g GPU each", n, p.num_cpus_per_worker, gpus)
         self.actors = [actor_cls.remote(config, str(Path(pipe.folder).resolve()), os.getcwd()) for _ in range(n)]
         self._key = key
+        try:  # wait until every worker has loaded the model: a worker that cannot says why, once
+            ray.get([a.getpid.remote() for a in self.actors])
+        except Exception as exc:
+            from ray.exceptions import RayTaskError
+
+            cause = getattr(exc, "cause", None) if isinstance(exc, RayTaskError) else None
+            self.close_actors()
+            raise GDAError(f"a Ray worker could not load the run: {cause or exc}") from exc
         return self.actors
 
     def run_shards(self, task: ShardTask, indices: Sequence[int]) -> Iterator[tuple[int, list[Any]]]:
@@ -142,7 +150,7 @@ class RayExecutor(Executor):
         actors = self._workers(task)
         queue = list(reversed(indices))
         pending: dict[Any, tuple[int, int]] = {}
-        free = [a for a in range(len(actors)) for _ in range(2)]  # two shards in flight per actor
+        free = [a for _ in range(2) for a in range(len(actors))]  # two shards in flight per actor
         while queue or pending:
             while queue and free:
                 a, i = free.pop(0), queue.pop()
