@@ -132,8 +132,8 @@ def main() -> None:
               f"{args.lora_epochs}, ratio {args.ratio}")
     for seed in args.seeds:
         run_seed(args, seed, done, write)
-        summarize_rows(rows, out, header, METHODS, list(MODELS), "accuracy")
-    print(summarize_rows(rows, out, header, METHODS, list(MODELS), "accuracy"))
+        summarize_rows(rows, out, header, METHODS, list(MODELS), "accuracy", "nlpaug")
+    print(summarize_rows(rows, out, header, METHODS, list(MODELS), "accuracy", "nlpaug"))
 
 
 if __name__ == "__main__":
