@@ -234,7 +234,7 @@ def bench(session: nox.Session) -> None:
     """Benchmarks in benchmarks/ with every package installed (timings, not pass/fail)."""
     env = shared_env(session, "audio")
     plugins = list(PACKAGES)
-    env.install(CORE, *[f"./packages/gda-{p}" for p in plugins])
+    env.install(f"{CORE}[ray]", *[f"./packages/gda-{p}" for p in plugins])  # [ray]: Ray and faiss (docs/scale.md)
     for script in sorted(os.listdir("benchmarks")):
         if script.startswith("bench_") and script.endswith(".py"):
             env.run("python", os.path.join("benchmarks", script),

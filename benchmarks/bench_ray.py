@@ -6,6 +6,7 @@ every shard of its synthetic set is generated again with each executor (the shar
 rewritten with the same content), torch at one thread per worker (GDA_TORCH_THREADS=1). Ray is
 started before the clock. "start" is the time for the actors to start (each loads torch, the data
 and the model once); throughput is measured after it, and the ratios are given with and without it.
+The local executor runs before and after the Ray ones (their mean is the base of the ratios).
 Checks every shard is identical to the local run's. Prints samples/s and the ratios; asserts
 nothing (skips when Ray or gda-vision is missing). Figures: docs/scale.md.
 """
@@ -63,7 +64,7 @@ def main() -> None:
     rows = []
     same = True
     try:
-        for label, workers in [("local", 0), ("ray, 1 worker", 1), ("ray, 2 workers", 2)]:
+        for label, workers in [("local", 0), ("ray, 1 worker", 1), ("ray, 2 workers", 2), ("local again", 0)]:
             ref = ExecutorRef(name="ray", params={"num_workers": workers}) if workers else ExecutorRef()
             with open_executor(ref) as executor:
                 t0 = time.perf_counter()
@@ -74,16 +75,18 @@ def main() -> None:
                 t2 = time.perf_counter()
             same &= all([r.data.tobytes() for r in done[i]] == reference[i] for i in done)
             n = sum(len(v) for v in done.values())
-            rows.append((label, t1 - t0, t2 - t1, n))
+            rows.append((label, t1 - t0 if workers else 0, t2 - t1, n))
             print(f"{label:<16}{n:>6} samples  start {t1 - t0:7.1f} s  generate {t2 - t1:7.1f} s  "
                   f"{n / (t2 - t1):7.2f} samples/s", flush=True)
     finally:
         ray.shutdown()
         shutil.rmtree(folder.parent, ignore_errors=True)
-    base = rows[0][3] / rows[0][2]
+    local = [r for r in rows if r[1] == 0 and not r[0].startswith("ray")]
+    base = sum(n / g for _, _, g, n in local) / len(local)  # the two local runs bracket the Ray ones
+    rows = [r for r in rows if r[0].startswith("ray")]
     print("# throughput ratio to the local executor (actors started): "
-          + ", ".join(f"{label} x{n / g / base:.2f}" for label, _, g, n in rows[1:]))
-    print("# with actor start-up: " + ", ".join(f"{label} x{n / (s + g) / base:.2f}" for label, s, g, n in rows[1:]))
+          + ", ".join(f"{label} x{n / g / base:.2f}" for label, _, g, n in rows))
+    print("# with actor start-up: " + ", ".join(f"{label} x{n / (s + g) / base:.2f}" for label, s, g, n in rows))
     print(f"# every shard identical to the local run's: {same}")
     print(f"# load average after: {os.getloadavg()[0]:.1f}")
 

@@ -118,6 +118,11 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.one[0], int(args.one[1]), args.one[2])))
         return
+    from gda_core.neighbors import faiss_available
+
+    if not faiss_available() and max(args.sizes) > EXACT_MAX_N:
+        print(f"# faiss is not installed (pip install 'gda-core[scale]'): exact search only, sizes up to {EXACT_MAX_N}")
+        args.sizes = [n for n in args.sizes if n <= EXACT_MAX_N] or [EXACT_MAX_N]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
            "OPENBLAS_NUM_THREADS": str(args.threads), "GDA_LOAD_PLUGINS": ""}
     print(f"# load average before: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})", flush=True)
