@@ -207,3 +207,16 @@ def test_method_filter_and_report_only(tmp_path):
     again = run_bench([tiny_suite(seeds=2, ratios=())], tmp_path, quiet=True, methods=["gen*"], compute=False)
     assert {r["seed"] for r in again.rows} == {0}  # seed 1 was never computed: listed, not run
     assert any(s.what.startswith("seed 1") and "not computed" in s.why for s in again.skipped)
+
+
+def test_the_split_digest_sees_regenerated_data_under_the_same_ids():
+    import numpy as np
+
+    from gda_core.bench.runner import split_digest
+    from gda_core.records import Dataset, Record
+
+    def ds(v):
+        return Dataset([Record(id="a", data=np.full(3, v), label=0), Record(id="b", data="text", label=1)])
+
+    assert split_digest(ds(1.0), ds(2.0)) == split_digest(ds(1.0), ds(2.0))
+    assert split_digest(ds(1.0), ds(2.0)) != split_digest(ds(1.5), ds(2.0))  # same ids, new data

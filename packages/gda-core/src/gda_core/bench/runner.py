@@ -95,6 +95,18 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def split_digest(train, test) -> str:
+    """A digest of the labelled and the test records (ids, labels and contents): equal for the
+    cells of one run seed, different when a run seed redraws or regenerates the data."""
+    h = hashlib.sha256()
+    for part in (train, test):
+        for r in sorted(part.records, key=lambda r: r.id):
+            h.update(f"{r.id}\x00{r.label}\x00".encode())
+            h.update(r.data.encode() if isinstance(r.data, str) else np.ascontiguousarray(r.data).tobytes())
+        h.update(b"\x01")
+    return h.hexdigest()[:10]
+
+
 def _ref_name(ref: Any) -> str | None:
     return ref.get("name") if isinstance(ref, dict) else ref
 
@@ -325,7 +337,7 @@ class SuiteRunner:
             feats_ref, threshold = refs[id(ref)]
             fake = ctx.embed(recs, self.suite.features) if recs else np.zeros((0, feats_ref.shape[1]))
             fid[label] = fidelity(feats_ref, feats_test, fake, threshold)
-        split = _digest([sorted(r.id for r in train.records), sorted(r.id for r in test.records)])[:10]
+        split = split_digest(train, test)
         rows = []
         for dm in self.downstream:
             app = host.create("applications", dm.application["name"], dm.application.get("params", {}))
