@@ -171,7 +171,6 @@ def signal(session: nox.Session) -> None:
 # Overrides that shrink each example to a smoke run in CI (the full runs are the demos).
 VISION_SMOKE: list[str] = [
     "generator.params.train_steps=30", "generator.params.num_inference_steps=5", "generate.per_class=6",
-    "validators.0.params.seeds=1", "validators.3.params.methods=[pca]", "embedder.params.steps=20",
 ]
 MEDICAL_SMOKE: list[str] = [
     "dataset.params.size=16", "generator.params.steps=5", "generator.params.channels=[8,8]",

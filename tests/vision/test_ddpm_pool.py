@@ -86,7 +86,7 @@ def torch_equal(a, b):
 
 def test_fine_tune_needs_a_pretrained_model():
     labelled = toy_bars(3, seed=6)
-    with pytest.raises(GDAError, match="fitted"):
+    with pytest.raises(GDAError, match="before fit"):
         ClassConditionalDDPMGenerator(**PARAMS).fine_tune(labelled, make_context(labelled))
 
 
