@@ -60,6 +60,9 @@ def main() -> None:
     task = ShardTask(pipe, pipeline.SYNTHETIC_SET, 0, pipe.resolved.generator, shards, pipe.resolved.strategy)
     reference = {i: [r.data.tobytes() for r in recs] for i, recs in enumerate(
         runfolder.load_shard(runfolder.shard_path(folder, pipeline.SYNTHETIC_SET, i)) for i in range(len(shards)))}
+    # Ray runs its workers at niceness +15 by default: on a busy machine they would get a fraction
+    # of the CPU the local executor gets. Same priority for both here.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     rows = []
     same = True

@@ -10,8 +10,8 @@ asserts nothing. Figures and the machine they came from: docs/scale.md.
 Data: N synthetic embeddings in 10 classes near a 32-dimensional subspace of R^384 (as real
 embeddings are), 1% of them near-duplicates of others; a real set of N/10 like them for dedup
 and the near-copy check. Backends: "auto" is what a run uses (exact search for ordinary sizes,
-faiss above); "exact" forces scikit-learn (dedup and the near-copy check at 10^4; core.cluster uses
-scikit-learn's KMeans for classes up to 5,000 samples, faiss k-means above; core.topk has no search).
+faiss above); at 10^4, "exact" forces scikit-learn search and k-means, "faiss" forces faiss (IVF
+index, faiss k-means), to compare the two on the same data (core.topk has no search).
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ def one(selector: str, n: int, backend: str) -> dict:
     if backend == "exact":
         neighbors.EXACT_MAX_PAIRS = math.inf
         cluster.KMEANS_EXACT_MAX = math.inf
+    elif backend == "faiss":  # faiss at any size (IVF index, faiss k-means): to compare with exact
+        neighbors.EXACT_MAX_PAIRS = neighbors.FLAT_MAX_PAIRS = 0
+        cluster.KMEANS_EXACT_MAX = 0
     X, labels = embeddings(n, seed=2)
     R, real_labels = embeddings(max(100, n // 10), seed=3)
     synthetic = [Record(id=f"s{i}", data=None, label=int(c)) for i, c in enumerate(labels)]
@@ -129,8 +132,8 @@ def main() -> None:
     points = []
     for sel in args.selectors:
         for n in args.sizes:
-            exact = n <= EXACT_MAX_N and not args.no_exact and sel in ("core.dedup", "memorization")
-            backends = ["auto"] + (["exact"] if exact else [])
+            compare = n <= EXACT_MAX_N and not args.no_exact and sel != "core.topk"
+            backends = ["auto"] + (["exact", "faiss"] if compare else [])
             for backend in backends:
                 for _ in range(args.repeat_largest if n == max(args.sizes) else 1):
                     points.append((sel, n, backend))

@@ -26,7 +26,7 @@ EXACT_MAX_PAIRS = 10**8
 """``backend="auto"``: exact search while query rows times reference rows is at most this."""
 FLAT_MAX_PAIRS = 2 * 10**8
 """``backend="faiss"``: a flat (exact) index up to this many query-reference pairs, an IVF index above."""
-NPROBE = 4
+NPROBE = 16
 """Inverted lists searched per query (more: better recall, slower)."""
 PCA_DIM = 64
 """Features wider than this are projected (PCA) to this many dimensions inside the IVF index."""
