@@ -87,3 +87,12 @@ def test_every_core_component_is_documented_and_describable(kind):
     for name in registry.registry(kind):
         d = registry.describe(kind, name)
         assert d["summary"], f"{name} has no docstring"
+
+
+def test_mmd_with_one_kept_sample_is_a_note_not_a_crash():
+    train, test = blobs(seed=0), blobs(seed=1, prefix="t")
+    ctx = context(train, test)
+    val = registry.get("validators", "core.mmd").from_params({})
+    one = synthetic(np.stack([train.records[0].data]) + 0.5, train.labels()[:1])
+    res = val.evaluate(_inputs(train, test, one), ctx)
+    assert not res.metrics and "at least two" in res.notes[0]

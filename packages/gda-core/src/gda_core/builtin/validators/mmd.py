@@ -45,6 +45,10 @@ class MMDValidator(Validator):
     def evaluate(self, inputs, context) -> ValidationResult:
         emb = self.params.embedder
         real = context.embed(inputs.train.records, emb)
+        if len(inputs.synthetic) < 2 or len(inputs.train) < 2:
+            return ValidationResult(notes=[
+                f"core.mmd needs at least two kept synthetic and two real samples "
+                f"({len(inputs.synthetic)} kept, {len(inputs.train)} real): not measured"])
         fake = context.embed(inputs.synthetic, emb)
         test = context.embed(inputs.test.records, emb)
         bw = self.params.bandwidth or median_bandwidth(real, test)
