@@ -35,6 +35,9 @@ log = logging.getLogger("gda")
 FORWARDED_ENV = ("GDA_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                  "CUDA_LAUNCH_BLOCKING", "MPLBACKEND")
 """Environment variables (by prefix) the driver hands to its workers: plugins, threads, offline mode."""
+NICENESS = "RAY_worker_niceness"
+"""Ray starts workers at niceness +15 by default, which starves them on a busy machine; a local
+instance this executor starts uses 0 unless the variable is set."""
 
 
 def _import_ray() -> Any:
@@ -95,11 +98,17 @@ class RayExecutor(Executor):
             p = self.params
             address = p.address or os.environ.get("RAY_ADDRESS") or None
             log.info("starting Ray (%s)", f"cluster {address}" if address else "a local instance")
+            niceness = os.environ.get(NICENESS)
+            if not address and niceness is None:  # a local instance: workers at the driver's priority
+                os.environ[NICENESS] = "0"
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=True,
                          runtime_env={"env_vars": self._env()})
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise GDAError(f"executor.params.address: cannot connect to Ray at {address!r}: {exc}") from exc
+            finally:
+                if niceness is None:
+                    os.environ.pop(NICENESS, None)
             self._started_ray = True
         return ray
 
