@@ -76,7 +76,7 @@ def test_greedy_dedup_matches_the_quadratic_loop(monkeypatch, index):
     candidates = rng.random(len(X)) > 0.1
     if index == "ivf":
         monkeypatch.setattr(neighbors, "EXACT_MAX_PAIRS", 0)
-        monkeypatch.setattr(neighbors, "FLAT_MAX", 0)
+        monkeypatch.setattr(neighbors, "FLAT_MAX_PAIRS", 0)
     got = greedy_dedup(X, candidates, radius=0.05)
     want = _quadratic_dedup(X, candidates, 0.05)
     assert got.sum() < candidates.sum()  # duplicates were dropped
