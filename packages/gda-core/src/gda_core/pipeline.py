@@ -276,7 +276,7 @@ class Pipeline:
         good, todo = self._read_set(set_name, conditions)
         if todo and before is not None:
             before()
-        task = ShardTask(self, set_name, set_index, generator, shards, strategy)
+        task = ShardTask(self, set_name, set_index, generator, shards, strategy, rebuild=worker_pipeline)
         with open_executor(self.config.executor) as executor:  # local, or ray (gda_core.executors)
             for i, records in ctx.progress(executor.run_shards(task, todo), desc=f"generate {set_name}",
                                            total=len(todo)):
@@ -611,3 +611,14 @@ def step(folder: str | Path, name: str, *, quiet: bool = False, overrides: list[
         if "validate" in again:
             pipe.validate()
         return pipe.result()
+
+
+def worker_pipeline(config: dict[str, Any], folder: str | Path) -> Pipeline:
+    """The run of ``config`` (a resolved config) in ``folder``, rebuilt in another process (a Ray
+    worker): data loaded, the fitted generator loaded once from ``folder/model``."""
+    resolved = resolve(config)
+    resolved.config.output = str(folder)
+    pipe = Pipeline(resolved, folder, quiet=True)
+    pipe.load_data()
+    pipe.fit()  # loads model/
+    return pipe

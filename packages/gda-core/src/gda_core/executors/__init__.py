@@ -93,6 +93,9 @@ class ShardTask:
     shards: Sequence[Sequence[Any]]
     """Each shard's conditions, by shard index."""
     strategy: Any
+    rebuild: Any = None
+    """``rebuild(resolved_config, folder) -> pipeline`` with its model loaded, for executors whose
+    workers live in other processes (:func:`gda_core.pipeline.worker_pipeline`)."""
 
     def run_here(self, index: int) -> list[Record]:
         """Generate and write shard ``index`` in this process."""

@@ -51,20 +51,15 @@ def _import_ray() -> Any:
 class ShardWorker:
     """A Ray actor's body: the run rebuilt in a worker process, its generator loaded once."""
 
-    def __init__(self, config: dict[str, Any], folder: str, cwd: str) -> None:
-        from gda_core.config import resolve
-        from gda_core.pipeline import Pipeline
-
+    def __init__(self, rebuild: Any, config: dict[str, Any], folder: str, cwd: str) -> None:
         if os.path.isdir(cwd):
             os.chdir(cwd)  # relative data paths in the config mean what they mean to the driver
         if not (Path(folder) / "model").is_dir():
             raise GDAError(f"Ray worker: {folder}/model is missing (the driver fits it first); is the run "
                            "folder on storage this node sees?")
-        resolved = resolve(config)
-        resolved.config.output = folder
-        self.pipeline = Pipeline(resolved, folder, quiet=True)
-        self.pipeline.load_data()
-        self.pipeline.fit()  # loads model/: one model load per worker
+        # ``rebuild`` (the task's, gda_core.pipeline.worker_pipeline) rebuilds the run from its resolved
+        # config and loads model/ once; passed in, so executors never import the pipeline (no cycle)
+        self.pipeline = rebuild(config, folder)
         self.pid = os.getpid()
 
     def generate(self, set_name: str, set_index: int, conditions: Sequence[Any], index: int) -> list[Any]:
@@ -134,7 +129,8 @@ class RayExecutor(Executor):
             max_task_retries=p.max_restarts, runtime_env={"env_vars": self._env()})
         config = pipe.resolved.resolved_dict()
         log.info("Ray: %d worker(s), %g CPU and %g GPU each", n, p.num_cpus_per_worker, gpus)
-        self.actors = [actor_cls.remote(config, str(Path(pipe.folder).resolve()), os.getcwd()) for _ in range(n)]
+        self.actors = [actor_cls.remote(task.rebuild, config, str(Path(pipe.folder).resolve()), os.getcwd())
+                       for _ in range(n)]
         self._key = key
         try:  # wait until every worker has loaded the model: a worker that cannot says why, once
             ray.get([a.getpid.remote() for a in self.actors])
