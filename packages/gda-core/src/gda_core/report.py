@@ -79,6 +79,9 @@ def headline(result: RunResult) -> list[Block]:
         tau = m.get("near_copy_threshold")
         below = "distance to the nearest training record below tau" + (f" = {tau:.4g}" if tau is not None else "")
         rows.append(["near-copy share, kept synthetic", _pct(kept), below])
+        if "near_copy_share_generated" in m:
+            rows.append(["near-copy share, generated (before selection)", _pct(m["near_copy_share_generated"]),
+                         "what the generator made, before any selector dropped copies"])
         rows.append(["near-copy share, held-out real", _pct(real), "the same share for real samples the "
                      "generator never saw (what an honest generator shows)"])
     for name, res in result.results.items():
