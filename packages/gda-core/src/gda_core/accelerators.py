@@ -57,6 +57,20 @@ class PrecisionParams(DeviceParams):
                                  "it, float32 on CPU; or float32, bfloat16, float16")
 
 
+def legacy_mixed_precision(data: Any) -> Any:
+    """Read the old ``mixed_precision: true|false`` as ``precision: auto|float32`` (run folders and
+    configs written before :class:`PrecisionParams` keep working); both at once is an error."""
+    if isinstance(data, dict) and "mixed_precision" in data:
+        data = dict(data)
+        old = data.pop("mixed_precision")
+        if "precision" in data:
+            raise ValueError("give precision (auto, float32, bfloat16, float16), not also the old mixed_precision")
+        if not isinstance(old, bool):
+            raise ValueError(f"mixed_precision (old name of precision) must be true or false, not {old!r}")
+        data["precision"] = "auto" if old else "float32"
+    return data
+
+
 # --- threads ------------------------------------------------------------------
 
 _applied: int | None = None

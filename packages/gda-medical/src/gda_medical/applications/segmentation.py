@@ -5,14 +5,22 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import DeviceParams, apply_thread_setting, autocast, pick_device, seeded, torch_generator
+from gda_core.accelerators import (
+    PrecisionParams,
+    apply_thread_setting,
+    autocast,
+    legacy_mixed_precision,
+    pick_device,
+    seeded,
+    torch_generator,
+)
 from gda_core.components import Application
 from gda_core.errors import DataError
 
 from ..volumes import num_label_classes, stack_images, stack_targets
 
 
-class SegmentationParams(DeviceParams):
+class SegmentationParams(PrecisionParams):
     channels: list[int] = Field([8, 16, 32], min_length=2, description="UNet feature channels per level")
     num_res_units: int = Field(1, ge=0, description="residual units per UNet block")
     steps: int = Field(300, ge=1, description="training iterations (the same for every training set)")
@@ -24,7 +32,11 @@ class SegmentationParams(DeviceParams):
     sw_batch_size: int = Field(4, ge=1, description="sliding-window patches per forward pass")
     augment: bool = Field(False, description="random flips while training")
     num_classes: int | None = Field(None, ge=2, description="label classes with background (default: from data)")
-    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_mixed_precision(cls, data: object) -> object:
+        return legacy_mixed_precision(data)
 
     @model_validator(mode="after")
     def _check(self):
@@ -87,7 +99,7 @@ class SegmentationApplication(Application):
                     if bool(torch.rand(1, generator=g) < 0.5):
                         xb, yb = xb.flip(ax), yb.flip(ax)
             xb, yb = xb.to(dev), yb.to(dev)
-            with autocast(dev, "auto" if p.mixed_precision else "float32"):
+            with autocast(dev, p.precision):
                 loss = loss_fn(net(xb).float(), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -101,7 +113,7 @@ class SegmentationApplication(Application):
         with torch.no_grad():
             for i in range(0, len(xt), p.sw_batch_size):
                 xb = xt[i:i + p.sw_batch_size].to(dev)
-                with autocast(dev, "auto" if p.mixed_precision else "float32"):
+                with autocast(dev, p.precision):
                     logits = inferer(xb, net).float()
                 preds = [post_pred(o) for o in decollate_batch(logits.cpu())]
                 labs = [post_lab(o) for o in decollate_batch(yt[i:i + p.sw_batch_size])]

@@ -13,14 +13,22 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import DeviceParams, apply_thread_setting, autocast, pick_device, seeded, torch_generator
+from gda_core.accelerators import (
+    PrecisionParams,
+    apply_thread_setting,
+    autocast,
+    legacy_mixed_precision,
+    pick_device,
+    seeded,
+    torch_generator,
+)
 from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError
 
 from ..volumes import affine_of, check_channels, read_config, save_module
 
 
-class DiffusionParams(DeviceParams):
+class DiffusionParams(PrecisionParams):
     """Parameters of a MONAI ``DiffusionModelUNet`` (spatial_dims=3) and its noise schedule."""
 
     channels: list[int] = Field([16, 32, 32], min_length=1, description="feature channels per resolution level")
@@ -42,7 +50,6 @@ class DiffusionParams(DeviceParams):
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate (cosine decay)")
     sample_batch_size: int = Field(4, ge=1, description="volumes denoised together when sampling",
                                    json_schema_extra=SAMPLING)
-    mixed_precision: bool = Field(True, description="bf16 autocast on CUDA (CPU runs float32)")
     strength: float = Field(
         1.0, gt=0, le=1, description="real-guided variation (SDEdit / DA-Fusion): noise the condition's real "
         "volume (source_id, from train or pool) to this level and denoise it; 1: plain sampling from noise",
@@ -52,6 +59,11 @@ class DiffusionParams(DeviceParams):
         "90-degree rotations in the last two axes, each with probability augment_p; the network gets the "
         "transform as a class embedding and sampling asks for the identity")
     augment_p: float = Field(0.5, ge=0, le=1, description="probability of each augmentation per training volume")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_mixed_precision(cls, data: object) -> object:
+        return legacy_mixed_precision(data)
 
     @model_validator(mode="after")
     def _check_net(self):
@@ -202,7 +214,7 @@ class DiffusionGenerator(Generator):
             xb = xb.to(dev)
             noise = torch.randn(xb.shape, generator=g).to(dev)
             t = torch.randint(0, p.num_train_timesteps, (xb.shape[0],), generator=g).to(dev)
-            with autocast(dev, "auto" if p.mixed_precision else "float32"):
+            with autocast(dev, p.precision):
                 noisy = sched.add_noise(original_samples=xb, noise=noise, timesteps=t)
                 if cb is not None:  # as MONAI's DiffusionInferer in "concat" mode
                     noisy = torch.cat([noisy, cb.to(dev)], dim=1)
@@ -252,7 +264,7 @@ class DiffusionGenerator(Generator):
                                     timesteps=steps[:1].repeat(m).to(dev))
             ids = torch.zeros(m, dtype=torch.long, device=dev) if p.augment else None  # the identity transform
             c = None if cond is None else cond[b:b + m].to(dev)
-            with torch.no_grad(), seeded(seed + b, dev), autocast(dev, "auto" if p.mixed_precision else "float32"):
+            with torch.no_grad(), seeded(seed + b, dev), autocast(dev, p.precision):
                 for t in steps:
                     inp = x if c is None else torch.cat([x, c], dim=1)
                     pred = unet(inp, timesteps=torch.Tensor((t,)).to(dev), context=None, class_labels=ids)

@@ -102,7 +102,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         for _ in context.progress(range(p.ae_steps), desc="train autoencoder", total=p.ae_steps):
             idx = torch.randint(0, len(x), (min(p.batch_size, len(x)),), generator=g)
             xb = x[idx].to(dev)
-            with autocast(dev, "auto" if p.mixed_precision else "float32"):
+            with autocast(dev, p.precision):
                 recon, mu, sigma = ae(xb)
                 rec = torch.nn.functional.l1_loss(recon.float(), xb)
                 kl = 0.5 * (mu.float() ** 2 + sigma.float() ** 2 - torch.log(sigma.float() ** 2 + 1e-8) - 1)
