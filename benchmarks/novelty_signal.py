@@ -187,7 +187,7 @@ def summarize_rows(rows: list[dict], out: Path, header: str, methods, models, me
                    classical: str = "classical") -> str:
     """``summary.md``: per downstream model, mean +- std of ``metric`` per method, paired differences
     to ``real`` and ``classical`` over the shared seeds with 95% t intervals, near-copy shares."""
-    from scipy import stats
+    from gda_core.bench.stats import paired as paired_interval
 
     lines = [header, ""]
     for model in models:
@@ -200,13 +200,12 @@ def summarize_rows(rows: list[dict], out: Path, header: str, methods, models, me
                   "near-copy share (synthetic / held-out real) | seeds |",
                   "| --- | --- | --- | --- | --- | --- |"]
 
-        def paired(m, base, by=by):
-            seeds = sorted(set(by.get(m, {})) & set(by.get(base, {})))
-            if len(seeds) < 2 or m == base:
+        def paired(m, base, by=by):  # gda bench's paired t interval, over the seeds both methods have
+            if m == base or base not in by or m not in by:
                 return "-"
-            d = np.array([by[m][s]["score"] - by[base][s]["score"] for s in seeds])
-            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
-            return f"{100 * d.mean():+.1f} [{100 * (d.mean() - half):+.1f}, {100 * (d.mean() + half):+.1f}]"
+            res = paired_interval({s: r["score"] for s, r in by[m].items()},
+                                  {s: r["score"] for s, r in by[base].items()})
+            return "-" if res is None or res.n < 2 else res.text()
 
         for m in methods:
             if m not in by:

@@ -152,7 +152,14 @@ def main():
         Xtrain_gen = np.concatenate([Xl, Xpl])
         copy, held, med_s, med_h = near_copy(Xs, Xtrain_gen, Xte)
         row.update(copy_share=float(copy.mean()), held_share=held, med_syn=med_s, med_held=med_h)
-        keep_mask = ~copy if a.drop_copies else np.ones(len(Xs), bool)
+        # drop near-copies as core.near-copy does: threshold from the training images alone (leave-one-out
+        # distances among what the generator trained on), never from test images; the test-based share
+        # above is for reporting only
+        from gda_core.neighbors import leave_one_out_distances, nearest_distances
+
+        thr_train = float(np.quantile(leave_one_out_distances(Xtrain_gen), 0.05))
+        d_syn = nearest_distances(Xs, Xtrain_gen)[0][:, 0]
+        keep_mask = d_syn >= thr_train if a.drop_copies else np.ones(len(Xs), bool)
         if a.select == "conf":
             from sklearn.linear_model import LogisticRegression
             m = LogisticRegression(max_iter=3000).fit(np.concatenate([Xl, Xpl]).reshape(-1, 64),
@@ -161,7 +168,6 @@ def main():
             keep_mask &= pr.argmax(1) == ys
         Xk, yk = Xs[keep_mask], ys[keep_mask]
         row["n_kept"] = int(keep_mask.sum())
-        _, held2, _, _ = near_copy(Xk, Xtrain_gen, Xte)
         row["kept_copy_share"] = float(near_copy(Xk, Xtrain_gen, Xte)[0].mean()) if len(Xk) else 0.0
         row["gda"] = downstream(np.concatenate([Xl, Xk]), np.concatenate([yl, yk]), Xte, yte, seed)
         row["cls_gda"] = downstream(np.concatenate([Xl, Xc, Xk]), np.concatenate([yl, yc, yk]), Xte, yte, seed)

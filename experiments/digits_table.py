@@ -8,7 +8,6 @@ import json
 import sys
 
 import numpy as np
-from scipy import stats
 
 METHODS = [("real", "real only"), ("classical", "real + classical"),
            ("selftrain", "self-training on pool (no generator)"), ("gda", "real + GDA"),
@@ -18,11 +17,11 @@ PAIRS = [("gda", "real"), ("gda", "classical"), ("cls_gda", "classical"), ("gda"
 
 
 def ci(d: np.ndarray) -> tuple[float, float, float]:
-    m = float(d.mean())
-    if len(d) < 2:
-        return m, float("nan"), float("nan")
-    h = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
-    return m, m - h, m + h
+    """Mean and 95% paired-t interval of per-seed differences (gda bench's ``paired``)."""
+    from gda_core.bench.stats import paired
+
+    res = paired(dict(enumerate(d.tolist())), dict.fromkeys(range(len(d)), 0.0))
+    return (res.mean, res.low, res.high) if res is not None and res.n > 1 else (float(d.mean()), np.nan, np.nan)
 
 
 def main(path: str) -> None:
