@@ -126,6 +126,33 @@ def test_run_seeds_redraw_the_split_and_pairs_share_it(tmp_path):
     assert all(0.5 < r["pseudo_label_accuracy"] <= 1 for r in st)
 
 
+def test_self_training_reuses_the_pool_strategys_pseudo_labels(tmp_path, monkeypatch):
+    """With a pool strategy as the base, self-train is real + the very records that strategy's
+    labeller keeps (same classifier, same share), so what generation adds is isolated."""
+    from gda_core.builtin import pool
+
+    calls = []
+    labeller = pool.pseudo_label
+
+    def spy(labelled, unlabelled, context, params):
+        kept, summary = labeller(labelled, unlabelled, context, params)
+        calls.append((params, len(unlabelled), len(kept)))
+        return kept, summary
+
+    monkeypatch.setattr(pool, "pseudo_label", spy)
+    params = {"classifier": "label-spreading", "features": "raw", "keep": 0.6}
+    suite = tiny_suite(config={**tiny_suite().config, "strategy": {"name": "core.pseudo-label", "params": params}},
+                       methods=standard_methods(), ratios=(), seeds=1)
+    run = run_bench([suite], tmp_path, quiet=True, methods=["self-train"])
+    st = [r for r in run.rows if r["method"] == "self-train"]
+    assert len(st) == 2 and all(0.5 < r["pseudo_label_accuracy"] <= 1 for r in st)
+    # the generator's fit and the self-train set both labelled the pool with the strategy's params
+    assert len(calls) == 2 and all(p.classifier == "label-spreading" and p.keep == 0.6 for p, _, _ in calls)
+    _, n_pool, n_kept = calls[-1]
+    assert n_kept == round(0.6 * n_pool)
+    assert {r["n_synthetic"] for r in st} == {n_kept}
+
+
 def test_a_suite_too_big_for_the_machine_is_listed_not_dropped(tmp_path):
     run = run_bench([tiny_suite(memory_gb=1e6)], tmp_path, quiet=True)
     assert run.rows == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gda_core.bench import DownstreamModel, Suite, near_copy_method, standard_methods
+from gda_core.bench import DownstreamModel, Method, Suite, near_copy_method, standard_methods
 
 
 def text_suite() -> Suite:
@@ -10,7 +10,9 @@ def text_suite() -> Suite:
     10 labelled texts per class from the 25), LAMBADA-style (5x the real count per class)
     generation (a small GPT-2 trained from scratch, then LoRA on label-prefixed texts), format,
     perplexity, de-duplication and confidence selection, nlpaug as the classical baseline;
-    logistic regression on MiniLM sentence embeddings and on TF-IDF downstream."""
+    logistic regression on MiniLM sentence embeddings and on TF-IDF downstream. Pool variants: the
+    LM also learns the 15 unlabelled texts per class, or LoRA on confidently pseudo-labelled ones;
+    self-training labels the pool with no generator."""
     return Suite(
         name="text",
         summary="support intents, 10 of 25 per class, text.prompt + text.lora; MiniLM + LR and TF-IDF + LR",
@@ -34,6 +36,12 @@ def text_suite() -> Suite:
             DownstreamModel("tfidf-logreg", {"name": "text.classifier", "params": {"model": "tfidf-logreg"}}),
         ],
         methods=standard_methods(
+            Method("gen pool texts", "generative", overrides=("strategy.params.pool=texts",),
+                   requires=("strategies:text.lora#pool",),
+                   summary="the LM also learns the unlabelled pool's texts (no label prefix)"),
+            Method("gen pool pseudo-label", "generative", overrides=("strategy.params.pool=pseudo-label",),
+                   requires=("strategies:text.lora#pool",),
+                   summary="LoRA on labelled + confidently pseudo-labelled pool texts"),
             near_copy_method("[text.format, core.near-copy, {name: core.confidence, "
                              "params: {keep: 0.2, threshold: null}}]"),
         ),

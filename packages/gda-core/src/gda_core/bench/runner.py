@@ -39,6 +39,9 @@ from .suite import Method, Suite
 
 log = logging.getLogger("gda.bench")
 
+POOL_STRATEGIES = ("core.pseudo-label", "core.pretrain-finetune")
+"""Strategies whose pseudo-labelled pool the ``self-train`` method reuses (see ``SuiteRunner._self_train``)."""
+
 PROTOCOL_VERSION = "1"
 """Bumped when the bench computes a cell differently; older cells are then recomputed."""
 
@@ -303,7 +306,7 @@ class SuiteRunner:
                 if ctx.pool is None or len(ctx.pool) == 0:
                     self._skip_once(f"method {m.name}", "the data set offers no unlabelled pool")
                     continue
-                recs, acc = pseudo_label(ctx, self.suite.features)
+                recs, acc = self._self_train(ctx)
                 sets.append((m, m.name, recs, {"pseudo_label_accuracy": acc}))
             else:
                 extra = classical if m.classical else []
@@ -315,6 +318,21 @@ class SuiteRunner:
                     recs = pipe.stages[-1][1] if m.stage == "kept" else pipe.stages[0][1]
                     sets.append((m, m.name, list(recs) + extra, {}))
         return self._score(ctx, sets, seed, cost)
+
+    def _self_train(self, ctx) -> tuple[list[Record], float]:
+        """The pool pseudo-labelled with no generator: by the suite's pool strategy's own labeller
+        and parameters when its generator learns from a pseudo-labelled pool (so the comparison
+        isolates what generation adds to the same pseudo-labels), else by :func:`pseudo_label`."""
+        strategy = self.base.get("strategy")
+        if isinstance(strategy, dict) and strategy.get("name") in POOL_STRATEGIES:
+            from ..builtin.pool import PseudoLabelParams
+            from ..builtin.pool import pseudo_label as strategy_labels
+
+            given = strategy.get("params") or {}
+            params = PseudoLabelParams(**{k: v for k, v in given.items() if k in PseudoLabelParams.model_fields})
+            recs, summary = strategy_labels(ctx.train, ctx.pool, ctx, params)
+            return recs, float(summary.get("accuracy_vs_hidden_labels", math.nan))
+        return pseudo_label(ctx, self.suite.features)
 
     def _skip_once(self, what: str, why: str) -> None:
         if not any(s.what == what and s.why == why for s in self.skipped):

@@ -75,7 +75,8 @@ def standard_methods(*extra: Method, self_train: bool = True) -> list[Method]:
     ]
     if self_train:
         out.append(Method("self-train", "self-train",
-                          summary="real + the pool pseudo-labelled by logistic regression (no generator)"))
+                          summary="real + the pool pseudo-labelled with no generator (by the suite's "
+                                  "pool strategy's labeller, else logistic regression)"))
     return out + list(extra)
 
 
