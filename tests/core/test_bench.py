@@ -153,6 +153,17 @@ def test_self_training_reuses_the_pool_strategys_pseudo_labels(tmp_path, monkeyp
     assert {r["n_synthetic"] for r in st} == {n_kept}
 
 
+def test_stage_both_reports_the_generated_and_the_kept_set(tmp_path):
+    methods = standard_methods(Method("gen four", "generative", overrides=("generate.per_class=4",), stage="both"),
+                               self_train=False)
+    config = {**tiny_suite().config, "selectors": [{"name": "core.confidence", "params": {"threshold": 0.5}},
+                                                   {"name": "core.dedup", "params": {}}]}
+    run = run_bench([tiny_suite(config=config, methods=methods, ratios=(), seeds=1)], tmp_path, quiet=True)
+    four = {r["method"]: r["n_synthetic"] for r in run.rows if r["method"].startswith("gen four")}
+    assert set(four) == {"gen four (no selection)", "gen four (after core.dedup)"}  # not the middle stage
+    assert four["gen four (no selection)"] == 12 >= four["gen four (after core.dedup)"]
+
+
 def test_a_suite_too_big_for_the_machine_is_listed_not_dropped(tmp_path):
     run = run_bench([tiny_suite(memory_gb=1e6)], tmp_path, quiet=True)
     assert run.rows == []

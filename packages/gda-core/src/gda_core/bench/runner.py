@@ -310,8 +310,10 @@ class SuiteRunner:
                 sets.append((m, m.name, recs, {"pseudo_label_accuracy": acc}))
             else:
                 extra = classical if m.classical else []
-                if m.stage == "each":
-                    for label, recs in pipe.stages:
+                if m.stage in ("each", "both"):
+                    stages = pipe.stages if m.stage == "each" or len(pipe.stages) < 2 else [pipe.stages[0],
+                                                                                             pipe.stages[-1]]
+                    for label, recs in stages:
                         stage = label.replace("generated ", "").strip("()")
                         sets.append((m, f"{m.name} ({stage})", list(recs) + extra, {}))
                 else:

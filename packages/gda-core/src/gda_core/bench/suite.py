@@ -19,9 +19,11 @@ KINDS = ("real", "classical", "generative", "self-train")
 generator's samples (optionally + classical); real + the unlabelled pool pseudo-labelled
 with no generator."""
 
-STAGES = ("kept", "none", "each")
+STAGES = ("kept", "none", "each", "both")
 """Which synthetic set a generative method takes: the selector chain's kept set, the set before
-selection, or one method per stage (before selection and after each selector)."""
+selection, one row per stage (before selection and after each selector), or two rows: before
+selection and the kept set (so a variant whose samples the near-copy selector drops entirely
+still shows what it generated)."""
 
 
 @dataclasses.dataclass(frozen=True)
