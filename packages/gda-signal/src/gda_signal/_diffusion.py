@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import SAMPLING, Params
+from gda_core.diffusion import start_index
 
 
 class DiffusionTrainingParams(Params):
@@ -52,8 +53,12 @@ def make_sampler(train_scheduler, sampler: str):
 
 def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, n_classes: int, scheduler, *,
                    steps: int, batch_size: int, lr: float, ema: float, label_dropout: float, seed: int,
-                   device: str, context: Any, desc: str, augment: Callable | None = None) -> tuple[Any, list[float]]:
+                   device: str, context: Any, desc: str, augment: Callable | None = None,
+                   chooser: Any = None) -> tuple[Any, list[float]]:
     """Train ``model`` to predict the noise added to ``data`` (N, ...); returns (model or its EMA, losses).
+
+    ``chooser`` (a :class:`gda_core.diffusion.CheckpointChooser`), when given, scores the weights
+    used for sampling (the EMA's) as training goes and the returned model holds the checkpoint it kept.
 
     ``augment(x0, generator) -> (x0_augmented, aug)``, when given, augments each clean batch
     before noising and ``aug`` (B, A) reaches the network as ``call(..., aug=aug)``: the
@@ -101,15 +106,12 @@ def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, 
                 for pe, pm in zip(ema_model.parameters(), model.parameters()):
                     pe.lerp_(pm, 1 - decay)
         losses.append(float(loss.detach()))
+        if chooser is not None:
+            chooser.after_step(step + 1, steps, ema_model if ema_model is not None else model)
     model = ema_model if ema_model is not None else model
+    if chooser is not None:
+        chooser.restore(model)
     return model.eval(), losses
-
-
-def start_index(num_inference_steps: int, strength: float) -> int:
-    """Index into the sampler's timesteps where denoising starts for ``strength`` in (0, 1]
-    (0 for strength 1; at least one denoising step is always left, as in diffusers' img2img)."""
-    keep = min(num_inference_steps, max(1, int(round(num_inference_steps * strength))))
-    return num_inference_steps - keep
 
 
 def sample(model, call: Callable, train_scheduler, shape: tuple[int, ...], labels: list[int], n_classes: int, *,
@@ -168,36 +170,19 @@ def ddim_invert(model, call: Callable, train_scheduler, x0: np.ndarray, labels: 
     (so ``sample(..., sampler="ddim", latents=ddim_invert(...))`` approximately reconstructs ``x0``)."""
     import torch
 
+    from gda_core.diffusion import ddim_invert as core_ddim_invert
+    from gda_core.diffusion import ddim_path
+
     sch = make_sampler(train_scheduler, "ddim")
     sch.set_timesteps(num_inference_steps)
-    t0 = start_index(num_inference_steps, strength)
-    # ascending from the least noisy sampling step, where x0 stands in for x_t (alpha_t is about 1)
-    path = [int(t) for t in sch.timesteps[t0:]][::-1]
-    alphas = train_scheduler.alphas_cumprod
+    path = ddim_path(sch.timesteps, start_index(num_inference_steps, strength), train_scheduler.alphas_cumprod)
     dev = next(model.parameters()).device
     out = []
     with torch.no_grad():
         for i in range(0, len(x0), batch_size):
             x = torch.from_numpy(np.asarray(x0[i:i + batch_size], dtype=np.float32)).to(dev)
             lab = torch.tensor(labels[i:i + batch_size], dtype=torch.long, device=dev)
-            for t_cur, t_next in zip(path[:-1], path[1:]):
-                a_cur, a_next = float(alphas[t_cur]), float(alphas[t_next])
-                eps = call(model, x, torch.tensor(t_cur, device=dev), lab).float()
-                pred_x0 = (x - (1 - a_cur) ** 0.5 * eps) / a_cur ** 0.5
-                x = a_next ** 0.5 * pred_x0 + (1 - a_next) ** 0.5 * eps
+            x = core_ddim_invert(x, path,
+                                 lambda xt, t, lab=lab: call(model, xt, torch.tensor(t, device=dev), lab).float())
             out.append(x.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, *np.asarray(x0).shape[1:]), dtype=np.float32)
-
-
-def slerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between rows of ``a`` and ``b`` (n, ...) with weights ``w`` (n,) in [0, 1]."""
-    fa, fb = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
-    na, nb = np.linalg.norm(fa, axis=1), np.linalg.norm(fb, axis=1)
-    cos = np.clip(np.sum(fa * fb, axis=1) / np.maximum(na * nb, 1e-12), -1.0, 1.0)
-    theta = np.arccos(cos)
-    w = np.asarray(w, dtype=np.float64)
-    sin = np.sin(theta)
-    small = sin < 1e-6
-    wa = np.where(small, 1 - w, np.sin((1 - w) * theta) / np.where(small, 1.0, sin))
-    wb = np.where(small, w, np.sin(w * theta) / np.where(small, 1.0, sin))
-    return (wa[:, None] * fa + wb[:, None] * fb).reshape(a.shape).astype(np.float32)

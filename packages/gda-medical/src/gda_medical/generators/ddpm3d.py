@@ -6,22 +6,20 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.accelerators import seeded
-from gda_core.errors import ConfigError, DataError
+from gda_core.diffusion import InterpolationParams
+from gda_core.errors import DataError
 from gda_core.records import Record
 
 from ..volumes import (
     check_divisible,
     from_model_range,
     num_label_classes,
-    stack_images,
-    stack_targets,
-    to_model_range,
     volume_shape,
 )
-from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, unet_config
+from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, image_label_volumes, unet_config
 
 
-class DDPM3DParams(DiffusionParams):
+class DDPM3DParams(InterpolationParams, DiffusionParams):
     with_label: bool = Field(True, description="learn the label volume as an extra channel, so each sample "
                              "comes with its segmentation (needs Record.target on every training volume)")
 
@@ -31,24 +29,16 @@ class DDPM3DGenerator(DiffusionGenerator):
 
     A ``DiffusionModelUNet`` (spatial_dims=3) is trained on the real volumes and sampled with
     DDPM or DDIM through ``DiffusionInferer``. With ``with_label`` the label volume is generated
-    jointly as an extra channel and returned as ``Record.target``."""
+    jointly as an extra channel and returned as ``Record.target``. ``interpolate`` decodes a
+    spherical interpolation of the DDIM inversions of two real volumes of the class (the
+    condition's source and a random partner; with their label channels)."""
 
     Params = DDPM3DParams
 
     def _stack(self, records, k: int):
         """``(N, C[+1], D, H, W)`` model-range volumes; the label channel (when ``k``) from each target,
         background where a record has none (a pool volume), and which records had one."""
-        import torch
-
-        x = to_model_range(torch.from_numpy(stack_images(records)))
-        if not k:
-            return x, None
-        has = [r.target is not None for r in records]
-        lab = torch.zeros((len(records), 1, *x.shape[2:]))
-        if any(has):
-            known = [r for r, h in zip(records, has) if h]
-            lab[torch.tensor(has)] = torch.from_numpy(stack_targets(known)).float() / (k - 1)
-        return torch.cat([x, to_model_range(lab)], dim=1), has
+        return image_label_volumes(records, k), [r.target is not None for r in records] if k else None
 
     def _setup(self, records, k: int) -> None:
         p = self.params
@@ -84,24 +74,13 @@ class DDPM3DGenerator(DiffusionGenerator):
         with seeded(context.seed):
             self.unet = build_unet(self.info["unet_config"])
         weights = None if not k else [1.0] * (x.shape[1] - 1) + [1.0 if all(has) else 0.0]
-        self._fit_unet(x, None, context, desc="pretrain medical.ddpm3d", steps=steps, channel_weights=weights)
+        self._fit_unet(x, None, context, desc="pretrain medical.ddpm3d", steps=steps, channel_weights=weights,
+                       select=False)
         self.info["pretrained_steps"] = p.steps if steps is None else steps
 
     def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Continue training the pretrained network on labelled volumes (image + label channels)."""
-        if lora_rank:
-            raise ConfigError("strategy.params.lora_rank: medical.ddpm3d fine-tunes every weight; set it to 0")
-        if self.unet is None:
-            raise DataError("medical.ddpm3d: fine_tune needs a pretrained model (call pretrain first)")
-        k = int(self.info.get("label_classes", 0))
-        if k and not all(r.target is not None for r in train.records):
-            raise DataError("medical.ddpm3d: fine-tuning with with_label needs a label volume on every record")
-        if k and num_label_classes(train.records) > k:
-            raise DataError(f"medical.ddpm3d: the labels have {num_label_classes(train.records)} classes, the "
-                            f"pretrained label channel {k} (pretrain with label_classes)")
-        if list(volume_shape(train.records)) != self.info["shape"]:
-            raise DataError(f"medical.ddpm3d: volumes of shape {list(volume_shape(train.records))}, the pretrained "
-                            f"model {self.info['shape']}")
+        k = self._check_fine_tune(train, lora_rank, "medical.ddpm3d")
         x, _ = self._stack(train.records, k)
         self._fit_unet(x, None, context, desc="fine-tune medical.ddpm3d", steps=steps, seed_offset=1)
 
@@ -113,10 +92,20 @@ class DDPM3DGenerator(DiffusionGenerator):
         shape = tuple(self.info["shape"])
         k = int(self.info.get("label_classes", 0))
         c = shape[0] + (1 if k else 0)
-        init = None
-        if self.params.strength < 1.0:
-            init, _ = self._stack(self._sources(conditions, seed, context), k)
-        out = self._sample((n, c, *shape[1:]), seed, context=context, init=init)
+        p = self.params
+        init = latents = None
+        metas: list[dict] = [{} for _ in conditions]
+        if p.interpolate or p.strength < 1.0:
+            sources = self._sources(conditions, seed, context)
+            init, _ = self._stack(sources, k)
+            for m, r in zip(metas, sources):
+                m["source_id"] = r.id
+        if p.interpolate:
+            partners = self._partners(conditions, sources, seed, context)
+            latents, weights = self._interpolation_latents(init, self._stack(partners, k)[0], seed)
+            for m, r, w in zip(metas, partners, weights):
+                m.update(partner_id=r.id, weight=float(w))
+        out = self._sample((n, c, *shape[1:]), seed, context=context, init=init, latents=latents)
         records = []
         for i, cond in enumerate(conditions):
             img = from_model_range(out[i, : shape[0]]).numpy().astype(np.float32)
@@ -125,5 +114,5 @@ class DDPM3DGenerator(DiffusionGenerator):
                 lab = from_model_range(out[i, shape[0]:]).numpy()
                 target = np.rint(lab * (k - 1)).astype(np.uint8)
             records.append(Record(id="", data=img, label=cond.get("label"), target=target,
-                                  meta={"affine": self._affine_for(cond, context)}))
+                                  meta={"affine": self._affine_for(cond, context), **metas[i]}))
         return records

@@ -23,12 +23,13 @@ from gda_core.accelerators import (
     torch_generator,
 )
 from gda_core.components import SAMPLING, Generator
-from gda_core.errors import DataError
+from gda_core.diffusion import CheckpointedGenerator, CheckpointParams, start_index
+from gda_core.errors import ConfigError, DataError
 
-from ..volumes import affine_of, check_channels, read_config, save_module
+from ..volumes import affine_of, check_channels, num_label_classes, read_config, save_module, volume_shape
 
 
-class DiffusionParams(PrecisionParams):
+class DiffusionParams(CheckpointParams, PrecisionParams):
     """Parameters of a MONAI ``DiffusionModelUNet`` (spatial_dims=3) and its noise schedule."""
 
     channels: list[int] = Field([16, 32, 32], min_length=1, description="feature channels per resolution level")
@@ -83,12 +84,6 @@ def augment_ids(augment: list[str]) -> int:
     return (8 if "flip" in augment else 1) * (4 if "rot90" in augment else 1)
 
 
-def start_index(inference_steps: int, strength: float) -> int:
-    """Index into the sampler's timesteps where denoising starts at ``strength`` (0 at strength 1;
-    at least one step is always left, as in diffusers' img2img)."""
-    return inference_steps - min(inference_steps, max(1, int(round(inference_steps * strength))))
-
-
 def augment_batch(x, cond, augment: list[str], p: float, generator):
     """Apply random flips / in-plane 90-degree rotations to volumes ``x`` (B, C, D, H, W) and, identically,
     to their conditioning ``cond``; returns ``(x, cond, ids)`` with ``ids`` (B,) naming each transform."""
@@ -118,6 +113,24 @@ def augment_batch(x, cond, augment: list[str], p: float, generator):
         xs.append(xi)
         cs.append(ci)
     return torch.stack(xs), None if cond is None else torch.stack(cs), ids
+
+
+def image_label_volumes(records, k: int):
+    """``(N, C[+1], D, H, W)`` model-range volumes of ``records``; with ``k`` label classes the label
+    volume (divided by ``k - 1``) as one more channel, background where a record has none (a pool volume)."""
+    import torch
+
+    from ..volumes import stack_images, to_model_range
+
+    x = to_model_range(torch.from_numpy(stack_images(records)))
+    if not k:
+        return x
+    lab = torch.zeros((len(records), 1, *x.shape[2:]))
+    for i, r in enumerate(records):
+        if r.target is not None:
+            t = np.asarray(r.target)
+            lab[i] = torch.from_numpy((t[None] if t.ndim == 3 else t).astype(np.float32)) / (k - 1)
+    return torch.cat([x, to_model_range(lab)], dim=1)
 
 
 def unet_config(p: DiffusionParams, in_channels: int, out_channels: int) -> dict[str, Any]:
@@ -152,9 +165,13 @@ def make_scheduler(p: DiffusionParams, kind: str | None = None):
     return sch
 
 
-class DiffusionGenerator(Generator):
+class DiffusionGenerator(CheckpointedGenerator, Generator):
     """Base of the MONAI diffusion generators: train a ``DiffusionModelUNet`` to predict noise,
-    sample through ``DiffusionInferer`` with DDPM or DDIM, save weights as safetensors."""
+    sample through ``DiffusionInferer`` with DDPM or DDIM, save weights as safetensors.
+
+    ``checkpoint`` other than 'last' holds out a seeded share of the training volumes (or latents)
+    and keeps the weights a held-out criterion prefers (:class:`gda_core.diffusion.CheckpointChooser`);
+    ``checkpoints_`` and ``info["checkpoint_step"]`` record the choice."""
 
     Params = DiffusionParams
     version: ClassVar[str] = "1"
@@ -177,15 +194,21 @@ class DiffusionGenerator(Generator):
         return pick_device(self.params.device)
 
     def _fit_unet(self, x, cond, context, *, desc: str = "train diffusion", steps: int | None = None,
-                  channel_weights: list[float] | None = None, seed_offset: int = 0) -> None:
+                  channel_weights: list[float] | None = None, seed_offset: int = 0, select: bool = True) -> None:
         """Train ``self.unet`` (as it stands: fresh, or pretrained for a fine-tune) to undo the noise
         added to ``x`` (N, C, ...), in model range; ``cond`` (N, K, ...) is concatenated to the noisy
         input when given. ``channel_weights`` (one per channel of ``x``) weigh the loss, so that a
-        channel the data lacks (a pool volume's label) teaches nothing."""
+        channel the data lacks (a pool volume's label) teaches nothing. With ``select`` and a
+        ``checkpoint`` other than 'last', ``holdout`` of ``x`` is held out to pick the weights."""
         import torch
 
         p, dev = self.params, self.device
         steps = p.steps if steps is None else steps
+        chooser = None
+        self.checkpoints_: list[dict[str, float]] = []
+        self.info.pop("checkpoint_step", None)
+        if select and p.checkpoint != "last":
+            x, cond, chooser = self._chooser(x, cond, context.seed + seed_offset)
         unet = self.unet.to(dev).train()
         sched = make_scheduler(p, "ddpm")
         opt = torch.optim.AdamW(unet.parameters(), lr=p.lr, weight_decay=1e-4)
@@ -204,7 +227,7 @@ class DiffusionGenerator(Generator):
         n = x.shape[0]
         losses = []
         bar = context.progress(range(steps), desc=desc, total=steps)
-        for _ in bar:
+        for step in bar:
             idx = torch.randint(0, n, (min(p.batch_size, n),), generator=g)
             xb, cb = x[idx], None if cond is None else cond[idx]
             ids = None
@@ -219,13 +242,7 @@ class DiffusionGenerator(Generator):
                 if cb is not None:  # as MONAI's DiffusionInferer in "concat" mode
                     noisy = torch.cat([noisy, cb.to(dev)], dim=1)
                 pred = unet(noisy, timesteps=t, class_labels=ids)
-                if p.prediction_type == "epsilon":
-                    goal = noise
-                elif p.prediction_type == "sample":
-                    goal = xb
-                else:
-                    goal = sched.get_velocity(xb, noise, t)
-                err = (pred.float() - goal.float()) ** 2
+                err = (pred.float() - self._target(sched, xb, noise, t).float()) ** 2
                 loss = err.mean() if weights is None else (err * weights).sum() / (weights.sum() * err[:, :1].numel())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -233,14 +250,66 @@ class DiffusionGenerator(Generator):
             opt.step()
             lr_sched.step()
             losses.append(float(loss.detach()))
+            if chooser is not None:
+                chooser.after_step(step + 1, steps, unet)
+        if chooser is not None:
+            chooser.restore(unet)
+            self.checkpoints_ = chooser.history
+            self.info["checkpoint_step"] = chooser.best_step
         unet.eval()
         self.info["final_loss"] = float(np.mean(losses[-max(1, len(losses) // 10):]))
 
-    def _sample(self, shape: tuple[int, ...], seed: int, cond=None, context=None, init=None, decode=None):
+    def _target(self, sched, x0, noise, t):
+        """What the network learns to predict (``prediction_type``) for ``x0`` noised with ``noise`` at ``t``."""
+        p = self.params
+        if p.prediction_type == "epsilon":
+            return noise
+        if p.prediction_type == "sample":
+            return x0
+        return sched.get_velocity(x0, noise, t)
+
+    def _chooser(self, x, cond, seed: int):
+        """Hold out ``holdout`` of ``x`` (and ``cond``); returns the rest and the checkpoint chooser that
+        scores on the held-out volumes: the loss at fixed noise, or the near-copy share of as many samples
+        as kept volumes (at most 32), conditioned on kept volumes' ``cond``."""
+        import torch
+
+        from gda_core.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
+
+        p, dev = self.params, self.device
+        keep, held = holdout_split(len(x), p.holdout, seed, who=self.name or type(self).__name__)
+        xh, ch = x[held], None if cond is None else cond[held]
+        x, cond = x[keep], None if cond is None else cond[keep]
+        draws = heldout_draws(len(held), x.shape[1:], p.num_train_timesteps, seed, total=32)
+        sched = make_scheduler(p, "ddpm")
+
+        def heldout_loss(unet) -> float:
+            def per_sample(i, t, noise):
+                xb, t, noise = xh[i].to(dev), t.to(dev), noise.to(dev)
+                noisy = sched.add_noise(original_samples=xb, noise=noise, timesteps=t)
+                if ch is not None:
+                    noisy = torch.cat([noisy, ch[i].to(dev)], dim=1)
+                ids = torch.zeros(len(xb), dtype=torch.long, device=dev) if p.augment else None
+                with autocast(dev, p.precision):
+                    pred = unet(noisy, timesteps=t, class_labels=ids)
+                return ((pred.float() - self._target(sched, xb, noise, t).float()) ** 2).flatten(1).mean(1)
+            return mean_loss(per_sample, draws, p.sample_batch_size)
+
+        pick = torch.randperm(len(x), generator=torch_generator(seed))[:32]
+
+        def samples(unet) -> np.ndarray:
+            return self._sample((len(pick), *x.shape[1:]), seed, cond=None if cond is None else cond[pick]).numpy()
+
+        return x, cond, CheckpointChooser(p, train=x.numpy(), held=xh.numpy(), heldout_loss=heldout_loss,
+                                          sample=samples)
+
+    def _sample(self, shape: tuple[int, ...], seed: int, cond=None, context=None, init=None, decode=None,
+                latents=None):
         """Denoise ``shape[0]`` volumes (batches of ``sample_batch_size``); CPU float32.
 
         From seeded noise, or with ``strength`` < 1 from ``init`` (N, ...) in model range, noised to that
-        level with the same seeded noise (SDEdit). ``cond`` is concatenated to the input as in MONAI's
+        level with the same seeded noise (SDEdit), or with DDIM from ``latents`` (N, ...), states at the
+        strength level from :meth:`_invert`. ``cond`` is concatenated to the input as in MONAI's
         ``DiffusionInferer``; ``decode`` maps each denoised batch (latents) to volumes.
         """
         import torch
@@ -254,11 +323,14 @@ class DiffusionGenerator(Generator):
         it = context.progress(starts, desc="sample", total=len(starts)) if context is not None else starts
         for b in it:
             m = min(p.sample_batch_size, n - b)
-            sched = make_scheduler(p)
+            sched = make_scheduler(p, "ddim" if latents is not None else None)
             sched.set_timesteps(p.inference_steps)
             steps = sched.timesteps
             x = torch.randn((m, *shape[1:]), generator=torch_generator(seed * 1_000_003 + b)).to(dev)
-            if init is not None and p.strength < 1.0:
+            if latents is not None:
+                steps = steps[start_index(p.inference_steps, p.strength):]
+                x = latents[b:b + m].to(dev)
+            elif init is not None and p.strength < 1.0:
                 steps = steps[start_index(p.inference_steps, p.strength):]
                 x = sched.add_noise(original_samples=init[b:b + m].to(dev), noise=x,
                                     timesteps=steps[:1].repeat(m).to(dev))
@@ -274,6 +346,85 @@ class DiffusionGenerator(Generator):
             out.append(x.float().cpu())
         return torch.cat(out)
 
+    def _invert(self, x0, cond=None):
+        """Deterministic DDIM inversion of volumes ``x0`` (N, C, ...) in model range (with their ``cond``)
+        to the noise level where sampling at ``strength`` starts: the ``latents`` :meth:`_sample`
+        decodes back to about ``x0``. The path mirrors MONAI's DDIM steps (each from ``t`` to
+        ``t - num_train_timesteps // inference_steps``, the last to a clean sample)."""
+        import torch
+
+        from gda_core.diffusion import ddim_invert, eps_from_output
+
+        self._require_fitted("unet")
+        p, dev = self.params, self.device
+        unet = self.unet.to(dev).eval()
+        sched = make_scheduler(p, "ddim")
+        sched.set_timesteps(p.inference_steps)
+        alphas, jump = sched.alphas_cumprod, p.num_train_timesteps // p.inference_steps
+        path = []
+        for t in [int(t) for t in sched.timesteps[start_index(p.inference_steps, p.strength):]][::-1]:
+            a_from = float(alphas[t - jump]) if t - jump >= 0 else float(sched.final_alpha_cumprod)
+            path.append((max(t - jump, 0), a_from, float(alphas[t])))
+        out = []
+        for b in range(0, len(x0), p.sample_batch_size):
+            c = None if cond is None else cond[b:b + p.sample_batch_size].to(dev)
+
+            def eps(x, t, c=c):
+                ids = torch.zeros(len(x), dtype=torch.long, device=dev) if p.augment else None
+                with autocast(dev, p.precision):
+                    pred = unet(x if c is None else torch.cat([x, c], dim=1), timesteps=torch.Tensor((t,)).to(dev),
+                                context=None, class_labels=ids)
+                return eps_from_output(pred.float(), x, float(alphas[t]), p.prediction_type)
+
+            with torch.no_grad():
+                out.append(ddim_invert(x0[b:b + p.sample_batch_size].float().to(dev), path, eps).float().cpu())
+        return torch.cat(out)
+
+    def _interpolation_latents(self, xa, xb, seed: int):
+        """``(latents, weights)``: the DDIM inversions of ``xa`` and ``xb`` (model range), interpolated
+        spherically with seeded weights in ``interpolation_weights`` (the partner's share)."""
+        import torch
+
+        from gda_core.diffusion import interpolation_weights, slerp
+
+        w = interpolation_weights(seed, len(xa), self.params.interpolation_weights)
+        return torch.from_numpy(slerp(self._invert(xa).numpy(), self._invert(xb).numpy(), w)), w
+
+    def _partners(self, conditions, sources: list, seed: int, context) -> list:
+        """For latent interpolation: a seeded random training record of each condition's class, another
+        than its source where the class has several."""
+        from gda_core.records import label_key
+
+        train = list(context.train.records) if getattr(context, "train", None) is not None else []
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+        out = []
+        for c, src in zip(conditions, sources):
+            same = [r for r in train if label_key(r.label) == label_key(c.get("label"))] or train or [src]
+            others = [r for r in same if r.id != src.id] or same
+            out.append(others[int(rng.integers(len(others)))])
+        return out
+
+    def _check_fine_tune(self, train, lora_rank: int, who: str, *, labels: bool = False) -> int:
+        """Refuse a fine-tune that cannot continue the pretrained model (no LoRA here, nothing pretrained,
+        volumes or labels that do not fit it); returns its label classes. ``labels``: every record needs
+        a label volume even when the model has no label channel."""
+        if lora_rank:
+            raise ConfigError(f"strategy.params.lora_rank: {who} fine-tunes every weight; set it to 0")
+        if self.unet is None or getattr(self, "autoencoder", True) is None:
+            raise DataError(f"{who}: fine_tune needs a pretrained model (call pretrain first)")
+        k = int(self.info.get("label_classes", 0))
+        missing = [r.id for r in train.records if r.target is None]
+        if (k or labels) and missing:
+            raise DataError(f"{who}: fine-tuning with labels needs a label volume on every record; {missing[0]!r} "
+                            "has none")
+        if k and num_label_classes(train.records) > k:
+            raise DataError(f"{who}: the labels have {num_label_classes(train.records)} classes, the pretrained "
+                            f"model {k} (pretrain with label_classes)")
+        if list(volume_shape(train.records)) != self.info["shape"]:
+            raise DataError(f"{who}: volumes of shape {list(volume_shape(train.records))}, the pretrained model "
+                            f"{self.info['shape']}")
+        return k
+
     def _sources(self, conditions, seed: int, context) -> list:
         """The real record each condition names (``source_id``, looked up in the run's train and pool),
         or a seeded random training record; for ``strength`` < 1."""
@@ -283,8 +434,8 @@ class DiffusionGenerator(Generator):
                 known.setdefault(r.id, r)
         train = list(context.train.records) if getattr(context, "train", None) is not None else []
         if not train:
-            raise DataError(f"{self.name or type(self).__name__}: strength < 1 needs the real volumes in the "
-                            "run context")
+            raise DataError(f"{self.name or type(self).__name__}: strength < 1 and interpolate need the real "
+                            "volumes in the run context")
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
         out = []
         for c in conditions:

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from gda_core.accelerators import autocast, seeded, torch_generator
+from gda_core.diffusion import InterpolationParams
 from gda_core.errors import ConfigError, GDAError
 from gda_core.records import Record
 
@@ -20,15 +21,12 @@ from ..volumes import (
     num_label_classes,
     read_config,
     save_module,
-    stack_images,
-    stack_targets,
-    to_model_range,
     volume_shape,
 )
-from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, unet_config
+from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, image_label_volumes, unet_config
 
 
-class LDM3DParams(DiffusionParams):
+class LDM3DParams(InterpolationParams, DiffusionParams):
     channels: list[int] = Field([16, 32], min_length=1, description="latent diffusion UNet channels per level")
     steps: int = Field(1500, ge=0, description="latent diffusion training iterations (0: use it as loaded)")
     ae_channels: list[int] = Field([8, 16], min_length=1, description="autoencoder channels per level "
@@ -73,7 +71,12 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
     A MONAI ``AutoencoderKL`` is trained on the volumes
     (L1 + KL), a ``DiffusionModelUNet`` trained in its latent space, sampled through
     ``LatentDiffusionInferer``. Both stages are saved (safetensors) and reload; pretrained
-    autoencoder or diffusion weights are read from a local path when given."""
+    autoencoder or diffusion weights are read from a local path when given. ``checkpoint`` picks
+    the latent UNet's weights by a held-out criterion on latents of held-out training volumes;
+    ``interpolate`` decodes a spherical interpolation of two DDIM-inverted latents of the class.
+    ``pretrain`` (both stages on a pool of volumes without masks) and ``fine_tune`` (the latent
+    UNet, and with ``with_label`` the autoencoder too, on labelled volumes) implement the
+    warm-start API of :mod:`gda_core.builtin.pool`."""
 
     Params = LDM3DParams
 
@@ -99,10 +102,11 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         opt = torch.optim.AdamW(ae.parameters(), lr=p.ae_lr, weight_decay=1e-5)
         g = torch_generator(context.seed * 31 + 5)
         losses = []
-        for _ in context.progress(range(p.ae_steps), desc="train autoencoder", total=p.ae_steps):
+        for step in context.progress(range(p.ae_steps), desc="train autoencoder", total=p.ae_steps):
             idx = torch.randint(0, len(x), (min(p.batch_size, len(x)),), generator=g)
             xb = x[idx].to(dev)
-            with autocast(dev, p.precision):
+            # the posterior sample inside ae() draws from torch's global generator: seed it per step
+            with seeded(context.seed * 31 + 6 + step, dev), autocast(dev, p.precision):
                 recon, mu, sigma = ae(xb)
                 rec = torch.nn.functional.l1_loss(recon.float(), xb)
                 kl = 0.5 * (mu.float() ** 2 + sigma.float() ** 2 - torch.log(sigma.float() ** 2 + 1e-8) - 1)
@@ -129,25 +133,25 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         return torch.cat(out)
 
     def fit(self, train, context) -> None:
-        import torch
-
         p = self.params
-        shape = volume_shape(train.records)
+        use_label = p.with_label and all(r.target is not None for r in train.records)
+        self._fit_stages(train.records, num_label_classes(train.records) if use_label else 0, context)
+
+    def _fit_stages(self, records, k: int, context, *, steps: int | None = None, select: bool = True,
+                    desc: str = "train latent diffusion") -> None:
+        """Build (or load) and train both stages on ``records`` (``k`` label classes, 0: images only)."""
+        p = self.params
+        shape = volume_shape(records)
         levels = len(p.ae_channels) if p.autoencoder_config is None else len(p.autoencoder_config.get("channels", [1]))
         check_divisible(shape[1:], levels, "medical.ldm3d autoencoder")
-        use_label = p.with_label and all(r.target is not None for r in train.records)
-        x = to_model_range(torch.from_numpy(stack_images(train.records)))
-        k = 0
-        if use_label:
-            k = num_label_classes(train.records)
-            x = torch.cat([x, to_model_range(torch.from_numpy(stack_targets(train.records)).float() / (k - 1))], 1)
+        x = image_label_volumes(records, k)
         ae_cfg = self._ae_config(x.shape[1])
         with seeded(context.seed):
             self.autoencoder = build_autoencoder(p.autoencoder_class, ae_cfg)
         if p.autoencoder_path:
             self._load_pretrained(self.autoencoder, p.autoencoder_path, "autoencoder_path")
         self.info = {"ae_config": ae_cfg, "ae_class": p.autoencoder_class, "shape": list(shape),
-                     "label_classes": k, "affine": np.asarray(train.records[0].meta.get("affine", np.eye(4))).tolist()}
+                     "label_classes": k, "affine": np.asarray(records[0].meta.get("affine", np.eye(4))).tolist()}
         if p.ae_steps:
             self._fit_autoencoder(x, context)
         with seeded(context.seed + 2):  # encode_stage_2_inputs samples from the posterior
@@ -162,8 +166,30 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
             self.unet = build_unet(cfg)
         if p.diffusion_path:
             self._load_pretrained(self.unet, p.diffusion_path, "diffusion_path")
-        if p.steps:
-            self._fit_unet(z, None, context, desc="train latent diffusion")
+        if p.steps if steps is None else steps:
+            self._fit_unet(z, None, context, desc=desc, steps=steps, select=select)
+
+    # -- warm start (the optional API of gda_core.builtin.pool) ----------------
+
+    def pretrain(self, pool, context, *, steps: int | None = None, label_classes: int | None = None) -> None:
+        """Fit both stages on volumes without masks (a pool): the autoencoder for ``ae_steps``, the latent
+        UNet for ``steps`` (overriding ``steps``). With ``with_label`` the label channel is kept, all
+        background, and learnt when fine-tuning; ``label_classes`` (default 2) sizes it."""
+        k = (label_classes or 2) if self.params.with_label else 0
+        self._fit_stages(pool.records, k, context, steps=steps, select=False, desc="pretrain latent diffusion")
+        self.info["pretrained_steps"] = self.params.steps if steps is None else steps
+
+    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+        """Continue training the pretrained latent UNet on labelled volumes, encoded by the pretrained
+        autoencoder (its scale factor kept); with a label channel the autoencoder is fine-tuned first
+        for ``ae_steps``, since the pool taught it no labels."""
+        k = self._check_fine_tune(train, lora_rank, "medical.ldm3d")
+        x = image_label_volumes(train.records, k)
+        if k and self.params.ae_steps:
+            self._fit_autoencoder(x, context)
+        with seeded(context.seed + 2):
+            z = self._encode(x) * self.info["scale_factor"]
+        self._fit_unet(z, None, context, desc="fine-tune latent diffusion", steps=steps, seed_offset=1)
 
     @staticmethod
     def _pretrained_scale(path: str | None) -> float | None:
@@ -192,8 +218,6 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
     def generate(self, conditions, *, seed: int, context) -> list[Record]:
         """Sample latents (from noise, or at ``strength`` < 1 from the encoded source volumes) and decode
         them with the autoencoder, as MONAI's ``LatentDiffusionInferer`` does."""
-        import torch
-
         n = len(conditions)
         if n == 0:
             return []
@@ -203,20 +227,22 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         k = int(self.info.get("label_classes", 0))
         ae = self.autoencoder.to(self.device).eval()
         scale = self.info["scale_factor"]
-        init = None
-        if p.strength < 1.0:
+        init = latents = None
+        metas: list[dict] = [{} for _ in conditions]
+        if p.interpolate or p.strength < 1.0:
             src = self._sources(conditions, seed, context)
-            x = to_model_range(torch.from_numpy(stack_images(src)))
-            if k:
-                lab = torch.zeros((len(src), 1, *x.shape[2:]))
-                for i, r in enumerate(src):
-                    if r.target is not None:
-                        t = np.asarray(r.target)
-                        lab[i] = torch.from_numpy((t[None] if t.ndim == 3 else t).astype(np.float32)) / (k - 1)
-                x = torch.cat([x, to_model_range(lab)], dim=1)
             with seeded(seed + 2):
-                init = self._encode(x) * scale
-        out = self._sample((n, *lat), seed, context=context, init=init,
+                init = self._encode(image_label_volumes(src, k)) * scale
+            for m, r in zip(metas, src):
+                m["source_id"] = r.id
+        if p.interpolate:
+            partners = self._partners(conditions, src, seed, context)
+            with seeded(seed + 3):
+                zb = self._encode(image_label_volumes(partners, k)) * scale
+            latents, weights = self._interpolation_latents(init, zb, seed)
+            for m, r, w in zip(metas, partners, weights):
+                m.update(partner_id=r.id, weight=float(w))
+        out = self._sample((n, *lat), seed, context=context, init=init, latents=latents,
                            decode=lambda z: ae.decode_stage_2_outputs(z / scale))
         records = []
         for i, cond in enumerate(conditions):
@@ -225,7 +251,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
             if k:
                 target = np.rint(from_model_range(out[i, shape[0]:]).numpy() * (k - 1)).astype(np.uint8)
             records.append(Record(id="", data=img, label=cond.get("label"), target=target,
-                                  meta={"affine": self._affine_for(cond, context)}))
+                                  meta={"affine": self._affine_for(cond, context), **metas[i]}))
         return records
 
     def save_state(self, path: Path) -> None:

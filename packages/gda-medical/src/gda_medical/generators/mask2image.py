@@ -90,29 +90,13 @@ class Mask2ImageGenerator(DiffusionGenerator):
         cond = torch.zeros((len(x), k - 1, *x.shape[2:]))
         with seeded(context.seed):
             self.unet = build_unet(self.info["unet_config"])
-        self._fit_unet(x, cond, context, desc="pretrain medical.mask2image", steps=steps)
+        self._fit_unet(x, cond, context, desc="pretrain medical.mask2image", steps=steps, select=False)
 
     def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Continue training the pretrained network on labelled volumes, conditioned on their masks."""
         import torch
 
-        from gda_core.errors import ConfigError
-
-        if lora_rank:
-            raise ConfigError("strategy.params.lora_rank: medical.mask2image fine-tunes every weight; set it to 0")
-        if self.unet is None:
-            raise DataError("medical.mask2image: fine_tune needs a pretrained model (call pretrain first)")
-        missing = [r.id for r in train.records if r.target is None]
-        if missing:
-            raise DataError(f"medical.mask2image needs a label volume for every fine-tuning volume; "
-                            f"{missing[0]!r} has none")
-        k = int(self.info["label_classes"])
-        if num_label_classes(train.records) > k:
-            raise DataError(f"medical.mask2image: the masks have {num_label_classes(train.records)} classes, "
-                            f"the pretrained model {k} (pretrain with label_classes)")
-        if list(volume_shape(train.records)) != self.info["shape"]:
-            raise DataError(f"medical.mask2image: volumes of shape {list(volume_shape(train.records))}, the "
-                            f"pretrained model {self.info['shape']}")
+        k = self._check_fine_tune(train, lora_rank, "medical.mask2image", labels=True)
         x = to_model_range(torch.from_numpy(stack_images(train.records)))
         cond = one_hot(torch.from_numpy(stack_targets(train.records)), k)
         self._fit_unet(x, cond, context, desc="fine-tune medical.mask2image", steps=steps, seed_offset=1)

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from gda_core.accelerators import DeviceParams, apply_thread_setting, pick_device
 from gda_core.checkpoints import safe_kwargs
 from gda_core.components import SAMPLING, Generator
+from gda_core.diffusion import CheckpointedGenerator, CheckpointParams, InterpolationParams
 from gda_core.errors import DataError
 from gda_core.records import Record
 
@@ -18,7 +19,7 @@ from .._diffusion import DiffusionTrainingParams
 from .._util import seed_all, stack
 
 
-class Diffusion1DParams(DiffusionTrainingParams, DeviceParams):
+class Diffusion1DParams(DiffusionTrainingParams, InterpolationParams, CheckpointParams, DeviceParams):
     base_channels: int = Field(32, gt=0, description="channels of the first U-Net level")
     channel_mults: list[int] = Field([1, 2, 2], min_length=1, description="channel multiplier per U-Net level")
     attention: bool = Field(True, description="self-attention at the lowest resolution")
@@ -32,12 +33,6 @@ class Diffusion1DParams(DiffusionTrainingParams, DeviceParams):
         1.0, gt=0, le=1, description="real-guided variation (SDEdit / DA-Fusion): noise the condition's real "
         "source (source_id, from train or pool) to this level and denoise it with its class; 1: plain sampling",
                             json_schema_extra=SAMPLING)
-    interpolate: bool = Field(
-        False, description="latent interpolation: DDIM-invert the source and a random same-class training "
-        "series (to the strength level), interpolate spherically, decode with DDIM", json_schema_extra=SAMPLING)
-    interpolation_weights: tuple[float, float] = Field(
-        (0.3, 0.7), description="range of the partner's spherical-interpolation weight (drawn uniformly)",
-                                                       json_schema_extra=SAMPLING)
     augment: list[Literal["shift", "scale", "negate", "reverse"]] = Field(
         [], description="non-leaking augmentation in training (ADA / EDM style): each training series is "
         "circularly shifted, rescaled, negated or time-reversed with probability augment_p, and the "
@@ -48,22 +43,21 @@ class Diffusion1DParams(DiffusionTrainingParams, DeviceParams):
 
     @model_validator(mode="after")
     def _check_variation(self):
-        lo, hi = self.interpolation_weights
-        if not 0 <= lo <= hi <= 1:
-            raise ValueError(f"interpolation_weights: need 0 <= low <= high <= 1, got {[lo, hi]}")
         if len(set(self.augment)) != len(self.augment):
             raise ValueError(f"augment: repeated entries in {self.augment}")
         return self
 
 
-class Diffusion1DGenerator(Generator):
+class Diffusion1DGenerator(CheckpointedGenerator, Generator):
     """A DDPM-trained class-conditional 1-D U-Net over (channels, length) series.
 
     Our own compact denoiser (diffusers' ``UNet1DModel`` has no class embedding) with
     timestep and label embeddings; sampled with diffusers' DDIM or DPM-Solver++
     schedulers, optionally with classifier-free guidance. Multivariate series are
     denoised jointly (channels are the convolution's input channels). Saves as
-    ``denoiser/`` (safetensors), ``scheduler/`` and ``signal_meta.json``.
+    ``denoiser/`` (safetensors), ``scheduler/`` and ``signal_meta.json``. ``checkpoint`` keeps the
+    weights a held-out criterion prefers (:mod:`gda_core.diffusion`); ``checkpoints_`` and
+    ``checkpoint_step_`` record the choice.
     """
 
     Params = Diffusion1DParams
@@ -103,7 +97,8 @@ class Diffusion1DGenerator(Generator):
         self.shape_ = list(X.shape[1:])
         self._fit_scaling(X)
         y = np.full(len(X), len(self.classes_))
-        self._train(X, y, context, steps=steps or self.params.steps, fresh=True, desc="signal.diffusion1d pretrain")
+        self._train(X, y, context, steps=steps or self.params.steps, fresh=True, desc="signal.diffusion1d pretrain",
+                    select=False)
         self.pretrain_losses_ = self.losses_
 
     def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
@@ -132,7 +127,10 @@ class Diffusion1DGenerator(Generator):
                             f"model's classes ({', '.join(keys)})")
         return np.asarray([keys.index(str(r.label)) for r in train.records])
 
-    def _train(self, X: np.ndarray, y: np.ndarray, context, *, steps: int, fresh: bool, desc: str) -> None:
+    def _train(self, X: np.ndarray, y: np.ndarray, context, *, steps: int, fresh: bool, desc: str,
+               select: bool = True) -> None:
+        """Train (a fresh or the current denoiser) on ``X`` in data units; with ``select`` and a
+        ``checkpoint`` other than 'last', a seeded share of ``X`` is held out to pick the weights."""
         from .._diffusion import make_train_scheduler, train_denoiser
 
         p = self.params
@@ -143,11 +141,51 @@ class Diffusion1DGenerator(Generator):
             model = self._build(X.shape[1], len(self.classes_))
         else:
             model = self.model_.train()
+        Z, chooser = self._scale(X), None
+        self.checkpoints_, self.checkpoint_step_ = [], None
+        if select and p.checkpoint != "last":
+            Z, y, chooser = self._chooser(Z, np.asarray(y), context.seed)
         self.model_, self.losses_ = train_denoiser(
-            model, _call, self._scale(X), y, len(self.classes_), self.scheduler_,
+            model, _call, Z, y, len(self.classes_), self.scheduler_,
             steps=steps, batch_size=p.batch_size, lr=p.lr, ema=p.ema, label_dropout=p.label_dropout,
             seed=context.seed + (0 if fresh else 1), device=pick_device(p.device), context=context, desc=desc,
-            augment=self._augment if p.augment else None)
+            augment=self._augment if p.augment else None, chooser=chooser)
+        if chooser is not None:
+            self.checkpoints_, self.checkpoint_step_ = chooser.history, chooser.best_step
+
+    def _chooser(self, Z: np.ndarray, y: np.ndarray, seed: int):
+        """Hold out ``holdout`` of the scaled series ``Z``; returns the rest, their labels and the
+        :class:`~gda_core.diffusion.CheckpointChooser` scoring on the held-out ones."""
+        import torch
+
+        from gda_core.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
+
+        from .._diffusion import sample
+
+        p = self.params
+        keep, held = (i.numpy() for i in holdout_split(len(Z), p.holdout, seed, who="signal.diffusion1d"))
+        dev = pick_device(p.device)
+        zh, yh = torch.from_numpy(Z[held]).to(dev), torch.from_numpy(y[held]).long().to(dev)
+        draws = heldout_draws(len(held), Z.shape[1:], p.num_train_timesteps, seed)
+        alphas = self.scheduler_.alphas_cumprod.to(dev)
+
+        def heldout_loss(model) -> float:
+            def per_sample(i, t, noise):
+                i, t, noise = i.to(dev), t.to(dev), noise.to(dev)
+                a = alphas[t].view(-1, *([1] * (zh.dim() - 1)))
+                xt = a.sqrt() * zh[i] + (1 - a).sqrt() * noise
+                return ((_call(model, xt, t, yh[i]).float() - noise) ** 2).flatten(1).mean(1)
+            return mean_loss(per_sample, draws, p.sample_batch_size)
+
+        labels = y[keep][np.random.default_rng(seed).permutation(len(keep))[:200]].tolist()
+
+        def samples(model) -> np.ndarray:
+            return sample(model, _call, self.scheduler_, tuple(self.shape_), labels, len(self.classes_), seed=seed,
+                          sampler=p.sampler, num_inference_steps=p.num_inference_steps,
+                          guidance_scale=p.guidance_scale, batch_size=p.sample_batch_size)
+
+        chooser = CheckpointChooser(p, train=Z[keep], held=Z[held], heldout_loss=heldout_loss, sample=samples)
+        return Z[keep], y[keep], chooser
 
     def _augment(self, x, gen):
         """Augment a clean batch (B, C, L) as ``augment`` lists; returns it and the (B, A) parameters."""
@@ -262,7 +300,7 @@ class Diffusion1DGenerator(Generator):
         return out
 
     def _interpolated(self, conditions, idx: list[int], seed: int, context) -> np.ndarray:
-        from .._diffusion import slerp
+        from gda_core.diffusion import interpolation_weights, slerp
 
         src = self._sources(conditions, seed, context)
         partner = self._sources(conditions, seed, context, partners=True)
@@ -273,8 +311,7 @@ class Diffusion1DGenerator(Generator):
         pos = {k: j for j, k in enumerate(keys)}
         za = np.stack([z[pos[(r.id, i)]] for r, i in zip(src, idx)])
         zb = np.stack([z[pos[(r.id, i)]] for r, i in zip(partner, idx)])
-        lo, hi = self.params.interpolation_weights
-        w = np.random.default_rng(np.random.SeedSequence([int(seed), 11])).uniform(lo, hi, len(idx))
+        w = interpolation_weights(seed, len(idx), self.params.interpolation_weights)
         return self.sample_arrays(idx, seed, context, latents=slerp(za, zb, w))
 
     def generate(self, conditions, *, seed, context) -> list[Record]:

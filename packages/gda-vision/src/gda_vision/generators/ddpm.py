@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from gda_core.accelerators import PrecisionParams
 from gda_core.checkpoints import safe_kwargs
 from gda_core.components import SAMPLING, Generator
+from gda_core.diffusion import CheckpointedGenerator, CheckpointParams
 from gda_core.errors import DataError, GDAError
 from gda_core.records import Record, label_key
 
@@ -23,7 +24,7 @@ from .._images import stack
 STATE_FILE = "ddpm_state.json"
 
 
-class DDPMParams(PrecisionParams):
+class DDPMParams(CheckpointParams, PrecisionParams):
     block_out_channels: list[int] = Field([32, 64], min_length=1, description="UNet channels per resolution level")
     layers_per_block: int = Field(1, gt=0, description="ResNet layers per UNet block")
     norm_num_groups: int = Field(8, gt=0, description="GroupNorm groups (must divide every channel count)")
@@ -59,15 +60,6 @@ class DDPMParams(PrecisionParams):
     augment: float = Field(0.0, ge=0, le=1, description="probability that a training image is augmented (flip, "
                            "shift, rotation, zoom); the augmentation's parameters are a conditioning input and "
                            "sampling passes none (non-leaking, as in ADA / EDM)")
-    checkpoint: Literal["last", "heldout-loss", "copy-share"] = Field(
-        "last", description="which weights to keep: the last step's, the checkpoint with the lowest denoising "
-        "loss on held-out real images, or the latest checkpoint whose samples' near-copy share is within "
-        "copy_tolerance of held-out real images' share")
-    holdout: float = Field(0.1, gt=0, lt=1, description="share of the training images held out for the "
-                           "checkpoint criterion (only when checkpoint is not 'last')")
-    eval_every: int = Field(250, gt=0, description="steps between checkpoint evaluations")
-    copy_tolerance: float = Field(0.05, ge=0, le=1, description="copy-share checkpointing: largest excess of the "
-                                  "samples' near-copy share over held-out real images' share")
 
     @model_validator(mode="after")
     def _groups_divide(self) -> DDPMParams:
@@ -126,22 +118,7 @@ def _augment_batch(x: Any, prob: float, g: Any) -> tuple[Any, Any]:
     return out, params.to(x.device)
 
 
-def _slerp(a: Any, b: Any, w: Any) -> Any:
-    """Spherical interpolation of torch batches ``a``, ``b`` (n, ...) with weights ``w`` (n,)."""
-    import torch
-
-    fa, fb = a.flatten(1).double(), b.flatten(1).double()
-    cos = (fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1)).clamp_min(1e-12)
-    theta = torch.arccos(cos.clamp(-1, 1))
-    sin = torch.sin(theta)
-    flat = sin < 1e-6
-    w = w.double()
-    wa = torch.where(flat, 1 - w, torch.sin((1 - w) * theta) / torch.where(flat, 1.0, sin))
-    wb = torch.where(flat, w, torch.sin(w * theta) / torch.where(flat, 1.0, sin))
-    return (wa[:, None] * fa + wb[:, None] * fb).view_as(a).to(a.dtype)
-
-
-class ClassConditionalDDPMGenerator(Generator):
+class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
     """A class-conditional DDPM trained from scratch on the real images.
 
     A diffusers ``UNet2DModel`` with a class embedding (one extra "null" class for
@@ -156,9 +133,10 @@ class ClassConditionalDDPMGenerator(Generator):
     spherical interpolation of two DDIM-inverted real images of the class; ``augment``
     trains on augmented images with the augmentation as a conditioning input that
     sampling leaves at zero; ``checkpoint`` keeps the weights a held-out criterion
-    prefers. ``pretrain`` (unlabelled pool, null class) and ``fine_tune`` (labelled
-    records, fully or with LoRA adapters through peft) implement the warm-start API
-    of :mod:`gda_core.builtin.pool`.
+    prefers (:mod:`gda_core.diffusion`, shared with the other diffusion generators).
+    ``pretrain`` (unlabelled pool, null class) and ``fine_tune`` (labelled records, fully
+    or with LoRA adapters through peft) implement the warm-start API of
+    :mod:`gda_core.builtin.pool`.
     """
 
     Params = DDPMParams
@@ -269,11 +247,6 @@ class ClassConditionalDDPMGenerator(Generator):
 
     # -- fitting ----------------------------------------------------------
 
-    def sampling_params(self) -> dict[str, Any]:
-        """The sampling parameters, none when ``checkpoint`` is "copy-share": fit samples then, so they
-        shape the kept weights."""
-        return {} if self.params.checkpoint == "copy-share" else super().sampling_params()
-
     def fit(self, train, context) -> None:
         import torch
 
@@ -340,9 +313,9 @@ class ClassConditionalDDPMGenerator(Generator):
 
         p = self.params
         g = torch_generator(context.seed)
-        judge = None
+        chooser = None
         if select and p.checkpoint != "last":
-            x0, y, judge = self._holdout(x0, y, context.seed)
+            x0, y, chooser = self._holdout(x0, y, context.seed)
         n, null = len(x0), len(self.classes_)
         params = [q for q in unet.parameters() if q.requires_grad]
         opt = torch.optim.AdamW(params, lr=p.learning_rate, weight_decay=1e-4)
@@ -352,7 +325,6 @@ class ClassConditionalDDPMGenerator(Generator):
         unet.train()
         self.losses_: list[float] = []
         self.checkpoints_: list[dict[str, float]] = []
-        best: tuple[Any, Any] | None = None
         for step in context.progress(range(steps), desc=desc, total=steps):
             idx = torch.randint(0, n, (p.batch_size,), generator=g).to(self.device_)
             x = x0[idx]
@@ -365,15 +337,9 @@ class ClassConditionalDDPMGenerator(Generator):
             noise = torch.randn(x.shape, generator=g).to(self.device_)
             t = torch.randint(0, p.num_train_timesteps, (p.batch_size,), generator=g).to(self.device_)
             noisy = self.scheduler_.add_noise(x, noise, t)
-            if p.prediction_type == "epsilon":
-                target = noise
-            else:
-                a = alphas[t].sqrt().view(-1, 1, 1, 1)
-                s = (1 - alphas[t]).sqrt().view(-1, 1, 1, 1)
-                target = a * noise - s * x
             with autocast(self.device_, self.dtype_):
                 pred = unet(noisy, t, class_labels=self._cond(labels, aug)).sample
-            loss = F.mse_loss(pred.float(), target)
+            loss = F.mse_loss(pred.float(), self._target(x, noise, t, alphas))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -385,66 +351,53 @@ class ClassConditionalDDPMGenerator(Generator):
                     for pe, pm in zip(ema.parameters(), unet.parameters()):
                         pe.lerp_(pm, 1.0 - decay)
             self.losses_.append(float(loss.detach()))
-            if judge is not None and ((step + 1) % p.eval_every == 0 or step + 1 == steps):
-                model = (ema if ema is not None else unet).eval()
-                score = judge(model, step + 1)
-                if best is None or score <= best[0]:
-                    best = (score, copy.deepcopy(model.state_dict()), step + 1)
-                unet.train()
+            if chooser is not None:
+                chooser.after_step(step + 1, steps, ema if ema is not None else unet)
         final = (ema if ema is not None else unet).eval()
-        if best is not None:
-            final.load_state_dict(best[1])
-            self.checkpoint_step_ = best[2]
+        if chooser is not None:
+            chooser.restore(final)
+            self.checkpoints_, self.checkpoint_step_ = chooser.history, chooser.best_step
         return final
 
+    def _target(self, x, noise, t, alphas) -> Any:
+        """The UNet's training target (``prediction_type``) for images ``x`` noised with ``noise`` at ``t``."""
+        if self.params.prediction_type == "epsilon":
+            return noise
+        return alphas[t].sqrt().view(-1, 1, 1, 1) * noise - (1 - alphas[t]).sqrt().view(-1, 1, 1, 1) * x
+
     def _holdout(self, x0, y, seed: int) -> tuple[Any, Any, Any]:
-        """Hold out ``holdout`` of the images; returns the rest and a ``judge(model, step)`` whose
-        lower scores are better (``checkpoint`` decides what it measures)."""
+        """Hold out ``holdout`` of the images; returns the rest, their labels and the checkpoint chooser
+        (:class:`gda_core.diffusion.CheckpointChooser`) scoring on the held-out ones: the loss at fixed
+        noise, or the near-copy share of samples (at most 200, at the UNet's resolution)."""
         import torch
 
         from gda_core.accelerators import torch_generator
-        from gda_core.neighbors import nearest_distances
+        from gda_core.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
 
         p = self.params
-        n = len(x0)
-        n_out = int(round(p.holdout * n))
-        if n_out < 2 or n - n_out < 2:
-            raise DataError(f"generator.params.holdout: {p.holdout} of {n} images leaves too few to hold out "
-                            f"or to train on (checkpoint={p.checkpoint!r})")
-        perm = torch.randperm(n, generator=torch_generator(seed + 1)).to(x0.device)
-        out, keep = perm[:n_out], perm[n_out:]
+        dev = x0.device
+        keep, out = (i.to(dev) for i in holdout_split(len(x0), p.holdout, seed, who="vision.ddpm"))
         xh, yh, xt, yt = x0[out], y[out], x0[keep], y[keep]
-        g = torch_generator(seed + 2)
-        reps = max(1, 256 // n_out)
-        t_fix = torch.randint(0, p.num_train_timesteps, (reps * n_out,), generator=g).to(x0.device)
-        noise_fix = torch.randn((reps * n_out, *xh.shape[1:]), generator=g).to(x0.device)
-        xh_rep, yh_rep = xh.repeat(reps, 1, 1, 1), yh.repeat(reps)
-        flat_train = xt.flatten(1).cpu().numpy()
-        held_d = nearest_distances(xh.flatten(1).cpu().numpy(), flat_train)[0][:, 0]
-        thr = float(np.quantile(held_d, 0.05))
-        held_share = float(np.mean(held_d < thr))
+        draws = heldout_draws(len(out), xh.shape[1:], p.num_train_timesteps, seed)
+        alphas = self.scheduler_.alphas_cumprod.to(dev)
 
-        def judge(model, step: int) -> float:
-            with torch.no_grad():
-                if p.checkpoint == "heldout-loss":
-                    losses = []
-                    for i in range(0, len(xh_rep), 256):
-                        sl = slice(i, i + 256)
-                        noisy = self.scheduler_.add_noise(xh_rep[sl], noise_fix[sl], t_fix[sl])
-                        pred = model(noisy, t_fix[sl], class_labels=self._cond(yh_rep[sl])).sample.float()
-                        losses.append(((pred - noise_fix[sl]) ** 2).mean(dim=(1, 2, 3)))
-                    score = float(torch.cat(losses).mean())
-                    self.checkpoints_.append({"step": step, "heldout_loss": score})
-                    return score
-                self.unet_ = model
-                labels = yt[torch.randperm(len(yt), generator=torch_generator(seed))[:200]].tolist()
-                xs = self.sample([int(v) for v in labels], seed=seed, size_only=True)
-                d = nearest_distances(xs.reshape(len(xs), -1), flat_train)[0][:, 0]
-                share = float(np.mean(d < thr))
-                self.checkpoints_.append({"step": step, "copy_share": share, "heldout_share": held_share})
-                # the latest checkpoint within tolerance wins; past it, the least copying one
-                return -step if share <= held_share + p.copy_tolerance else 1e9 + share
-        return xt, yt, judge
+        def heldout_loss(model) -> float:
+            def per_sample(i, t, noise):
+                i, t, noise = i.to(dev), t.to(dev), noise.to(dev)
+                noisy = self.scheduler_.add_noise(xh[i], noise, t)
+                pred = model(noisy, t, class_labels=self._cond(yh[i])).sample.float()
+                return ((pred - self._target(xh[i], noise, t, alphas)) ** 2).mean(dim=(1, 2, 3))
+            return mean_loss(per_sample, draws, 256)
+
+        labels = [int(v) for v in yt[torch.randperm(len(yt), generator=torch_generator(seed))[:200]].tolist()]
+
+        def samples(model) -> np.ndarray:
+            self.unet_ = model
+            return self.sample(labels, seed=seed, size_only=True)
+
+        chooser = CheckpointChooser(p, train=xt.flatten(1).cpu().numpy(), held=xh.flatten(1).cpu().numpy(),
+                                    heldout_loss=heldout_loss, sample=samples)
+        return xt, yt, chooser
 
     # -- sampling ---------------------------------------------------------
 
@@ -477,8 +430,9 @@ class ClassConditionalDDPMGenerator(Generator):
     def _start(self, sched) -> int:
         """Index into ``sched.timesteps`` where denoising at ``strength`` starts (0 at strength 1;
         at least one step is always left, as in diffusers' img2img)."""
-        n = self.params.num_inference_steps
-        return n - min(n, max(1, int(round(n * self.params.strength))))
+        from gda_core.diffusion import start_index
+
+        return start_index(self.params.num_inference_steps, self.params.strength)
 
     def sample(self, class_indices: list[int], *, seed: int, progress: Any = None, init: np.ndarray | None = None,
                latents: Any = None, size_only: bool = False) -> np.ndarray:
@@ -542,6 +496,8 @@ class ClassConditionalDDPMGenerator(Generator):
         (with ``latents=``) back to about the same images."""
         import torch
 
+        from gda_core.diffusion import ddim_invert, ddim_path, eps_from_output
+
         from .._images import resize_batch
 
         self._check_fitted()
@@ -549,20 +505,20 @@ class ClassConditionalDDPMGenerator(Generator):
         s = self.sample_size_
         sched = self.sampling_scheduler("ddim")
         sched.set_timesteps(p.num_inference_steps)
-        path = [int(t) for t in sched.timesteps[self._start(sched):]][::-1]  # ascending noise
         alphas = self.scheduler_.alphas_cumprod
+        path = ddim_path(sched.timesteps, self._start(sched), alphas)
         x_all = resize_batch(torch.from_numpy(np.asarray(images, dtype=np.float32)) * 2.0 - 1.0, (s, s))
         out = []
         with torch.no_grad():
             for i in range(0, len(x_all), p.sample_batch_size):
                 x = x_all[i:i + p.sample_batch_size].to(self.device_)
                 lab = torch.tensor(class_indices[i:i + p.sample_batch_size], dtype=torch.long, device=self.device_)
-                for t_cur, t_next in zip(path[:-1], path[1:]):
-                    a_cur, a_next = float(alphas[t_cur]), float(alphas[t_next])
-                    eps = self._eps(x, torch.tensor(t_cur, device=self.device_), lab, 1.0)
-                    x0_hat = (x - (1 - a_cur) ** 0.5 * eps) / a_cur ** 0.5
-                    x = a_next ** 0.5 * x0_hat + (1 - a_next) ** 0.5 * eps
-                out.append(x.float().cpu())
+
+                def eps(xt, t, lab=lab):
+                    pred = self._eps(xt, torch.tensor(t, device=self.device_), lab, 1.0)
+                    return eps_from_output(pred, xt, float(alphas[t]), p.prediction_type)
+
+                out.append(ddim_invert(x, path, eps).float().cpu())
         return torch.cat(out) if out else torch.zeros((0, self.shape_[0], s, s))
 
     def _sources(self, conditions, context) -> dict[str, Any]:
@@ -579,6 +535,8 @@ class ClassConditionalDDPMGenerator(Generator):
 
     def generate(self, conditions, *, seed, context) -> list[Record]:
         import torch
+
+        from gda_core.diffusion import slerp
 
         self._check_fitted()
         p = self.params
@@ -609,7 +567,7 @@ class ClassConditionalDDPMGenerator(Generator):
             za = self.invert(init, idx)
             zb = self.invert(np.stack([np.asarray(r.data, dtype=np.float32) for r in partners]), idx)
             images = self.sample(idx, seed=seed, progress=progress,
-                                 latents=_slerp(za, zb, torch.from_numpy(weights)))
+                                 latents=torch.from_numpy(slerp(za.numpy(), zb.numpy(), weights)))
         elif p.strength < 1.0:
             images = self.sample(idx, seed=seed, progress=progress, init=init)
         else:
