@@ -224,6 +224,8 @@ def test_the_cli_writes_csv_markdown_and_a_plot(tmp_path, third_party):
     assert {r["model"] for r in rows} == {"logreg", "knn"}
     md = (tmp_path / "results.md").read_text()
     assert "| classical |" in md and "vs real [95% CI]" in md and "ratio sweep" in md
+    # the suite has a pool: every method is also compared with self-training without a generator
+    assert "vs self-train [95% CI]" in md
     assert "![tiny](tiny.png)" in md
     assert (tmp_path / "tiny.png").read_bytes()[:4] == b"\x89PNG"
     cell = json.loads((tmp_path / "cells" / "tiny" / "base-seed0.json").read_text())

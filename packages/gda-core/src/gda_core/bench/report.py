@@ -45,10 +45,17 @@ def _scores(rows, method: str) -> dict[int, float]:
     return {r["seed"]: r["score"] for r in rows if r["method"] == method}
 
 
+def references(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The methods every other is compared with: real only, classical, and self-training on
+    the pool with no generator where the suite ran it (a generator's gain beyond the pool's)."""
+    present = {r["method"] for r in rows}
+    return ["real", "classical"] + (["self-train"] if "self-train" in present else [])
+
+
 def score_table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
-    """Per method (one suite, one model): mean ± std and paired differences to real only and
-    to classical (95% t interval over run seeds, in points), with wins/losses."""
-    real, classical = _scores(rows, "real"), _scores(rows, "classical")
+    """Per method (one suite, one model): mean ± std and paired differences to each of
+    :func:`references` (95% t interval over run seeds, in points), with wins/losses."""
+    refs = [(_scores(rows, name), name) for name in references(rows)]
     out = []
     for method in _ordered(r["method"] for r in rows if r["kind"] != "sweep"):
         mine = [r for r in rows if r["method"] == method]
@@ -56,7 +63,7 @@ def score_table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
         m, sd = mean_std(list(scores.values()))
         cells = [method, _num(float(sum(r["n_synthetic"] for r in mine) / len(mine)), 0),
                  f"{m * 100:.1f} ± {sd * 100:.1f}"]
-        for ref, ref_name in ((real, "real"), (classical, "classical")):
+        for ref, ref_name in refs:
             p = paired(scores, ref) if ref and method != ref_name else None
             cells += [p.text() + (" *" if p.significant else ""), f"{p.wins}/{p.losses}"] if p else ["", ""]
         out.append(cells)
@@ -187,9 +194,10 @@ def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
         models = _ordered(r["model"] for r in rows)
         for model in models:
             mine = [r for r in rows if r["model"] == model]
-            parts += [f"### {model} ({mine[0]['metric']})", "", _md_table(
-                ["method", "synthetic", "mean ± std", "vs real [95% CI]", "W/L", "vs classical [95% CI]", "W/L"],
-                score_table(mine)), ""]
+            columns = ["method", "synthetic", "mean ± std"]
+            for name in references(mine):
+                columns += [f"vs {name} [95% CI]", "W/L"]
+            parts += [f"### {model} ({mine[0]['metric']})", "", _md_table(columns, score_table(mine)), ""]
         first = [r for r in rows if r["model"] == models[0]]
         parts += ["### Copies, fidelity and cost", "", _md_table(
             ["method", "near-copy", "held-out real near-copy", "precision", "recall", "density", "coverage",
