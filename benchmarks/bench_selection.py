@@ -128,6 +128,9 @@ def main() -> None:
         args.sizes = [n for n in args.sizes if n <= EXACT_MAX_N] or [EXACT_MAX_N]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
            "OPENBLAS_NUM_THREADS": str(args.threads), "GDA_LOAD_PLUGINS": ""}
+    # OpenMP threads that spin while they wait take the cores from each other on a busy machine
+    # (faiss's PCA training took 6 s instead of 0.1 s at load 5): let them sleep unless told otherwise
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     print(f"# load average before: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})", flush=True)
     points = []
     for sel in args.selectors:

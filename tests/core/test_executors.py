@@ -20,13 +20,14 @@ ray = pytest.importorskip("ray", reason="the Ray executor is optional: pip insta
 
 from gda_core.executors.ray import RayExecutor  # noqa: E402  (after the skip: imports nothing of Ray itself)
 
-# a core run: 8 shards of 5 records, dedup, the near-copy check
+# a core run: 8 shards of 5 records; the classifier-confidence scores (per sample) and the features
+# are computed on the workers, dedup decides in the driver
 CORE = {
     "seed": 3,
     "dataset": {"name": "core.wine", "params": {"k_shot": 8}},
     "generator": {"name": "core.gmm", "params": {"n_components": 1}},
     "generate": {"per_class": 13, "shard_size": 5},
-    "selectors": ["core.dedup"],
+    "selectors": [{"name": "core.confidence", "params": {"threshold": 0.9}}, "core.dedup"],
     "embedder": "core.standardize",
 }
 RAY = {"name": "ray", "params": {"num_workers": 2}}
@@ -73,9 +74,18 @@ def test_a_missing_ray_is_a_config_error_before_any_work(monkeypatch):
         parse({**CORE, "executor": "ray"})
 
 
-def test_core_run_on_ray_gives_the_local_manifest(local_ray, core_reference, tmp_path):
+def test_core_run_on_ray_gives_the_local_manifest(local_ray, core_reference, tmp_path, monkeypatch):
+    """Generation, embedding and per-sample scoring on the workers: the local manifest, byte for byte."""
     from gda_core.cli import main
 
+    on_ray: list[tuple[str, int]] = []
+    original = RayExecutor.map
+
+    def spy(self, pipeline, method, calls, **kw):
+        on_ray.append((method, len(calls)))
+        return original(self, pipeline, method, calls, **kw)
+
+    monkeypatch.setattr(RayExecutor, "map", spy)
     folder = tmp_path / "ray"
     with pytest.raises(SystemExit) as done:
         cfg = tmp_path / "core.yaml"
@@ -88,6 +98,9 @@ def test_core_run_on_ray_gives_the_local_manifest(local_ray, core_reference, tmp
     assert (folder / "manifest.jsonl").read_bytes() == core_reference
     assert len(runfolder.finished_shards(folder, "synthetic")) == 8
     assert "executor" not in (folder / "config.yaml").read_text()
+    assert on_ray[:2] == [("embed_records", 8), ("score_records", 8)]  # 39 records in chunks of 5
+    manifest = core_reference.decode()
+    assert '"core.confidence": false' in manifest and '"core.dedup": true' in manifest  # both decided something
 
 
 def _kill_a_worker_after_the_first_shard(monkeypatch) -> list[int]:

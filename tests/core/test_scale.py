@@ -51,6 +51,27 @@ def test_leave_one_out_and_auto_choice(monkeypatch):
         neighbors.nearest_distances(X, X, 1, backend="annoy")
 
 
+@pytest.mark.parametrize("factor", [0.1, 1.0, 4.0])
+def test_radius_search_is_exact_on_every_backend(factor):
+    """ReferenceIndex.within: scikit-learn, flat faiss and IVF faiss find the same pairs (the IVF
+    path probes the cells a pair could cross into; 4 times the median nearest-neighbour distance
+    makes queries probe every cell)."""
+    X = _low_rank(3000)
+    X[::7] = X[1::7] + 1e-3  # planted near-copies
+    q = X[:700]
+    radius = factor * float(np.median(neighbors.leave_one_out_distances(X)))
+    want = neighbors.ReferenceIndex(X, backend="exact").within(q, radius)
+    flat = neighbors.ReferenceIndex(X, backend="faiss").within(q, radius)
+    ivf = neighbors.ReferenceIndex(X, backend="faiss-ivf").within(q, radius)
+    assert len(want[0]) > len(q)  # more than each row finding itself
+    self_want = neighbors.ReferenceIndex(X, backend="exact").within(X, radius)
+    self_ivf = neighbors.ReferenceIndex(X, backend="faiss-ivf").within(None, radius)  # the self-join
+    for got, expected in ((flat, want), (ivf, want), (self_ivf, self_want)):
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+        np.testing.assert_allclose(got[2], expected[2], atol=1e-6)
+
+
 def _quadratic_dedup(X: np.ndarray, candidates: np.ndarray, radius: float) -> np.ndarray:
     """The former O(n^2) loop: the reference behaviour."""
     keep = candidates.copy()

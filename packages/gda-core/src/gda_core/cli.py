@@ -147,8 +147,8 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
               help="override a config value (repeatable), e.g. --set generate.per_class=10 "
                    "--set validators.0.params.seeds=1")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
-              help="where shards are generated (overrides the config's executor.name; docs/scale.md); "
-                   "e.g. --executor ray --set executor.params.num_workers=4")
+              help="where shards are generated, embedded and scored (overrides the config's executor.name; "
+                   "docs/scale.md); e.g. --executor ray --set executor.params.num_workers=4")
 def run_cmd(config: str, output: str | None, overwrite: bool, quiet: bool, overrides: tuple[str, ...],
             executor: str | None) -> None:
     """Run the whole chain from a YAML config; resumes an interrupted run in the same folder.

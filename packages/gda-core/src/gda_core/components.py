@@ -279,6 +279,10 @@ class Selector(Component):
 
     Params = SelectorParams
     higher_is_better: ClassVar[bool] = True
+    per_sample: ClassVar[bool] = False
+    """True when ``score`` of any chunk of records gives the whole set's scores of those records
+    and leaves nothing that ``select`` needs: the pipeline then scores chunks through the run's
+    executor (on Ray workers, each fitting its own copy once)."""
 
     def fit(self, train: Dataset, context: RunContext) -> None:
         """Learn whatever the score needs from the real training records."""

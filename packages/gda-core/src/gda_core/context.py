@@ -80,10 +80,24 @@ class RunContext:
             self._fitted.add(id(emb))
         return emb
 
+    def _key_name(self, emb: Any) -> str:
+        return "" if emb is None else getattr(emb, "name", "") or type(emb).__name__
+
+    def not_embedded(self, records: Sequence[Record], embedder: str | None = None) -> list[Record]:
+        """The records whose features from the run's (or the named) embedder are not cached yet."""
+        key_name = self._key_name(self.get_embedder(embedder))
+        return [r for r in records if (key_name, r.id) not in self._cache]
+
+    def add_features(self, records: Sequence[Record], features: np.ndarray, embedder: str | None = None) -> None:
+        """Cache ``features`` of ``records`` computed elsewhere (an executor's worker) for :meth:`embed`."""
+        key_name = self._key_name(self.get_embedder(embedder))
+        for r, f in zip(records, np.asarray(features, dtype=np.float64)):
+            self._cache[(key_name, r.id)] = f
+
     def embed(self, records: Sequence[Record], embedder: str | None = None) -> np.ndarray:
         """Features ``(n, d)`` of ``records`` from the run's (or the named) embedder."""
         emb = self.get_embedder(embedder)
-        key_name = "" if emb is None else getattr(emb, "name", "") or type(emb).__name__
+        key_name = self._key_name(emb)
         missing = [r for r in records if (key_name, r.id) not in self._cache]
         if missing:
             raw = flatten(missing) if emb is None else emb.embed(missing, self)

@@ -33,6 +33,11 @@ PCA_DIM = 64
 EXTRA = 4
 """Candidates fetched beyond ``k`` from an index, re-ranked by exact distance."""
 _BLOCK = 16384
+RANGE_DIM = 32
+"""Radius search projects to this many dimensions (a lower bound of every distance: exact)."""
+PROBE_CELLS = 16
+"""Radius search (:class:`_Cells`): each query's this many nearest cells are checked first; a
+query that needs more is checked against all."""
 
 
 def _as_2d(x: np.ndarray) -> np.ndarray:
@@ -65,31 +70,216 @@ def nearest_distances(query: np.ndarray, reference: np.ndarray, k: int = 1, *,
                       backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Euclidean distances ``(n, k)`` from each query row to its ``k`` nearest reference rows,
     and those rows' indices, nearest first (``backend``: see the module docstring)."""
-    q, r = _as_2d(query), _as_2d(reference)
-    if len(r) == 0:
-        raise ValueError("the reference set is empty")
-    k = min(k, len(r))
-    chosen = choose_backend(backend, len(q), len(r))
-    if len(q) == 0:
-        return np.zeros((0, k)), np.zeros((0, k), dtype=np.int64)
-    if chosen == "exact":
-        from sklearn.neighbors import NearestNeighbors
-
-        nn = NearestNeighbors(n_neighbors=k).fit(r)
-        dist, idx = nn.kneighbors(q)
-        return dist.astype(np.float64), idx
-    index = faiss_index(r, ivf=chosen == "faiss-ivf" or len(q) * len(r) > FLAT_MAX_PAIRS)
-    return _search(index, q, r, k)
+    return ReferenceIndex(reference, backend=backend).nearest(query, k)
 
 
 def leave_one_out_distances(reference: np.ndarray, k: int = 1, *, backend: str = "auto") -> np.ndarray:
     """Each reference row's distance to its ``k``-th nearest *other* reference row: what a new
     real sample's distance to the set looks like (the calibration of near-copy thresholds)."""
-    r = _as_2d(reference)
-    if len(r) < 2:
-        raise ValueError("leave-one-out distances need at least two reference rows")
-    dist, _ = nearest_distances(r, r, k + 1, backend=backend)
-    return dist[:, k]
+    return ReferenceIndex(reference, backend=backend).leave_one_out(k)
+
+
+class ReferenceIndex:
+    """Searches against one reference set (rows must not change): a faiss index is built on the
+    first search that needs it and shared by the later ones (a selector's ``fit`` and ``score``)."""
+
+    def __init__(self, reference: np.ndarray, *, backend: str = "auto") -> None:
+        self.reference = _as_2d(reference)
+        if len(self.reference) == 0:
+            raise ValueError("the reference set is empty")
+        choose_backend(backend, 0, 0)  # an unknown name fails here
+        self.backend = backend
+        self._faiss: dict[bool, object] = {}
+        self._cells: dict[tuple[int, bool], _Cells] = {}
+
+    def _choose(self, n_query: int) -> tuple[str, bool]:
+        """``(backend, ivf)`` for ``n_query`` queries."""
+        chosen = choose_backend(self.backend, n_query, len(self.reference))
+        return chosen, chosen == "faiss-ivf" or n_query * len(self.reference) > FLAT_MAX_PAIRS
+
+    def index(self, ivf: bool):
+        """The faiss index (flat or IVF) over the reference rows, built once."""
+        if ivf not in self._faiss:
+            self._faiss[ivf] = faiss_index(self.reference, ivf=ivf)
+        return self._faiss[ivf]
+
+    def cells(self, dim: int = RANGE_DIM, probe_self: bool = False) -> _Cells:
+        """The reference rows bucketed by k-means cell in a ``dim``-dimensional PCA projection
+        (:class:`_Cells`), built once per ``dim``."""
+        for (d, probed), cells in self._cells.items():
+            if d == dim and (probed or not probe_self):
+                return cells
+        self._cells[dim, probe_self] = _Cells(self.reference, dim, probe_self=probe_self)
+        return self._cells[dim, probe_self]
+
+    def nearest(self, query: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """See :func:`nearest_distances`."""
+        q, r = _as_2d(query), self.reference
+        k = min(k, len(r))
+        chosen, ivf = self._choose(len(q))
+        if len(q) == 0:
+            return np.zeros((0, k)), np.zeros((0, k), dtype=np.int64)
+        if chosen == "exact":
+            from sklearn.neighbors import NearestNeighbors
+
+            nn = NearestNeighbors(n_neighbors=k).fit(r)
+            dist, idx = nn.kneighbors(q)
+            return dist.astype(np.float64), idx
+        return _search(self.index(ivf), q, r, k)
+
+    def leave_one_out(self, k: int = 1) -> np.ndarray:
+        """See :func:`leave_one_out_distances`."""
+        if len(self.reference) < 2:
+            raise ValueError("leave-one-out distances need at least two reference rows")
+        return self.nearest(self.reference, k + 1)[0][:, k]
+
+    def within(self, query: np.ndarray | None, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (query row, reference row) pair at distance ``<= radius``: ``(query rows, reference
+        rows, distances)``, sorted by query row, then distance, then reference row (``query=None``:
+        the reference against itself, each row finding itself among others).
+
+        Exact with every backend: candidates come from scikit-learn, a flat faiss index, or (where
+        the backend would use an IVF index) :class:`_Cells`, each with a little slack, and are kept
+        when their distance, recomputed directly in float32, is within ``radius``.
+        """
+        r = self.reference
+        q = r if query is None else _as_2d(query)
+        chosen, ivf = self._choose(len(q))
+        loose = float(radius) * (1 + 1e-3) + 1e-6
+        parts = []
+        block_rows = len(q) if ivf and query is None else _BLOCK * 16 if ivf else _BLOCK
+        for start in range(0, len(q), block_rows):
+            block = q[start:start + block_rows]
+            if chosen == "exact":
+                from sklearn.neighbors import NearestNeighbors
+
+                found = NearestNeighbors(radius=loose, algorithm="brute").fit(r).radius_neighbors(
+                    block, return_distance=False)
+                rows = np.repeat(np.arange(len(block)), [len(f) for f in found])
+                cols = np.concatenate(found) if len(found) else np.zeros(0, np.int64)
+            elif not ivf:
+                lims, _, cols = self.index(False).range_search(block, loose * loose)
+                rows = np.repeat(np.arange(len(block)), np.diff(lims).astype(np.int64))
+            else:
+                cells = self.cells(RANGE_DIM, probe_self=query is None)
+                rows, cols = cells.candidates(None if query is None else block, loose)
+            cols = cols.astype(np.int64)
+            for c in range(0, len(rows), _BLOCK * 4):  # verify: float32, directly (an exact copy is at 0)
+                rr, cc = rows[c:c + _BLOCK * 4], cols[c:c + _BLOCK * 4]
+                diff = r[cc] - block[rr]
+                d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                ok = d <= radius
+                parts.append((rr[ok] + start, cc[ok], d[ok].astype(np.float64)))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        rows, cols, d = (np.concatenate(p) for p in zip(*parts))
+        order = np.lexsort((cols, d, rows))
+        return rows[order], cols[order], d[order]
+
+
+class _Cells:
+    """Reference rows bucketed by k-means cell in a PCA projection, for exact radius search.
+
+    A PCA projection (faiss, orthonormal) never lengthens a distance, so a reference row within
+    ``radius`` of a query is within ``radius`` in the projection too. A query is compared with the
+    rows of its nearest cell and of each other cell ``j`` whose half-space (nearer ``c_j`` than the
+    query's nearest centroid ``c_1``) comes within ``radius`` of it,
+    ``(|y - c_j|^2 - |y - c_1|^2) / (2 |c_j - c_1|) <= radius``: no row within ``radius`` is missed.
+    For a radius well below the distances between samples that is a few cells; the comparisons
+    are one matrix product (BLAS) per cell, with all its visiting queries at once.
+    About ``2 sqrt(n)`` cells (k-means, 10 iterations, at most 40 sampled rows per cell).
+    """
+
+    def __init__(self, reference: np.ndarray, dim: int = RANGE_DIM, seed: int = 0, *, probe_self: bool = False) -> None:
+        import faiss
+
+        r = reference
+        n, d = r.shape
+        nlist = int(max(1, min(2 * np.sqrt(n), n // 39)))
+        sample = r if n <= 40 * nlist else r[np.sort(np.random.default_rng(seed).choice(n, 40 * nlist, replace=False))]
+        self.pca = None
+        if d > dim:
+            self.pca = faiss.PCAMatrix(d, dim)
+            self.pca.train(sample)
+        km = faiss.Kmeans(self.project(sample[:1]).shape[1], nlist, niter=10, seed=seed, max_points_per_centroid=40,
+                          min_points_per_centroid=1)
+        km.train(self.project(sample))
+        self.centroids = km.centroids
+        self.nlist = len(self.centroids)
+        self.quantizer = km.index
+        c2 = (self.centroids ** 2).sum(1)
+        self.gaps = np.sqrt(np.maximum(c2[:, None] + c2[None] - 2 * self.centroids @ self.centroids.T, 0))
+        self.y = np.concatenate([self.project(r[s:s + _BLOCK * 4]) for s in range(0, n, _BLOCK * 4)])
+        # each reference row's cell; with probe_self its PROBE_CELLS nearest (the probes of a self-join)
+        self.own = [np.concatenate(part) for part in zip(*(
+            self.quantizer.search(self.y[s:s + _BLOCK * 4], min(PROBE_CELLS if probe_self else 1, self.nlist))
+            for s in range(0, n, _BLOCK * 4)))]
+        self.own[1] = self.own[1].astype(np.int32)
+        cell = self.own[1][:, 0]
+        self.order = np.argsort(cell, kind="stable")
+        y = self.y[self.order]
+        # members as [-2 y, |y|^2]: one product with [y_q, 1] gives |y|^2 - 2 y.y_q (BLAS, no extra pass)
+        self.members = np.ascontiguousarray(np.concatenate([-2 * y, (y ** 2).sum(1, keepdims=True)], axis=1))
+        self.starts = np.searchsorted(cell[self.order], np.arange(self.nlist + 1))
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x if self.pca is None else self.pca.apply(x), dtype=np.float32)
+
+    def probes(self, yq: np.ndarray, radius: float, m: int = PROBE_CELLS, found=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(query rows, cells)``: each query's cells to search (see the class docstring); ``found``:
+        the queries' ``m`` nearest cells, when known."""
+        m = min(m, self.nlist)
+        dq, iq = found if found is not None else self.quantizer.search(yq, m)
+        gap = self.gaps[iq[:, :1], iq]
+        slack = 1e-3 * (radius + np.sqrt(np.maximum(dq[:, :1], 0)))  # float32 rounding: an extra cell is harmless
+        probe = (dq - dq[:, :1]) <= 2 * gap * (radius + slack)
+        probe[:, 0] = True
+        if m < self.nlist and probe[:, -1].any():  # cells beyond the m-th may qualify: look further
+            again = np.flatnonzero(probe[:, -1])
+            probe[again] = False
+            rows2, cells2 = self.probes(yq[again], radius, m * 8)
+            rows, which = np.nonzero(probe)
+            return np.concatenate([rows, again[rows2]]), np.concatenate([iq[rows, which], cells2])
+        rows, which = np.nonzero(probe)
+        return rows, iq[rows, which]
+
+    def _join(self, yq, qn, rows, bounds, radius, out_q, out_r) -> None:
+        """Each cell's members against its visiting queries (``rows`` sorted by cell, ``bounds``)."""
+        for c in np.flatnonzero(np.diff(bounds)):
+            visitors = rows[bounds[c]:bounds[c + 1]]
+            members = self.members[self.starts[c]:self.starts[c + 1]]
+            # |y_q - y|^2 <= r^2, less the query's norm, with slack for the product form's rounding
+            limit = radius * radius - qn[visitors] + 1e-4 * (qn[visitors] + members[:, -1].max())
+            vi, mi = np.nonzero(yq[visitors] @ members.T <= limit[:, None])
+            out_q.append(visitors[vi])
+            out_r.append(self.order[self.starts[c] + mi])
+
+    def candidates(self, q: np.ndarray | None, radius: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(query rows, reference rows)``: every pair within ``radius`` in the projection (and
+        some a little beyond); so every pair within ``radius``. ``q=None``: the reference itself."""
+        yq = self.y if q is None else self.project(q)
+        qn = (yq ** 2).sum(1)
+        rows, cells = self.probes(yq, radius, found=self.own if q is None else None)
+        if q is None:  # a pair across two cells is found from both sides: keep the side in the lower cell
+            ok = cells >= self.own[1][rows, 0]
+            rows, cells = rows[ok], cells[ok]
+        yq = np.concatenate([yq, np.ones((len(yq), 1), np.float32)], axis=1)
+        by_cell = np.argsort(cells, kind="stable")
+        rows, cells = rows[by_cell], cells[by_cell]
+        bounds = np.searchsorted(cells, np.arange(self.nlist + 1))
+        out_q, out_r = [], []
+        from threadpoolctl import threadpool_limits  # scikit-learn's
+
+        with threadpool_limits(1, user_api="blas"):  # many small products: threads only wait on each other
+            self._join(yq, qn, rows, bounds, radius, out_q, out_r)
+        if not out_q:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        rows, cols = np.concatenate(out_q).astype(np.int64), np.concatenate(out_r).astype(np.int64)
+        if q is None:  # both sides of each pair
+            n = len(self.y)
+            pairs = np.unique(np.concatenate([rows * n + cols, cols * n + rows]))
+            rows, cols = pairs // n, pairs % n
+        return rows, cols
 
 
 def faiss_index(reference: np.ndarray, *, ivf: bool, seed: int = 0):

@@ -72,6 +72,22 @@ class Pipeline:
         self.baselines: dict[str, list[Record]] = {}
         self.stages: list[tuple[str, list[Record]]] = []
         self.results: dict[str, ValidationResult] = {}
+        self._executor_open: Any = None
+        self._fitted_selectors: set[int] = set()
+
+    @contextlib.contextmanager
+    def executor(self):
+        """The run's executor (``executor`` in the config: local, or ray): opened by the first
+        caller, shared by nested ones (one Ray session for generation and selection), closed after."""
+        if self._executor_open is not None:
+            yield self._executor_open
+            return
+        with open_executor(self.config.executor) as ex:
+            self._executor_open = ex
+            try:
+                yield ex
+            finally:
+                self._executor_open = None
 
     # -- data -------------------------------------------------------------
 
@@ -277,7 +293,7 @@ class Pipeline:
         if todo and before is not None:
             before()
         task = ShardTask(self, set_name, set_index, generator, shards, strategy, rebuild=worker_pipeline)
-        with open_executor(self.config.executor) as executor:  # local, or ray (gda_core.executors)
+        with self.executor() as executor:  # local, or ray (gda_core.executors)
             for i, records in ctx.progress(executor.run_shards(task, todo), desc=f"generate {set_name}",
                                            total=len(todo)):
                 good[i] = records
@@ -354,29 +370,68 @@ class Pipeline:
         self.stages = [("generated (no selection)", current)]
         chain: list[str] = []
         seen_names: dict[str, int] = {}
-        for sel in ctx.progress(self.resolved.selectors, desc="select"):
-            seen_names[sel.name] = seen_names.get(sel.name, 0) + 1
-            key = sel.name if seen_names[sel.name] == 1 else f"{sel.name}#{seen_names[sel.name]}"
-            chain.append(key)
-            if not current:
-                self.stages.append((f"after {key}", []))
-                continue
-            sel.fit(ctx.train, ctx)
-            scores = np.asarray(sel.score(current, ctx), dtype=float).reshape(-1)
-            keep = np.asarray(sel.select(scores, current, ctx), dtype=bool).reshape(-1)
-            if len(scores) != len(current) or len(keep) != len(current):
-                raise GDAError(f"selector {sel.name} returned {len(scores)} scores for {len(current)} records")
-            for r, s, k in zip(current, scores, keep):
-                r.provenance.scores[key] = float(s) if np.isfinite(s) else None
-                r.provenance.kept[key] = bool(k)
-            current = [r for r, k in zip(current, keep) if k]
-            self.stages.append((f"after {key}", current))
+        with self.executor() as executor:
+            for position, sel in enumerate(ctx.progress(self.resolved.selectors, desc="select")):
+                seen_names[sel.name] = seen_names.get(sel.name, 0) + 1
+                key = sel.name if seen_names[sel.name] == 1 else f"{sel.name}#{seen_names[sel.name]}"
+                chain.append(key)
+                current = self._select_one(executor, position, sel, key, current)
         selection = {"chain": chain, "records": {
             r.id: {"scores": r.provenance.scores, "kept": r.provenance.kept} for r in self.synthetic}}
         runfolder.write_json(self.folder / "selection.json", selection)
         self.write_samples()
         runfolder.mark_step(self.folder, "select", {"kept": len(current), "generated": len(self.synthetic)})
         return current
+
+    def _chunks(self, records: Sequence[Record]) -> list[list[Record]]:
+        size = self.config.generate.shard_size
+        return [list(records[i:i + size]) for i in range(0, len(records), size)]
+
+    def _select_one(self, executor: Any, position: int, sel: Any, key: str, current: list[Record]) -> list[Record]:
+        """One selector of the chain on ``current``: fit, embed and score (per-sample scores and
+        features in chunks through ``executor``), select; the records it keeps."""
+        ctx = self._ctx()
+        if not current:
+            self.stages.append((f"after {key}", []))
+            return current
+        sel.fit(ctx.train, ctx)
+        self._fitted_selectors.add(position)
+        name = getattr(sel.params, "embedder", None)
+        if "embedder" in type(sel.params).model_fields and ctx.get_embedder(name) is not None:
+            chunks = self._chunks(ctx.not_embedded(current, name))
+            feats = executor.map(self, "embed_records", [(c, name) for c in chunks], rebuild=worker_pipeline)
+            for chunk, f in zip(chunks, feats):
+                ctx.add_features(chunk, f, name)
+        if sel.per_sample:
+            calls = [(c, position) for c in self._chunks(current)]
+            scores = np.concatenate([np.asarray(part, dtype=float).reshape(-1) for part in
+                                     executor.map(self, "score_records", calls, rebuild=worker_pipeline)])
+        else:
+            scores = np.asarray(sel.score(current, ctx), dtype=float).reshape(-1)
+        keep = np.asarray(sel.select(scores, current, ctx), dtype=bool).reshape(-1)
+        if len(scores) != len(current) or len(keep) != len(current):
+            raise GDAError(f"selector {sel.name} returned {len(scores)} scores for {len(current)} records")
+        for r, s, k in zip(current, scores, keep):
+            r.provenance.scores[key] = float(s) if np.isfinite(s) else None
+            r.provenance.kept[key] = bool(k)
+        current = [r for r, k in zip(current, keep) if k]
+        self.stages.append((f"after {key}", current))
+        return current
+
+    def embed_records(self, records: Sequence[Record], embedder: str | None) -> np.ndarray:
+        """Features of ``records`` from the run's (or the named) embedder (an executor's call: on
+        a Ray worker, its own copy of the embedder, fitted once)."""
+        return np.asarray(self._ctx().embed(records, embedder), dtype=np.float64)
+
+    def score_records(self, records: Sequence[Record], position: int) -> np.ndarray:
+        """Scores of ``records`` by the chain's selector at ``position`` (a per-sample selector;
+        an executor's call: a Ray worker fits its copy once)."""
+        ctx = self._ctx()
+        sel = self.resolved.selectors[position]
+        if position not in self._fitted_selectors:
+            sel.fit(ctx.train, ctx)
+            self._fitted_selectors.add(position)
+        return np.asarray(sel.score(records, ctx), dtype=float)
 
     def load_selection(self) -> None:
         """Apply ``selection.json`` to the loaded synthetic records and rebuild the stages.
@@ -550,10 +605,11 @@ def run(config: dict[str, Any] | str | Path, output: str | Path | None = None, *
         resolved_dict = resolved.resolved_dict()
         runfolder.prepare(folder, resolved.step_views(), runfolder.config_hash(resolved_dict), overwrite=overwrite)
         runfolder.atomic_write_text(folder / "config.yaml", dump_yaml(resolved_dict))
-        pipe.fit()
-        pipe.generate()
-        pipe.select()
-        pipe.validate()
+        with pipe.executor():  # one executor (one Ray session) for generation and selection
+            pipe.fit()
+            pipe.generate()
+            pipe.select()
+            pipe.validate()
         return pipe.result()
 
 

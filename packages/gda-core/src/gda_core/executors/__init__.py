@@ -1,4 +1,5 @@
-"""Executors: where the shards of a generated set are made.
+"""Executors: where the shards of a generated set are made, and the synthetic records embedded
+and scored.
 
 The pipeline cuts each set into shards (``generate.shard_size`` records each, seeded from
 ``(seed, set, shard index)``, written atomically) and hands the unfinished ones to an executor:
@@ -6,6 +7,11 @@ The pipeline cuts each set into shards (``generate.shard_size`` records each, se
 - ``local`` (the default): one after another in this process;
 - ``ray``: Ray actors, each holding the fitted generator loaded once from the run folder's
   ``model/`` (:mod:`gda_core.executors.ray`; ``pip install 'gda-core[ray]'``).
+
+The same executor embeds the synthetic records (in chunks of ``generate.shard_size``) for the
+selectors that use features, and scores them for the selectors whose scores are per sample
+(:attr:`gda_core.Selector.per_sample`), through :meth:`Executor.map`; whole-set decisions
+(dedup, clustering, ranking) stay in the driver.
 
 Config: ``executor: {name: ray, params: {address: auto, num_workers: 4, num_gpus_per_worker: 1}}``,
 or ``gda run CONFIG --executor ray``. The executor decides only *where* shards run, never what they
@@ -113,6 +119,12 @@ class Executor:
         finishes, in any order."""
         for i in indices:
             yield i, task.run_here(i)
+
+    def map(self, pipeline: Any, method: str, calls: Sequence[tuple[Any, ...]], *, rebuild: Any = None) -> list[Any]:
+        """``[pipeline.<method>(*args) for args in calls]``: here, one after another; on Ray, on the
+        actors' copies of the run (``rebuild(resolved_config, folder)`` makes one, as for
+        :class:`ShardTask`). The pipeline uses it to embed and score synthetic records in chunks."""
+        return [getattr(pipeline, method)(*args) for args in calls]
 
     def close(self) -> None:
         """Free workers and connections this executor started."""

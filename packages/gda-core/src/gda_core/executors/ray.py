@@ -1,4 +1,5 @@
-"""The Ray executor: shards of generation run on Ray actors.
+"""The Ray executor: shards of generation, and the embedding and per-sample scoring of the
+synthetic records, run on Ray actors.
 
 Each actor is one worker process that rebuilds the run from its resolved config, loads the real
 data and the fitted generator from the run folder's ``model/`` once, then generates shard after
@@ -67,6 +68,10 @@ class ShardWorker:
         p = self.pipeline
         return p.generate_shard(set_name, set_index, p.resolved.generator, conditions, index, p.resolved.strategy)
 
+    def call(self, method: str, args: Sequence[Any]) -> Any:
+        """``pipeline.<method>(*args)`` on this worker's run (embedding, scoring)."""
+        return getattr(self.pipeline, method)(*args)
+
     def getpid(self) -> int:
         """This worker's process id (tests kill it)."""
         return self.pid
@@ -107,9 +112,8 @@ class RayExecutor(Executor):
             self._started_ray = True
         return ray
 
-    def _workers(self, task: ShardTask) -> list[Any]:
-        """The actors for ``task``'s run (started once per run folder and config)."""
-        pipe = task.pipeline
+    def _workers(self, pipe: Any, rebuild: Any) -> list[Any]:
+        """The actors for ``pipe``'s run (started once per run folder and config)."""
         key = (str(pipe.folder), id(pipe))
         if self.actors and self._key == key:
             return self.actors
@@ -129,7 +133,7 @@ class RayExecutor(Executor):
             max_task_retries=p.max_restarts, runtime_env={"env_vars": self._env()})
         config = pipe.resolved.resolved_dict()
         log.info("Ray: %d worker(s), %g CPU and %g GPU each", n, p.num_cpus_per_worker, gpus)
-        self.actors = [actor_cls.remote(task.rebuild, config, str(Path(pipe.folder).resolve()), os.getcwd())
+        self.actors = [actor_cls.remote(rebuild, config, str(Path(pipe.folder).resolve()), os.getcwd())
                        for _ in range(n)]
         self._key = key
         try:  # wait until every worker has loaded the model: a worker that cannot says why, once
@@ -152,7 +156,7 @@ class RayExecutor(Executor):
             yield from super().run_shards(task, indices)
             return
         ray = _import_ray()
-        actors = self._workers(task)
+        actors = self._workers(task.pipeline, task.rebuild)
         queue = list(reversed(indices))
         pending: dict[Any, tuple[int, int]] = {}
         free = [a for _ in range(2) for a in range(len(actors))]  # two shards in flight per actor
@@ -164,23 +168,35 @@ class RayExecutor(Executor):
             done, _ = ray.wait(list(pending), num_returns=1)
             a, i = pending.pop(done[0])
             free.append(a)
-            yield i, self._result(ray, done[0], task, i)
+            yield i, self._result(ray, done[0], f"generating shard {i} of {task.set_name}")
 
-    def _result(self, ray: Any, ref: Any, task: ShardTask, index: int) -> list[Any]:
+    def map(self, pipeline: Any, method: str, calls: Sequence[tuple[Any, ...]], *, rebuild: Any = None) -> list[Any]:
+        """``pipeline.<method>(*args)`` for each of ``calls`` on the actors (handed out in turn; an
+        actor runs its calls one after another), results in the order of ``calls``."""
+        if not calls:
+            return []
+        if rebuild is None:
+            return super().map(pipeline, method, calls)
+        ray = _import_ray()
+        actors = self._workers(pipeline, rebuild)
+        refs = [actors[i % len(actors)].call.remote(method, list(args)) for i, args in enumerate(calls)]
+        return [self._result(ray, ref, f"on {method} ({i + 1} of {len(calls)})") for i, ref in enumerate(refs)]
+
+    def _result(self, ray: Any, ref: Any, what: str) -> Any:
         from ray.exceptions import RayActorError, RayTaskError
 
         try:
             return ray.get(ref)
-        except RayTaskError as exc:  # the shard itself failed: raise what it raised
+        except RayTaskError as exc:  # the call itself failed: raise what it raised
             cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
             if isinstance(cause, GDAError):
                 raise cause from None
-            raise GDAError(f"Ray worker failed on shard {index} of {task.set_name}: {cause or exc}") from exc
+            raise GDAError(f"Ray worker failed {what}: {cause or exc}") from exc
         except RayActorError as exc:
             raise GDAError(
-                f"a Ray worker died generating shard {index} of {task.set_name} (restarted up to "
+                f"a Ray worker died {what} (restarted up to "
                 f"executor.params.max_restarts={self.params.max_restarts} times); finished shards are kept: run "
-                f"the same command again to generate the rest ({str(exc).splitlines()[0]})") from exc
+                f"the same command again to do the rest ({str(exc).splitlines()[0]})") from exc
 
     def close_actors(self) -> None:
         """Stop this executor's actors."""

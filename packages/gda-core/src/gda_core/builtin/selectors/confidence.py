@@ -22,6 +22,7 @@ class ClassifierConfidenceSelector(Selector):
     the probability it gives the sample's intended class (LAMBADA's filter)."""
 
     Params = ConfidenceParams
+    per_sample = True  # each sample's probability alone: chunks are scored on the executor's workers
 
     def fit(self, train, context) -> None:
         from sklearn.pipeline import make_pipeline

@@ -6,7 +6,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Selector
-from gda_core.neighbors import leave_one_out_distances, nearest_distances
+from gda_core.neighbors import ReferenceIndex, leave_one_out_distances, nearest_distances
 
 
 class DedupParams(Params):
@@ -24,35 +24,27 @@ def nn_distances(A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
     return nearest_distances(A, B, 1)[0][:, 0]
 
 
-def greedy_dedup(X: np.ndarray, candidates: np.ndarray, radius: float, k: int = 8) -> np.ndarray:
+def greedy_dedup(X: np.ndarray, candidates: np.ndarray, radius: float) -> np.ndarray:
     """Walk the ``candidates`` rows of ``X`` in order and keep each one unless a row kept before
     it lies within ``radius``: the keep mask over all rows.
 
-    Linear in the number of rows: each candidate's ``k`` nearest other candidates come from
-    :func:`~gda_core.neighbors.nearest_distances` (faiss at scale); a row whose ``k`` neighbours
-    are all within ``radius`` may have more, and gets an exact radius search.
+    Linear in the number of rows: one radius search of the candidates against themselves
+    (:meth:`~gda_core.neighbors.ReferenceIndex.within`: exact, faiss at scale) gives each row's
+    earlier neighbours, then one pass decides the rows that have any, in order.
     """
     rows = np.flatnonzero(candidates)
     keep = np.zeros(len(X), dtype=bool)
     if len(rows) < 2 or radius <= 0:
         keep[rows] = True
         return keep
-    Xc = np.asarray(X, dtype=np.float32)[rows]
-    dist, idx = nearest_distances(Xc, Xc, min(k + 1, len(rows)))
-    earlier: dict[int, np.ndarray] = {}
-    saturated = np.flatnonzero(dist[:, -1] <= radius) if dist.shape[1] < len(rows) else np.zeros(0, int)
-    if len(saturated):
-        from sklearn.neighbors import NearestNeighbors
-
-        nn = NearestNeighbors(radius=radius, algorithm="brute").fit(Xc)
-        for i, (d, j) in zip(saturated, zip(*nn.radius_neighbors(Xc[saturated]))):
-            earlier[int(i)] = j[(j < i) & (d <= radius)]
-    close = (idx < np.arange(len(rows))[:, None]) & (dist <= radius)
-    for i in np.flatnonzero(close.any(axis=1)):
-        earlier.setdefault(int(i), idx[i][close[i]])
+    Xc = np.asarray(X if len(rows) == len(X) else X[rows], dtype=np.float32)  # no copy when already float32
+    i, j, _ = ReferenceIndex(Xc).within(None, radius)
+    earlier = j < i
+    i, j = i[earlier], j[earlier]  # sorted by i
     kept = np.ones(len(rows), dtype=bool)
-    for i in sorted(earlier):  # a row's earlier neighbours are decided before it
-        kept[i] = not kept[earlier[i]].any()
+    starts = np.flatnonzero(np.r_[True, i[1:] != i[:-1]]) if len(i) else np.zeros(0, int)
+    for row, js in zip(i[starts], np.split(j, starts[1:])):  # a row's earlier neighbours are decided before it
+        kept[row] = not kept[js].any()
     keep[rows[kept]] = True
     return keep
 
@@ -67,11 +59,12 @@ class DeduplicationSelector(Selector):
 
     def fit(self, train, context) -> None:
         self.real_ = context.embed(train.records, self.params.embedder)
-        self.scale_ = float(np.median(nn_distances(self.real_))) if len(self.real_) > 1 else 1.0
+        self.index_ = ReferenceIndex(self.real_)  # one index for the leave-one-out and the scores
+        self.scale_ = float(np.median(self.index_.leave_one_out(1))) if len(self.real_) > 1 else 1.0
 
     def score(self, synthetic, context) -> np.ndarray:
         self.X_ = context.embed(synthetic, self.params.embedder)
-        return nn_distances(self.X_, self.real_)
+        return self.index_.nearest(self.X_, 1)[0][:, 0]
 
     def select(self, scores, synthetic, context) -> np.ndarray:
         p = self.params
