@@ -92,3 +92,22 @@ def test_multivariate_odd_length(sine_factory):
     gen.fit(train, ctx)
     out = gen.generate([{"label": 0}, {"label": 1}], seed=0, context=ctx)
     assert [r.data.shape for r in out] == [(3, 37), (3, 37)]
+
+
+def test_a_fit_after_minirocket_trains_on_gdas_thread_count(sine_factory, monkeypatch):
+    """aeon's MiniRocket (numba, OpenMP layer) raises the process's OpenMP thread count to the core
+    count; the next fit must put GDA's choice back (on a busy 2-core machine two spinning threads
+    made each training step about 50 times slower)."""
+    import torch
+
+    from gda_signal.embedders.signal_embedder import SignalEmbedder
+    from gda_signal.generators.diffusion1d import Diffusion1DGenerator
+
+    monkeypatch.setenv("GDA_TORCH_THREADS", "1")
+    train = sine_factory(8, length=32)
+    ctx = RunContext(train=train, seed=0, quiet=True)
+    SignalEmbedder(n_kernels=84).fit(train, ctx)  # MiniRocket: may set OpenMP to the core count
+    torch.set_num_threads(2)  # what numba does on a 2-core machine, made explicit
+    gen = Diffusion1DGenerator(steps=1, base_channels=8, channel_mults=[1], attention=False, device="cpu")
+    gen.fit(train, ctx)
+    assert torch.get_num_threads() == 1

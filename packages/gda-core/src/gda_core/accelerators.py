@@ -8,7 +8,7 @@ already need torch ever load it.
   declare ``device`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``, checked when the config is
   read) and ``precision`` (``auto``, ``float32``, ``bfloat16``, ``float16``).
 - :func:`pick_device`, :func:`pick_dtype`, :func:`autocast`, :func:`torch_generator`, :func:`seeded`.
-- :func:`apply_thread_setting`: sets torch's CPU thread count once per process, to
+- :func:`apply_thread_setting`: sets (and re-asserts) torch's CPU thread count, to
   :func:`torch_threads`: ``GDA_TORCH_THREADS`` when set (``0`` leaves torch's default), else
   GDA's own choice, one thread. The small models GDA trains are several times faster on one
   thread than on torch's default (one per core) whenever other work shares the cores, and no
@@ -89,19 +89,22 @@ def torch_threads() -> int | None:
 
 
 def apply_thread_setting() -> int:
-    """Set torch's CPU thread count to :func:`torch_threads`, once per process; return the count.
+    """Set torch's CPU thread count to :func:`torch_threads` and return the count.
 
-    Later calls do nothing (call it at the start of torch work: fitting, embedding, sampling).
+    Call it at the start of torch work (fitting, embedding, sampling). Every call re-asserts the
+    count: another library sharing the process's OpenMP runtime can change it between torch calls.
+    aeon's MiniRocket does (numba's ``omp`` threading layer sets OpenMP's thread count to the
+    core count), and torch then trained a small 1-D diffusion model about 50 times slower per step
+    on the loaded 2-core machine, its two OpenMP threads spinning against other jobs.
     """
     global _applied
     n = torch_threads()
     with _lock:
         import torch
 
-        if _applied is None:
-            if n is not None and torch.get_num_threads() != n:
-                torch.set_num_threads(n)
-            _applied = torch.get_num_threads()
+        if n is not None and torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+        _applied = torch.get_num_threads()
         return _applied
 
 
