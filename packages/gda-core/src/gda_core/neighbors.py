@@ -35,9 +35,6 @@ EXTRA = 4
 _BLOCK = 16384
 RANGE_DIM = 32
 """Radius search projects to this many dimensions (a lower bound of every distance: exact)."""
-PROBE_CELLS = 16
-"""Radius search (:class:`_Cells`): each query's this many nearest cells are checked first; a
-query that needs more is checked against all."""
 
 
 def _as_2d(x: np.ndarray) -> np.ndarray:
@@ -90,7 +87,7 @@ class ReferenceIndex:
         choose_backend(backend, 0, 0)  # an unknown name fails here
         self.backend = backend
         self._faiss: dict[bool, object] = {}
-        self._cells: dict[tuple[int, bool], _Cells] = {}
+        self._cells: dict[int, _Cells] = {}
 
     def _choose(self, n_query: int) -> tuple[str, bool]:
         """``(backend, ivf)`` for ``n_query`` queries."""
@@ -103,14 +100,12 @@ class ReferenceIndex:
             self._faiss[ivf] = faiss_index(self.reference, ivf=ivf)
         return self._faiss[ivf]
 
-    def cells(self, dim: int = RANGE_DIM, probe_self: bool = False) -> _Cells:
+    def cells(self, dim: int = RANGE_DIM) -> _Cells:
         """The reference rows bucketed by k-means cell in a ``dim``-dimensional PCA projection
         (:class:`_Cells`), built once per ``dim``."""
-        for (d, probed), cells in self._cells.items():
-            if d == dim and (probed or not probe_self):
-                return cells
-        self._cells[dim, probe_self] = _Cells(self.reference, dim, probe_self=probe_self)
-        return self._cells[dim, probe_self]
+        if dim not in self._cells:
+            self._cells[dim] = _Cells(self.reference, dim)
+        return self._cells[dim]
 
     def nearest(self, query: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """See :func:`nearest_distances`."""
@@ -157,11 +152,12 @@ class ReferenceIndex:
                     block, return_distance=False)
                 rows = np.repeat(np.arange(len(block)), [len(f) for f in found])
                 cols = np.concatenate(found) if len(found) else np.zeros(0, np.int64)
-            elif not ivf:
-                lims, _, cols = self.index(False).range_search(block, loose * loose)
+            elif not ivf:  # faiss's squared distances round with the norms: a little more slack for them
+                norms = float((r ** 2).sum(1).max() + (block ** 2).sum(1).max())
+                lims, _, cols = self.index(False).range_search(block, loose * loose + 1e-5 * norms)
                 rows = np.repeat(np.arange(len(block)), np.diff(lims).astype(np.int64))
             else:
-                cells = self.cells(RANGE_DIM, probe_self=query is None)
+                cells = self.cells(RANGE_DIM)
                 rows, cols = cells.candidates(None if query is None else block, loose)
             cols = cols.astype(np.int64)
             for c in range(0, len(rows), _BLOCK * 4):  # verify: float32, directly (an exact copy is at 0)
@@ -185,12 +181,14 @@ class _Cells:
     rows of its nearest cell and of each other cell ``j`` whose half-space (nearer ``c_j`` than the
     query's nearest centroid ``c_1``) comes within ``radius`` of it,
     ``(|y - c_j|^2 - |y - c_1|^2) / (2 |c_j - c_1|) <= radius``: no row within ``radius`` is missed.
+    Every cell is checked (the query's distances to all centroids are one BLAS product; only cells
+    with ``|y - c_j| <= |y - c_1| + 2 radius`` can qualify, so the bound is computed for those).
     For a radius well below the distances between samples that is a few cells; the comparisons
     are one matrix product (BLAS) per cell, with all its visiting queries at once.
     About ``2 sqrt(n)`` cells (k-means, 10 iterations, at most 40 sampled rows per cell).
     """
 
-    def __init__(self, reference: np.ndarray, dim: int = RANGE_DIM, seed: int = 0, *, probe_self: bool = False) -> None:
+    def __init__(self, reference: np.ndarray, dim: int = RANGE_DIM, seed: int = 0) -> None:
         import faiss
 
         r = reference
@@ -206,42 +204,54 @@ class _Cells:
         km.train(self.project(sample))
         self.centroids = km.centroids
         self.nlist = len(self.centroids)
-        self.quantizer = km.index
-        c2 = (self.centroids ** 2).sum(1)
+        self.c2 = c2 = (self.centroids ** 2).sum(1)
+        self.caug = np.ascontiguousarray(np.concatenate([-2 * self.centroids, c2[:, None]], axis=1))
+        self.cmax2 = float(c2.max())
         self.gaps = np.sqrt(np.maximum(c2[:, None] + c2[None] - 2 * self.centroids @ self.centroids.T, 0))
         self.y = np.concatenate([self.project(r[s:s + _BLOCK * 4]) for s in range(0, n, _BLOCK * 4)])
-        # each reference row's cell; with probe_self its PROBE_CELLS nearest (the probes of a self-join)
-        self.own = [np.concatenate(part) for part in zip(*(
-            self.quantizer.search(self.y[s:s + _BLOCK * 4], min(PROBE_CELLS if probe_self else 1, self.nlist))
-            for s in range(0, n, _BLOCK * 4)))]
-        self.own[1] = self.own[1].astype(np.int32)
-        cell = self.own[1][:, 0]
-        self.order = np.argsort(cell, kind="stable")
+        from threadpoolctl import threadpool_limits  # scikit-learn's
+
+        with threadpool_limits(1, user_api="blas"):  # a block at a time: threads only wait on each other
+            self.cell = np.concatenate([self._distances(_augment(self.y[s:s + _BLOCK])).argmin(1)
+                                        for s in range(0, n, _BLOCK)])
+        self.order = np.argsort(self.cell, kind="stable")
         y = self.y[self.order]
         # members as [-2 y, |y|^2]: one product with [y_q, 1] gives |y|^2 - 2 y.y_q (BLAS, no extra pass)
         self.members = np.ascontiguousarray(np.concatenate([-2 * y, (y ** 2).sum(1, keepdims=True)], axis=1))
-        self.starts = np.searchsorted(cell[self.order], np.arange(self.nlist + 1))
+        self.starts = np.searchsorted(self.cell[self.order], np.arange(self.nlist + 1))
+
+    def _distances(self, yaug: np.ndarray) -> np.ndarray:
+        """Squared distances ``(n, nlist)`` from projected rows ``[y, 1]`` to every centroid, less
+        each row's squared norm: ``|c|^2 - 2 y.c``, one BLAS product and no other pass."""
+        return yaug @ self.caug.T
 
     def project(self, x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(x if self.pca is None else self.pca.apply(x), dtype=np.float32)
 
-    def probes(self, yq: np.ndarray, radius: float, m: int = PROBE_CELLS, found=None) -> tuple[np.ndarray, np.ndarray]:
-        """``(query rows, cells)``: each query's cells to search (see the class docstring); ``found``:
-        the queries' ``m`` nearest cells, when known."""
-        m = min(m, self.nlist)
-        dq, iq = found if found is not None else self.quantizer.search(yq, m)
-        gap = self.gaps[iq[:, :1], iq]
-        slack = 1e-3 * (radius + np.sqrt(np.maximum(dq[:, :1], 0)))  # float32 rounding: an extra cell is harmless
-        probe = (dq - dq[:, :1]) <= 2 * gap * (radius + slack)
-        probe[:, 0] = True
-        if m < self.nlist and probe[:, -1].any():  # cells beyond the m-th may qualify: look further
-            again = np.flatnonzero(probe[:, -1])
-            probe[again] = False
-            rows2, cells2 = self.probes(yq[again], radius, m * 8)
-            rows, which = np.nonzero(probe)
-            return np.concatenate([rows, again[rows2]]), np.concatenate([iq[rows, which], cells2])
-        rows, which = np.nonzero(probe)
-        return rows, iq[rows, which]
+    def probes(self, yq: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(query rows, cells)``: each query's cells to search (see the class docstring), from its
+        squared distances to every centroid. The half-space bound holds for any base cell ``c_1``
+        (a member of cell ``j`` is nearer ``c_j`` than ``c_1``), so rounding in the choice of the
+        nearest centroid cannot lose a cell; the slack covers the rounding of the distances."""
+        rows_out, cells_out = [], []
+        for s in range(0, len(yq), _BLOCK):
+            block = yq[s:s + _BLOCK]
+            qn = (block[:, :-1] ** 2).sum(1)  # block is [y, 1]
+            d = self._distances(block)  # squared distances less qn
+            base = d.argmin(1)
+            dbase = d[np.arange(len(d)), base]
+            d1 = np.maximum(dbase + qn, 0)
+            slack = 1e-3 * (radius + np.sqrt(d1)) + 1e-6
+            rounding = 1e-5 * (qn + self.cmax2)
+            # |c_j - c_1| <= |y - c_j| + |y - c_1| makes the bound at least (|y - c_j| - |y - c_1|) / 2:
+            # only cells with |y - c_j| <= |y - c_1| + 2 r can qualify (one cheap pass), then the bound itself
+            reach = (np.sqrt(d1) + 2 * (radius + slack)) ** 2 + rounding - qn
+            rows, cells = np.nonzero(d <= reach[:, None])
+            beyond = d[rows, cells] - dbase[rows]  # |y - c_j|^2 - |y - c_1|^2
+            ok = beyond <= 2 * self.gaps[base[rows], cells] * (radius + slack[rows]) + rounding[rows]
+            rows_out.append(rows[ok] + s)
+            cells_out.append(cells[ok])
+        return np.concatenate(rows_out), np.concatenate(cells_out)
 
     def _join(self, yq, qn, rows, bounds, radius, out_q, out_r) -> None:
         """Each cell's members against its visiting queries (``rows`` sorted by cell, ``bounds``)."""
@@ -259,17 +269,18 @@ class _Cells:
         some a little beyond); so every pair within ``radius``. ``q=None``: the reference itself."""
         yq = self.y if q is None else self.project(q)
         qn = (yq ** 2).sum(1)
-        rows, cells = self.probes(yq, radius, found=self.own if q is None else None)
+        from threadpoolctl import threadpool_limits  # scikit-learn's
+
+        yq = _augment(yq)
+        with threadpool_limits(1, user_api="blas"):  # many small products: threads only wait on each other
+            rows, cells = self.probes(yq, radius)
         if q is None:  # a pair across two cells is found from both sides: keep the side in the lower cell
-            ok = cells >= self.own[1][rows, 0]
+            ok = cells >= self.cell[rows]
             rows, cells = rows[ok], cells[ok]
-        yq = np.concatenate([yq, np.ones((len(yq), 1), np.float32)], axis=1)
         by_cell = np.argsort(cells, kind="stable")
         rows, cells = rows[by_cell], cells[by_cell]
         bounds = np.searchsorted(cells, np.arange(self.nlist + 1))
         out_q, out_r = [], []
-        from threadpoolctl import threadpool_limits  # scikit-learn's
-
         with threadpool_limits(1, user_api="blas"):  # many small products: threads only wait on each other
             self._join(yq, qn, rows, bounds, radius, out_q, out_r)
         if not out_q:
@@ -280,6 +291,11 @@ class _Cells:
             pairs = np.unique(np.concatenate([rows * n + cols, cols * n + rows]))
             rows, cols = pairs // n, pairs % n
         return rows, cols
+
+
+def _augment(y: np.ndarray) -> np.ndarray:
+    """``[y, 1]``: rows ready for a product with ``[-2 c, |c|^2]``."""
+    return np.concatenate([y, np.ones((len(y), 1), np.float32)], axis=1)
 
 
 def faiss_index(reference: np.ndarray, *, ivf: bool, seed: int = 0):
