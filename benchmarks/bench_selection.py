@@ -60,11 +60,12 @@ def one(selector: str, n: int, backend: str) -> dict:
     """Measure one point in this process; returns the row."""
     import numpy as np
 
-    from gda_core import copies, neighbors
+    from gda_core import neighbors
     from gda_core.builtin.selectors import cluster
     from gda_core.builtin.validators.memorization import memorized_share
     from gda_core.context import RunContext
     from gda_core.host import host
+    from gda_core.neighbors import leave_one_out_distances, nearest_distances
     from gda_core.records import Dataset, Record
 
     if backend == "exact":
@@ -93,10 +94,13 @@ def one(selector: str, n: int, backend: str) -> dict:
     data_mb = _rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     if selector == "memorization":
-        tau = copies.near_copy_threshold(R, 0.05)
-        d = copies.nn_distances(X, R)
-        share = float(np.mean(d < tau))
-        memorized_share(R, X, 0.5)
+        # what core.memorization does: one leave-one-out pass and one search, shared by the
+        # near-copy share (tau from the leave-one-out distances) and memorized_share
+        real_nn = leave_one_out_distances(R, 1)
+        tau = float(np.quantile(real_nn, 0.05))
+        nearest = nearest_distances(X, R, 1)
+        share = float(np.mean(nearest[0][:, 0] < tau))
+        memorized_share(R, X, 0.5, real_nn=real_nn, nearest=nearest)
         kept = f"near-copy share {share:.3f}"
     else:
         params = {"core.dedup": {}, "core.cluster": {"keep": 0.5}, "core.topk": {"by": "quality", "keep": 0.5}}

@@ -49,13 +49,19 @@ HEADLINE = ("near_copy_share", "near_copy_share_real", "near_copy_threshold", "n
 """The metric names reports and ``gda bench`` rely on."""
 
 
-def memorized_share(real: np.ndarray, other: np.ndarray, ratio: float) -> float:
+def memorized_share(real: np.ndarray, other: np.ndarray, ratio: float, *, real_nn: np.ndarray | None = None,
+                    nearest: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Share of ``other`` rows whose distance to their nearest real row r is below ``ratio``
-    times r's own distance to its nearest other real row."""
+    times r's own distance to its nearest other real row.
+
+    ``real_nn`` (the real rows' leave-one-out distances) and ``nearest`` (``other``'s distances
+    and indices of its nearest real row, as :func:`~gda_core.neighbors.nearest_distances` gives
+    them) skip searches a caller already ran: at 10^6 rows each is tens of seconds."""
     if len(other) == 0:
         return 0.0
-    real_nn = leave_one_out_distances(real, 1)
-    d, idx = nearest_distances(other, real, 1)
+    if real_nn is None:
+        real_nn = leave_one_out_distances(real, 1)
+    d, idx = nearest if nearest is not None else nearest_distances(other, real, 1)
     return float(np.mean(d[:, 0] < ratio * real_nn[idx[:, 0]]))
 
 
@@ -109,7 +115,9 @@ class MemorizationValidator(Validator):
             d_gen = dict(zip((r.id for r in generated), copies.nn_distances(gen, ref)))
             d_test = copies.nn_distances(test, ref)
             kept = copies.features(inputs.synthetic, context, space, p.embedder)
-            d_kept = copies.nn_distances(kept, ref)
+            near_kept = nearest_distances(kept, ref, 1) if len(kept) else None
+            d_kept = near_kept[0][:, 0] if near_kept is not None else np.zeros(0)
+            real_nn = leave_one_out_distances(ref, 1) if len(ref) > 1 else None
             m = {
                 "near_copy_share": _share(d_kept, tau),
                 "near_copy_share_real": _share(d_test, tau),
@@ -118,8 +126,8 @@ class MemorizationValidator(Validator):
                 "nn_distance_median": float(np.median(d_kept)) if len(d_kept) else float("nan"),
                 "nn_distance_median_real": float(np.median(d_test)),
                 "exact_copies": float(np.mean(d_kept <= 1e-9)) if len(d_kept) else 0.0,
-                "memorized_share": memorized_share(ref, kept, p.ratio),
-                "memorized_share_real_test": memorized_share(ref, test, p.ratio),
+                "memorized_share": memorized_share(ref, kept, p.ratio, real_nn=real_nn, nearest=near_kept),
+                "memorized_share_real_test": memorized_share(ref, test, p.ratio, real_nn=real_nn),
             }
             metrics.update({f"{k}{suffix}": v for k, v in m.items()})
             seen.append((space, ref, m))
