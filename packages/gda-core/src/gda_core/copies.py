@@ -67,11 +67,13 @@ def nn_distances(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return nearest_distances(query, reference, 1)[0][:, 0]
 
 
-def near_copy_threshold(reference: np.ndarray, quantile: float, calibration: np.ndarray | None = None) -> float:
+def near_copy_threshold(reference: np.ndarray, quantile: float, calibration: np.ndarray | None = None,
+                        loo: np.ndarray | None = None) -> float:
     """``tau``: the ``quantile`` of real-to-reference nearest-neighbour distances.
 
     With ``calibration`` (real records the generator did not train on, such as an unused pool),
-    their distances to ``reference``; without, the reference's leave-one-out distances.
+    their distances to ``reference``; without, the reference's leave-one-out distances (``loo``
+    when the caller already has them).
     """
     if calibration is not None and len(calibration):
         d = nn_distances(calibration, reference)
@@ -79,7 +81,7 @@ def near_copy_threshold(reference: np.ndarray, quantile: float, calibration: np.
         raise DataError(f"near-copy threshold: the generator trained on {len(reference)} record(s); leave-one-out "
                         "calibration needs at least two (or an unlabelled pool the generator did not train on)")
     else:
-        d = leave_one_out_distances(reference, 1)
+        d = leave_one_out_distances(reference, 1) if loo is None else loo
     return float(np.quantile(d, quantile))
 
 
@@ -90,7 +92,8 @@ CALIBRATION_HELP = ("real distances that set tau: leave-one-out within the train
 
 
 def calibrate(reference: np.ndarray, context: RunContext, quantile: float, mode: Calibration, space: Space,
-              embedder: str | None = None, *, who: str = "near-copy") -> tuple[float, str]:
+              embedder: str | None = None, *, who: str = "near-copy", loo: np.ndarray | None = None
+              ) -> tuple[float, str]:
     """``(tau, how)``: the threshold for ``reference`` features and which real distances set it
     (``"pool"`` or ``"leave-one-out"``). Test records never take part."""
     from .errors import ConfigError
@@ -101,7 +104,7 @@ def calibrate(reference: np.ndarray, context: RunContext, quantile: float, mode:
                           "use calibration: leave-one-out")
     calibration = features(context.pool.records, context, space, embedder) if use_pool else None
     how = "pool" if use_pool else "leave-one-out"
-    return near_copy_threshold(reference, quantile, calibration), how
+    return near_copy_threshold(reference, quantile, calibration, loo), how
 
 
 def pool_is_unused(context: RunContext) -> bool:

@@ -110,14 +110,14 @@ class MemorizationValidator(Validator):
                 metrics.update({f"{k}{suffix}": v for k, v in same[1].items()})
                 notes.append(f"near-copies in {space} space: the features of {same[0]} space, so the same numbers")
                 continue
+            real_nn = leave_one_out_distances(ref, 1) if len(ref) > 1 else None  # for tau and memorized_share
             tau, how = copies.calibrate(ref, context, p.quantile, p.calibration, space, p.embedder,
-                                        who="core.memorization")
+                                        who="core.memorization", loo=real_nn)
             d_gen = dict(zip((r.id for r in generated), copies.nn_distances(gen, ref)))
             d_test = copies.nn_distances(test, ref)
             kept = copies.features(inputs.synthetic, context, space, p.embedder)
             near_kept = nearest_distances(kept, ref, 1) if len(kept) else None
             d_kept = near_kept[0][:, 0] if near_kept is not None else np.zeros(0)
-            real_nn = leave_one_out_distances(ref, 1) if len(ref) > 1 else None
             m = {
                 "near_copy_share": _share(d_kept, tau),
                 "near_copy_share_real": _share(d_test, tau),
