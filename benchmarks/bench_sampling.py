@@ -41,9 +41,9 @@ def monai_case(repeats: int, size: int = 16, n: int = 8, steps: int = 20) -> dic
     import torch
     from monai.inferers import DiffusionInferer
 
-    from gda_core.accelerators import torch_generator
     from gda_core.context import RunContext
     from gda_core.records import Dataset
+    from gda_core.torch.accelerators import torch_generator
     from gda_medical.datasets import PhantomsDataset
     from gda_medical.generators.ddpm3d import DDPM3DGenerator
     from gda_medical.generators.diffusion_base import make_scheduler

@@ -35,11 +35,11 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from bench_vision import plain_diffusers_loop
 
-    from gda_core.accelerators import torch_generator
     from gda_core.bench.fidelity import copy_threshold, near_copy_share
     from gda_core.builtin.applications.classification import make_classifier
     from gda_core.context import RunContext
     from gda_core.records import Dataset
+    from gda_core.torch.accelerators import torch_generator
     from gda_vision.datasets import DigitsDataset
     from gda_vision.generators.ddpm import ClassConditionalDDPMGenerator
 

@@ -5,7 +5,7 @@ vision.ddpm on 5-shot digits for ``--train-steps`` steps. Settings:
 
 - ``default``: torch's own thread count (one per core), GDA told to leave it (``GDA_TORCH_THREADS=0``);
 - ``1``: one thread (``GDA_TORCH_THREADS=1``);
-- ``gda``: GDA's own choice (``GDA_TORCH_THREADS`` unset: :func:`gda_core.accelerators.torch_threads`).
+- ``gda``: GDA's own choice (``GDA_TORCH_THREADS`` unset: :func:`gda_core.torch.accelerators.torch_threads`).
 
 ``--busy N`` runs N busy processes (pure-Python loops, one core each) beside every timing, as
 other jobs on a shared machine would. The load average is printed with each row: on a shared
@@ -30,9 +30,9 @@ SETTINGS = {"default": "0", "1": "1", "gda": None}
 
 def fit_once(train_steps: int) -> None:
     """Fit a small vision.ddpm and print one JSON line: threads used and seconds of the fit."""
-    from gda_core import accelerators
     from gda_core.context import RunContext
     from gda_core.records import Dataset
+    from gda_core.torch import accelerators
     from gda_vision.datasets import DigitsDataset
     from gda_vision.generators.ddpm import ClassConditionalDDPMGenerator
 

@@ -64,7 +64,7 @@ def main() -> None:
         return np.stack([r.data for r in gen.generate(conditions, seed=seed, context=ctx)])
 
     def run_plain():
-        from gda_core.accelerators import torch_generator
+        from gda_core.torch.accelerators import torch_generator
 
         c, _, _ = gen.shape_
         s = gen.sample_size_

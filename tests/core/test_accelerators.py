@@ -1,4 +1,4 @@
-"""gda_core.accelerators: one DeviceParams mix-in, one helper set, threads set once per process."""
+"""gda_core.torch.accelerators: one DeviceParams mix-in, one helper set, threads set once per process."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from gda_core import accelerators
-from gda_core.accelerators import DeviceParams, PrecisionParams
 from gda_core.errors import ConfigError
+from gda_core.torch import accelerators
+from gda_core.torch.accelerators import DeviceParams, PrecisionParams
 
 
 def _python(code: str, **env: str) -> str:
@@ -23,7 +23,7 @@ def _python(code: str, **env: str) -> str:
 
 
 def test_importing_the_helpers_imports_no_torch():
-    assert _python("import sys, gda_core.accelerators; print('torch' in sys.modules)") == "False"
+    assert _python("import sys, gda_core.torch.accelerators; print('torch' in sys.modules)") == "False"
 
 
 @pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12"])
@@ -75,7 +75,7 @@ def test_threads_are_reasserted_and_not_set_by_picking_a_device():
     count between torch calls; each apply_thread_setting puts GDA's choice back."""
     pytest.importorskip("torch")
     code = ("import os, torch\n"
-            "from gda_core import accelerators as a\n"
+            "from gda_core.torch import accelerators as a\n"
             "torch.set_num_threads(2); a.pick_device('cpu'); picked = torch.get_num_threads()\n"
             "first = a.apply_thread_setting()\n"
             "torch.set_num_threads(2); again = a.apply_thread_setting()\n"

@@ -1,10 +1,11 @@
-"""gda_core.diffusion: the held-out checkpoint chooser and the inversion / interpolation helpers
+"""gda_core.torch.diffusion: the held-out checkpoint chooser and the inversion / interpolation helpers
 that vision.ddpm, signal.diffusion1d and the 3-D generators share."""
 
 import numpy as np
 import pytest
 
-from gda_core.diffusion import (
+from gda_core.errors import DataError
+from gda_core.torch.diffusion import (
     CheckpointChooser,
     CheckpointParams,
     ddim_invert,
@@ -15,7 +16,6 @@ from gda_core.diffusion import (
     slerp,
     start_index,
 )
-from gda_core.errors import DataError
 
 
 def test_holdout_split_is_seeded_disjoint_and_refuses_too_few():

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gda_core import accelerators, hookspecs, testing
+from gda_core import hookspecs, testing
 from gda_core.components import KINDS
 from gda_core.host import TRACE_ENV, host
+from gda_core.torch import accelerators
 
 REPO = Path(__file__).resolve().parents[2]
 WRITING_PLUGINS = REPO / "docs" / "writing-plugins.md"

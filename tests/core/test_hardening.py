@@ -16,9 +16,10 @@ import yaml
 from click.testing import CliRunner
 
 import gda_core
-from gda_core import checkpoints, pipeline, runfolder
+from gda_core import pipeline, runfolder
 from gda_core.cli import cli
 from gda_core.errors import ConfigError, DataError, RunFolderError
+from gda_core.torch import weights
 
 from .helpers import small_config
 
@@ -493,11 +494,11 @@ def test_files_are_readable_under_the_users_umask(tmp_path):
 
 
 def test_checkpoints_load_safely_unless_the_user_opts_out(tmp_path, monkeypatch):
-    monkeypatch.delenv(checkpoints.ALLOW_PICKLE_ENV, raising=False)
-    assert checkpoints.safe_kwargs() == {"use_safetensors": True}
-    assert checkpoints.safe_kwargs(transformers=True) == {"use_safetensors": True, "trust_remote_code": False}
-    monkeypatch.setenv(checkpoints.ALLOW_PICKLE_ENV, "1")
-    assert checkpoints.safe_kwargs(transformers=True) == {"trust_remote_code": False}
+    monkeypatch.delenv(weights.ALLOW_PICKLE_ENV, raising=False)
+    assert weights.safe_kwargs() == {"use_safetensors": True}
+    assert weights.safe_kwargs(transformers=True) == {"use_safetensors": True, "trust_remote_code": False}
+    monkeypatch.setenv(weights.ALLOW_PICKLE_ENV, "1")
+    assert weights.safe_kwargs(transformers=True) == {"trust_remote_code": False}
     torch = pytest.importorskip("torch")
 
     class Evil:
@@ -506,9 +507,12 @@ def test_checkpoints_load_safely_unless_the_user_opts_out(tmp_path, monkeypatch)
 
     torch.save({"w": torch.zeros(2), "evil": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(Exception, match="(?i)weights.only|unsupported|global"):
-        checkpoints.torch_load(tmp_path / "evil.pt")
+        weights.torch_load(tmp_path / "evil.pt")
     torch.save({"w": torch.ones(2)}, tmp_path / "ok.pt")
-    assert float(checkpoints.torch_load(tmp_path / "ok.pt")["w"].sum()) == 2
+    assert float(weights.torch_load(tmp_path / "ok.pt")["w"].sum()) == 2
+
+
+WEIGHTS_HELPER = "packages/gda-core/src/gda_core/torch/weights.py"
 
 
 def test_every_checkpoint_load_in_the_packages_is_safe():
@@ -524,8 +528,8 @@ def test_every_checkpoint_load_in_the_packages_is_safe():
             where = f"{path.relative_to(ROOT)}:{n}"
             if "trust_remote_code=True" in line:
                 unsafe.append(f"{where}: trust_remote_code=True")
-            if "torch.load(" in line and path.name != "checkpoints.py":
-                unsafe.append(f"{where}: torch.load outside gda_core.checkpoints")
+            if "torch.load(" in line and path.relative_to(ROOT).as_posix() != WEIGHTS_HELPER:
+                unsafe.append(f"{where}: torch.load outside gda_core.torch.weights")
             for m in loads.finditer(line):
                 call = text.splitlines()[n - 1: n + 2]
                 if m.group(1) not in not_weights and not any("safe_kwargs(" in c for c in call):

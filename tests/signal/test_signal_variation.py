@@ -96,7 +96,7 @@ def test_ddim_inversion_reconstructs_and_interpolation_is_seeded(trained):
 
 
 def test_slerp_endpoints_and_norm():
-    from gda_core.diffusion import slerp
+    from gda_core.torch.diffusion import slerp
 
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((3, 1, 50)), rng.standard_normal((3, 1, 50))

@@ -1,5 +1,5 @@
 """Helpers shared by gda-medical's components: volumes as tensors, saving (devices and seeds:
-:mod:`gda_core.accelerators`).
+:mod:`gda_core.torch.accelerators`).
 
 Volumes travel through GDA as ``Record.data`` of shape ``(C, D, H, W)`` (float32,
 intensities scaled to ``[0, 1]``) with the segmentation label as ``Record.target``
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gda_core.checkpoints import torch_load
 from gda_core.errors import DataError, GDAError
+from gda_core.torch.weights import torch_load
 
 if TYPE_CHECKING:
     import torch

@@ -10,7 +10,7 @@ def train_cnn(X: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int, epochs
     """Fit :class:`CNN1D` on (N, C, L) series with integer labels; returns the model in eval mode."""
     import torch
 
-    from gda_core.accelerators import apply_thread_setting, pick_device
+    from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
     from ._nets import nets
 

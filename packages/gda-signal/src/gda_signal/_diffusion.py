@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import SAMPLING, Params
-from gda_core.diffusion import start_index
+from gda_core.torch.diffusion import start_index
 
 
 class DiffusionTrainingParams(Params):
@@ -57,7 +57,7 @@ def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, 
                    chooser: Any = None) -> tuple[Any, list[float]]:
     """Train ``model`` to predict the noise added to ``data`` (N, ...); returns (model or its EMA, losses).
 
-    ``chooser`` (a :class:`gda_core.diffusion.CheckpointChooser`), when given, scores the weights
+    ``chooser`` (a :class:`gda_core.torch.diffusion.CheckpointChooser`), when given, scores the weights
     used for sampling (the EMA's) as training goes and the returned model holds the checkpoint it kept.
 
     ``augment(x0, generator) -> (x0_augmented, aug)``, when given, augments each clean batch
@@ -170,8 +170,8 @@ def ddim_invert(model, call: Callable, train_scheduler, x0: np.ndarray, labels: 
     (so ``sample(..., sampler="ddim", latents=ddim_invert(...))`` approximately reconstructs ``x0``)."""
     import torch
 
-    from gda_core.diffusion import ddim_invert as core_ddim_invert
-    from gda_core.diffusion import ddim_path
+    from gda_core.torch.diffusion import ddim_invert as core_ddim_invert
+    from gda_core.torch.diffusion import ddim_path
 
     sch = make_sampler(train_scheduler, "ddim")
     sch.set_timesteps(num_inference_steps)

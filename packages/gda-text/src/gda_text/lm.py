@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gda_core.accelerators import apply_thread_setting
-from gda_core.checkpoints import safe_kwargs
 from gda_core.errors import ConfigError
+from gda_core.torch.accelerators import apply_thread_setting
+from gda_core.torch.weights import safe_kwargs
 
 
 def _local_only(name_or_path: str) -> bool:

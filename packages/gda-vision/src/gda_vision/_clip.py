@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from gda_core.checkpoints import local_or_hub, safe_kwargs
 from gda_core.errors import ConfigError
+from gda_core.torch.weights import local_or_hub, safe_kwargs
 
 from ._images import to_pil
 

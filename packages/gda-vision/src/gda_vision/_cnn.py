@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
 from gda_core.records import label_key
+from gda_core.torch.accelerators import DeviceParams
 
 from ._images import stack
 
@@ -73,7 +73,7 @@ def train_cnn(records: Sequence[Any], classes: Sequence[Any], *, seed: int, step
     import torch
     import torch.nn.functional as F
 
-    from gda_core.accelerators import torch_generator
+    from gda_core.torch.accelerators import torch_generator
 
     torch.manual_seed(seed)
     keys = [label_key(c) for c in classes]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gda_core.checkpoints import local_or_hub, safe_kwargs
 from gda_core.errors import ConfigError
+from gda_core.torch.weights import local_or_hub, safe_kwargs
 
 
 def load_text2img(model: str, device: Any, dtype: Any, field: str) -> Any:

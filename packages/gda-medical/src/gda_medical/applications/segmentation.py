@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import (
+from gda_core.components import Application
+from gda_core.errors import DataError
+from gda_core.torch.accelerators import (
     PrecisionParams,
     apply_thread_setting,
     autocast,
@@ -14,8 +16,6 @@ from gda_core.accelerators import (
     seeded,
     torch_generator,
 )
-from gda_core.components import Application
-from gda_core.errors import DataError
 
 from ..volumes import num_label_classes, stack_images, stack_targets
 

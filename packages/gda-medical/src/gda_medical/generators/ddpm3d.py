@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import seeded
-from gda_core.diffusion import InterpolationParams
 from gda_core.errors import DataError
 from gda_core.records import Record
+from gda_core.torch.accelerators import seeded
+from gda_core.torch.diffusion import InterpolationParams
 
 from ..volumes import (
     check_divisible,

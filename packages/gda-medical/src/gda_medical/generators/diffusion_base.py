@@ -13,7 +13,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import (
+from gda_core.components import SAMPLING, Generator
+from gda_core.errors import ConfigError, DataError
+from gda_core.torch.accelerators import (
     PrecisionParams,
     apply_thread_setting,
     autocast,
@@ -22,9 +24,7 @@ from gda_core.accelerators import (
     seeded,
     torch_generator,
 )
-from gda_core.components import SAMPLING, Generator
-from gda_core.diffusion import CheckpointedGenerator, CheckpointParams, start_index
-from gda_core.errors import ConfigError, DataError
+from gda_core.torch.diffusion import CheckpointedGenerator, CheckpointParams, start_index
 
 from ..volumes import affine_of, check_channels, num_label_classes, read_config, save_module, volume_shape
 
@@ -170,7 +170,7 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
     sample through ``DiffusionInferer`` with DDPM or DDIM, save weights as safetensors.
 
     ``checkpoint`` other than 'last' holds out a seeded share of the training volumes (or latents)
-    and keeps the weights a held-out criterion prefers (:class:`gda_core.diffusion.CheckpointChooser`);
+    and keeps the weights a held-out criterion prefers (:class:`gda_core.torch.diffusion.CheckpointChooser`);
     ``checkpoints_`` and ``info["checkpoint_step"]`` record the choice."""
 
     Params = DiffusionParams
@@ -274,7 +274,7 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
         as kept volumes (at most 32), conditioned on kept volumes' ``cond``."""
         import torch
 
-        from gda_core.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
+        from gda_core.torch.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
 
         p, dev = self.params, self.device
         keep, held = holdout_split(len(x), p.holdout, seed, who=self.name or type(self).__name__)
@@ -353,7 +353,7 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
         ``t - num_train_timesteps // inference_steps``, the last to a clean sample)."""
         import torch
 
-        from gda_core.diffusion import ddim_invert, eps_from_output
+        from gda_core.torch.diffusion import ddim_invert, eps_from_output
 
         self._require_fitted("unet")
         p, dev = self.params, self.device
@@ -385,7 +385,7 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
         spherically with seeded weights in ``interpolation_weights`` (the partner's share)."""
         import torch
 
-        from gda_core.diffusion import interpolation_weights, slerp
+        from gda_core.torch.diffusion import interpolation_weights, slerp
 
         w = interpolation_weights(seed, len(xa), self.params.interpolation_weights)
         return torch.from_numpy(slerp(self._invert(xa).numpy(), self._invert(xb).numpy(), w)), w

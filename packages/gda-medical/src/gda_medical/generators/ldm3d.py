@@ -8,10 +8,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import autocast, seeded, torch_generator
-from gda_core.diffusion import InterpolationParams
 from gda_core.errors import ConfigError, GDAError
 from gda_core.records import Record
+from gda_core.torch.accelerators import autocast, seeded, torch_generator
+from gda_core.torch.diffusion import InterpolationParams
 
 from ..volumes import (
     check_channels,

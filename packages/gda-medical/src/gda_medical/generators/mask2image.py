@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import seeded
 from gda_core.errors import DataError
 from gda_core.records import Record
+from gda_core.torch.accelerators import seeded
 
 from ..perturb import perturb_mask
 from ..volumes import (

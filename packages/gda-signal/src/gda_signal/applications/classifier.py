@@ -7,8 +7,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
 from gda_core.components import Application
+from gda_core.torch.accelerators import DeviceParams
 
 from .._util import stack, str_labels
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
 from gda_core.components import Application
+from gda_core.torch.accelerators import DeviceParams
 
 from .._util import stack, str_labels
 
@@ -72,7 +72,7 @@ class MelCNNClassifier(Application):
         """Train on ``train`` and return the predicted class of each ``test`` record."""
         import torch
 
-        from gda_core.accelerators import apply_thread_setting, pick_device
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         apply_thread_setting()  # once per process
         p = self.params

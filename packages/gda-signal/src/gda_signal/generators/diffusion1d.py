@@ -8,12 +8,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import DeviceParams, apply_thread_setting, pick_device
-from gda_core.checkpoints import safe_kwargs
 from gda_core.components import SAMPLING, Generator
-from gda_core.diffusion import CheckpointedGenerator, CheckpointParams, InterpolationParams
 from gda_core.errors import DataError
 from gda_core.records import Record
+from gda_core.torch.accelerators import DeviceParams, apply_thread_setting, pick_device
+from gda_core.torch.diffusion import CheckpointedGenerator, CheckpointParams, InterpolationParams
+from gda_core.torch.weights import safe_kwargs
 
 from .._diffusion import DiffusionTrainingParams
 from .._util import seed_all, stack
@@ -56,7 +56,7 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
     schedulers, optionally with classifier-free guidance. Multivariate series are
     denoised jointly (channels are the convolution's input channels). Saves as
     ``denoiser/`` (safetensors), ``scheduler/`` and ``signal_meta.json``. ``checkpoint`` keeps the
-    weights a held-out criterion prefers (:mod:`gda_core.diffusion`); ``checkpoints_`` and
+    weights a held-out criterion prefers (:mod:`gda_core.torch.diffusion`); ``checkpoints_`` and
     ``checkpoint_step_`` record the choice.
     """
 
@@ -155,10 +155,10 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
 
     def _chooser(self, Z: np.ndarray, y: np.ndarray, seed: int):
         """Hold out ``holdout`` of the scaled series ``Z``; returns the rest, their labels and the
-        :class:`~gda_core.diffusion.CheckpointChooser` scoring on the held-out ones."""
+        :class:`~gda_core.torch.diffusion.CheckpointChooser` scoring on the held-out ones."""
         import torch
 
-        from gda_core.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
+        from gda_core.torch.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
 
         from .._diffusion import sample
 
@@ -300,7 +300,7 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
         return out
 
     def _interpolated(self, conditions, idx: list[int], seed: int, context) -> np.ndarray:
-        from gda_core.diffusion import interpolation_weights, slerp
+        from gda_core.torch.diffusion import interpolation_weights, slerp
 
         src = self._sources(conditions, seed, context)
         partner = self._sources(conditions, seed, context, partners=True)

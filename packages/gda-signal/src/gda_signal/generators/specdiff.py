@@ -7,11 +7,11 @@ import json
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams, apply_thread_setting, pick_device
-from gda_core.checkpoints import safe_kwargs
 from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError
 from gda_core.records import Record
+from gda_core.torch.accelerators import DeviceParams, apply_thread_setting, pick_device
+from gda_core.torch.weights import safe_kwargs
 
 from .._diffusion import DiffusionTrainingParams
 from .._util import seed_all, stack

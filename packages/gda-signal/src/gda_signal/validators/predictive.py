@@ -7,8 +7,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams, apply_thread_setting, pick_device
 from gda_core.components import Table, ValidationResult, Validator
+from gda_core.torch.accelerators import DeviceParams, apply_thread_setting, pick_device
 
 from .._util import stack
 

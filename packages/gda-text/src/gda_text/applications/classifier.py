@@ -8,10 +8,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
-from gda_core.checkpoints import safe_kwargs
 from gda_core.components import Application
 from gda_core.errors import ConfigError
+from gda_core.torch.accelerators import DeviceParams
+from gda_core.torch.weights import safe_kwargs
 
 
 class TextClassifierParams(DeviceParams):
@@ -77,7 +77,7 @@ class TextClassifierApplication(Application):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from gda_core.accelerators import apply_thread_setting, pick_device
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         p = self.params
         src = p.transformer

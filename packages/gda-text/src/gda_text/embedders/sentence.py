@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
 from gda_core.components import Embedder
 from gda_core.errors import ConfigError
+from gda_core.torch.accelerators import DeviceParams
 
 _MODELS: dict[tuple[str, str], object] = {}
 
@@ -59,7 +59,7 @@ class SentenceEmbedder(Embedder):
     Params = SentenceParams
 
     def embed(self, records, context) -> np.ndarray:
-        from gda_core.accelerators import apply_thread_setting, pick_device
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         apply_thread_setting()
 

@@ -90,7 +90,7 @@ class NlpaugGenerator(Generator):
             if self.params.contextual_model is None:
                 raise ConfigError("generator.params.contextual_model: 'contextual' needs a local masked LM folder")
             path = Path(self.params.contextual_model).expanduser()
-            from gda_core.accelerators import pick_device
+            from gda_core.torch.accelerators import pick_device
 
             return naw.ContextualWordEmbsAug(model_path=str(path) if path.is_dir() else self.params.contextual_model,
                                              model_type="bert", action="substitute",

@@ -12,10 +12,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from gda_core.accelerators import DeviceParams
 from gda_core.components import SAMPLING, Generator
 from gda_core.errors import ConfigError, GDAError
 from gda_core.records import Record
+from gda_core.torch.accelerators import DeviceParams
 
 DEFAULT_TEMPLATE = "Here are {n} examples of {label} messages, one per line.\n{examples}\n"
 DEFAULT_INSTRUCTION = ("Write {k} new, varied examples of {label} messages. Keep them similar in style to the "
@@ -119,14 +119,14 @@ class PromptGenerator(Generator):
 
     @property
     def device(self) -> str:
-        from gda_core.accelerators import pick_device
+        from gda_core.torch.accelerators import pick_device
 
         return str(pick_device(self.params.device))
 
     def load_model(self, base: str | None = None, adapter: str | None = None, *, param_adapter: bool = True) -> None:
         """Load the base model (``base`` or ``params.model``) and a LoRA adapter (``adapter``, else
         ``params.adapter`` when ``param_adapter``)."""
-        from gda_core.accelerators import pick_dtype
+        from gda_core.torch.accelerators import pick_dtype
 
         from ..lm import load_causal_lm, load_tokenizer
 

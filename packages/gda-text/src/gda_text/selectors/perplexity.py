@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
 from gda_core.components import Selector, SelectorParams
 from gda_core.errors import ConfigError
+from gda_core.torch.accelerators import DeviceParams
 
 
 class PerplexityParams(SelectorParams, DeviceParams):

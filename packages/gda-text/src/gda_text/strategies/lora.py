@@ -70,7 +70,7 @@ class LoraStrategy(Strategy):
         import torch
         from peft import LoraConfig, get_peft_model
 
-        from gda_core.accelerators import pick_dtype
+        from gda_core.torch.accelerators import pick_dtype
 
         from ..lm import build_gpt2, train_causal_lm, train_tokenizer
 

@@ -28,7 +28,7 @@ class CNNClassificationApplication(Application):
     def evaluate(self, train, test, *, seed, context) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, f1_score
 
-        from gda_core.accelerators import apply_thread_setting, pick_device
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         from .._cnn import predict, train_cnn
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
 from gda_core.components import Embedder
 from gda_core.errors import ConfigError
+from gda_core.torch.accelerators import DeviceParams
 
 
 class CLIPEmbedderParams(DeviceParams):
@@ -25,7 +25,7 @@ class CLIPEmbedder(Embedder):
         self._load()
 
     def _load(self) -> None:
-        from gda_core.accelerators import apply_thread_setting, pick_device
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         from .._clip import load_clip
 

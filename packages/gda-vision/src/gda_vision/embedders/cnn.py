@@ -21,7 +21,7 @@ class CNNEmbedder(Embedder):
     Params = CNNEmbedderParams
 
     def fit(self, train, context) -> None:
-        from gda_core.accelerators import apply_thread_setting, pick_device
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         from .._cnn import train_cnn
 

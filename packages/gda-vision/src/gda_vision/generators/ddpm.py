@@ -12,12 +12,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gda_core.accelerators import PrecisionParams
-from gda_core.checkpoints import safe_kwargs
 from gda_core.components import SAMPLING, Generator
-from gda_core.diffusion import CheckpointedGenerator, CheckpointParams
 from gda_core.errors import DataError, GDAError
 from gda_core.records import Record, label_key
+from gda_core.torch.accelerators import PrecisionParams
+from gda_core.torch.diffusion import CheckpointedGenerator, CheckpointParams
+from gda_core.torch.weights import safe_kwargs
 
 from .._images import stack
 
@@ -133,7 +133,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
     spherical interpolation of two DDIM-inverted real images of the class; ``augment``
     trains on augmented images with the augmentation as a conditioning input that
     sampling leaves at zero; ``checkpoint`` keeps the weights a held-out criterion
-    prefers (:mod:`gda_core.diffusion`, shared with the other diffusion generators).
+    prefers (:mod:`gda_core.torch.diffusion`, shared with the other diffusion generators).
     ``pretrain`` (unlabelled pool, null class) and ``fine_tune`` (labelled records, fully
     or with LoRA adapters through peft) implement the warm-start API of
     :mod:`gda_core.builtin.pool`.
@@ -192,7 +192,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
                                                        timestep_spacing="leading")
 
     def _setup_device(self) -> None:
-        from gda_core.accelerators import apply_thread_setting, pick_device, pick_dtype
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device, pick_dtype
 
         apply_thread_setting()
         self.device_ = pick_device(self.params.device)
@@ -309,7 +309,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         import torch.nn.functional as F
         from diffusers.optimization import get_cosine_schedule_with_warmup
 
-        from gda_core.accelerators import autocast, torch_generator
+        from gda_core.torch.accelerators import autocast, torch_generator
 
         p = self.params
         g = torch_generator(context.seed)
@@ -367,12 +367,12 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
 
     def _holdout(self, x0, y, seed: int) -> tuple[Any, Any, Any]:
         """Hold out ``holdout`` of the images; returns the rest, their labels and the checkpoint chooser
-        (:class:`gda_core.diffusion.CheckpointChooser`) scoring on the held-out ones: the loss at fixed
+        (:class:`gda_core.torch.diffusion.CheckpointChooser`) scoring on the held-out ones: the loss at fixed
         noise, or the near-copy share of samples (at most 200, at the UNet's resolution)."""
         import torch
 
-        from gda_core.accelerators import torch_generator
-        from gda_core.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
+        from gda_core.torch.accelerators import torch_generator
+        from gda_core.torch.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
 
         p = self.params
         dev = x0.device
@@ -416,7 +416,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
     def _eps(self, x, t, labels, guidance: float) -> Any:
         import torch
 
-        from gda_core.accelerators import autocast
+        from gda_core.torch.accelerators import autocast
 
         null = len(self.classes_)
         with autocast(self.device_, self.dtype_):
@@ -430,7 +430,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
     def _start(self, sched) -> int:
         """Index into ``sched.timesteps`` where denoising at ``strength`` starts (0 at strength 1;
         at least one step is always left, as in diffusers' img2img)."""
-        from gda_core.diffusion import start_index
+        from gda_core.torch.diffusion import start_index
 
         return start_index(self.params.num_inference_steps, self.params.strength)
 
@@ -445,7 +445,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         """
         import torch
 
-        from gda_core.accelerators import torch_generator
+        from gda_core.torch.accelerators import torch_generator
 
         from .._images import resize_batch
 
@@ -496,7 +496,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         (with ``latents=``) back to about the same images."""
         import torch
 
-        from gda_core.diffusion import ddim_invert, ddim_path, eps_from_output
+        from gda_core.torch.diffusion import ddim_invert, ddim_path, eps_from_output
 
         from .._images import resize_batch
 
@@ -536,7 +536,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
     def generate(self, conditions, *, seed, context) -> list[Record]:
         import torch
 
-        from gda_core.diffusion import slerp
+        from gda_core.torch.diffusion import slerp
 
         self._check_fitted()
         p = self.params

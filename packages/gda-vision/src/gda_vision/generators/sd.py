@@ -10,10 +10,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import PrecisionParams
 from gda_core.components import SAMPLING, Generator
 from gda_core.errors import DataError, GDAError
 from gda_core.records import Record
+from gda_core.torch.accelerators import PrecisionParams
 
 from .._clip import class_prompt
 from .._images import as_chw, to_pil
@@ -67,7 +67,7 @@ class StableDiffusionGenerator(Generator):
 
     def pipeline(self, mode: str | None = None) -> Any:
         """The loaded diffusers pipeline for ``mode`` (text2img or img2img), LoRA applied."""
-        from gda_core.accelerators import apply_thread_setting, pick_device, pick_dtype
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device, pick_dtype
 
         from .._sd import load_text2img, set_scheduler
 
@@ -127,7 +127,7 @@ class StableDiffusionGenerator(Generator):
     def generate(self, conditions, *, seed, context) -> list[Record]:
         import torch
 
-        from gda_core.accelerators import torch_generator
+        from gda_core.torch.accelerators import torch_generator
 
         from .._images import resize_batch, set_channels
         from .._sd import default_resolution

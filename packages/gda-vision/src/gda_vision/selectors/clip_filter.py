@@ -7,9 +7,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.accelerators import DeviceParams
 from gda_core.components import Selector, SelectorParams
 from gda_core.records import label_key
+from gda_core.torch.accelerators import DeviceParams
 
 
 class CLIPFilterParams(SelectorParams, DeviceParams):
@@ -31,7 +31,7 @@ class CLIPFilterSelector(Selector):
     Params = CLIPFilterParams
 
     def fit(self, train, context) -> None:
-        from gda_core.accelerators import apply_thread_setting, pick_device
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         from .._clip import class_prompt, load_clip, text_embeddings
 

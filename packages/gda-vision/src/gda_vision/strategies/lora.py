@@ -46,7 +46,7 @@ class LoRAFineTune(Strategy):
         from peft import LoraConfig
         from peft.utils import get_peft_model_state_dict
 
-        from gda_core.accelerators import apply_thread_setting, autocast, pick_device, pick_dtype, torch_generator
+        from gda_core.torch.accelerators import apply_thread_setting, autocast, pick_device, pick_dtype, torch_generator
 
         from .._clip import class_prompt
         from .._images import resize_batch, set_channels, stack

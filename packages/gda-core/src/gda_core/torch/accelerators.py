@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from .components import Params
-from .errors import ConfigError
+from ..components import Params
+from ..errors import ConfigError
 
 THREADS_ENV = "GDA_TORCH_THREADS"
 DEFAULT_THREADS = 1

@@ -1,0 +1,97 @@
+"""The framework of gda_core never imports its torch helpers (``gda_core.torch``): torch is an
+optional extra (``gda-core[torch]``) that only plugins use."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gda_core
+
+CORE = Path(gda_core.__file__).resolve().parent
+HELPERS = CORE / "torch"
+
+
+def _module_name(path: Path) -> str:
+    parts = ["gda_core", *path.relative_to(CORE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """Every module ``path`` imports (absolute names, relative imports resolved), anywhere in the
+    file (inside functions too); ``source`` stands in for the file's text."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text() if source is None else source, str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            out += [(node.lineno, f"{base}.{a.name}") for a in node.names] + [(node.lineno, base)]
+    return out
+
+
+def test_no_framework_module_imports_the_torch_helpers():
+    framework = [p for p in sorted(CORE.rglob("*.py")) if HELPERS not in p.parents]
+    assert len(framework) > 20  # the scan sees the framework
+    bad = [f"{p.relative_to(CORE)}:{line} imports {mod}" for p in framework for line, mod in _imports(p)
+           if mod == "gda_core.torch" or mod.startswith("gda_core.torch.")]
+    assert bad == []
+
+
+def test_the_scan_sees_relative_and_late_imports_of_the_helpers():
+    text = ("from ..torch.accelerators import pick_device\nfrom .. import torch\n"
+            "def f():\n    import gda_core.torch.sampling\n")
+    found = [m for _, m in _imports(CORE / "builtin" / "planted.py", text) if m.startswith("gda_core.torch")]
+    assert found == ["gda_core.torch.accelerators.pick_device", "gda_core.torch.accelerators", "gda_core.torch",
+                     "gda_core.torch.sampling"]
+
+BLOCK_TORCH = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class NoTorch(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch.") or name.startswith("gda_core.torch"):
+            raise ImportError(f"blocked for this test: {name}")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+from gda_core.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code or 0
+else:
+    code = 0
+bad = sorted(m for m in sys.modules if m == "torch" or m.startswith("gda_core.torch"))
+print("LOADED", bad)
+sys.exit(code)
+"""
+
+
+def _gda_without_torch(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GDA_LOAD_PLUGINS": ""}  # the core's own components only
+    done = subprocess.run([sys.executable, "-c", BLOCK_TORCH, *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "LOADED []" in done.stdout
+    return done.stdout
+
+
+def test_gda_list_and_a_core_run_work_without_torch(tmp_path):
+    listed = _gda_without_torch("list", cwd=tmp_path)
+    assert "core.gmm" in listed
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("dataset: {name: core.wine, params: {k_shot: 6}}\ngenerator: {name: core.gmm}\n"
+                   "generate: {per_class: 4}\nvalidators: [core.prdc]\n")
+    _gda_without_torch("run", str(cfg), "-o", str(tmp_path / "out"), "-q", cwd=tmp_path)
+    assert (tmp_path / "out" / "report.md").is_file()
