@@ -19,8 +19,59 @@ class ClassificationParams(Params):
     standardize: bool = Field(True, description="scale features before the model")
 
 
-def make_classifier(kind: str, seed: int):
-    """A scikit-learn classifier of the given kind (``logreg``, ``random-forest``, ...)."""
+class CalibratedSVC:
+    """An RBF SVM with probabilities: scikit-learn's supported replacement of the deprecated
+    ``SVC(probability=True)`` (removed in 1.11), ``CalibratedClassifierCV(SVC(), ensemble=False)``.
+
+    The cross-validation folds are chosen at fit time from the smallest class (at most 5, as
+    libsvm's own probability estimate used). With one record in some class no fold split exists:
+    probabilities are then a softmax of the SVM's one-vs-rest decision values (a sigmoid for two
+    classes), uncalibrated but ordered as the SVM's decisions.
+    """
+
+    def __init__(self, random_state: int | None = None) -> None:
+        self.random_state = random_state
+
+    def get_params(self, deep: bool = True) -> dict[str, int | None]:
+        return {"random_state": self.random_state}
+
+    def set_params(self, **params: int | None) -> CalibratedSVC:
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> CalibratedSVC:
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import SVC
+
+        folds = int(min(5, np.unique(y, return_counts=True)[1].min()))
+        if folds >= 2:
+            self.model_ = CalibratedClassifierCV(SVC(random_state=self.random_state), cv=folds, ensemble=False)
+        else:
+            self.model_ = SVC(random_state=self.random_state)
+        self.model_.fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if hasattr(self.model_, "predict_proba"):
+            return self.model_.predict_proba(X)
+        d = np.asarray(self.model_.decision_function(X), dtype=float)
+        if d.ndim == 1:
+            p1 = 1.0 / (1.0 + np.exp(-d))
+            return np.column_stack([1.0 - p1, p1])
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(X)
+
+
+def make_classifier(kind: str, seed: int, *, probability: bool = False):
+    """A scikit-learn classifier of the given kind (``logreg``, ``random-forest``, ...).
+
+    ``probability``: the caller needs ``predict_proba`` (the SVM is then calibrated by
+    cross-validation, :class:`CalibratedSVC`; the other kinds have it anyway)."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
@@ -32,7 +83,7 @@ def make_classifier(kind: str, seed: int):
     if kind == "random-forest":
         return RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1)
     if kind == "svm":
-        return SVC(probability=True, random_state=seed)
+        return CalibratedSVC(random_state=seed) if probability else SVC(random_state=seed)
     if kind == "knn":
         return KNeighborsClassifier(n_neighbors=3)
     if kind == "mlp":

@@ -32,7 +32,8 @@ class ClassifierConfidenceSelector(Selector):
 
         X = context.embed(train.records, self.params.embedder)
         y = np.asarray([label_key(v) for v in train.labels()])
-        self.model_ = make_pipeline(StandardScaler(), make_classifier(self.params.model, context.seed)).fit(X, y)
+        self.model_ = make_pipeline(StandardScaler(), make_classifier(self.params.model, context.seed,
+                                                                    probability=True)).fit(X, y)
 
     def score(self, synthetic, context) -> np.ndarray:
         X = context.embed(synthetic, self.params.embedder)
