@@ -69,3 +69,17 @@ def test_cli_start_does_not_import_numerics():
             "print('IMPORTED', bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "IMPORTED []" in out
+
+
+def test_list_summaries_are_whole_sentences():
+    """`gda list` shows each component's first sentence whole, not its docstring's first line."""
+    from gda_core.host import doc_summary, host
+
+    assert doc_summary("Fit on the labelled records plus\n    the pool. More.\n\n    Rest") == \
+        "Fit on the labelled records plus the pool."
+    assert doc_summary("One thing, e.g. this one. Next.") == "One thing, e.g. this one."
+    assert doc_summary(None) == ""
+    for kind in ("strategies", "selectors", "validators"):
+        for name in host.components(kind):
+            summary = host.describe(kind, name)["summary"]
+            assert summary and summary[-1] in ".?!)", (kind, name, summary)

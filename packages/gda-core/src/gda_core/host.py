@@ -130,6 +130,19 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
+def doc_summary(doc: str | None) -> str:
+    """The first sentence of a docstring, whole: its first paragraph joined into one line and cut
+    after the first full stop that ends a sentence (a docstring's first line often ends mid-sentence)."""
+    lines = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    text = " ".join(lines)
+    match = re.search(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)[.!?](?=\s+[A-Z(`])", text)
+    return text[:match.end()] if match else text
+
+
 def unknown_message(kind: str, name: str, known: list[str]) -> str:
     """``unknown generator 'x'; did you mean ...`` (or the registered names when none is close)."""
     close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
@@ -340,9 +353,8 @@ class PluginHost:
                 "description": f.description or "",
                 "sampling": field in sampling,  # a generator's sampling parameter (not part of the fitted model)
             })
-        doc = (cls.__doc__ or "").strip().splitlines()
         return {"name": name, "kind": kind, "plugin": info.plugin, "class": info.qualname,
-                "summary": doc[0] if doc else "", "params": params}
+                "summary": doc_summary(cls.__doc__), "params": params}
 
     # --- plugins -------------------------------------------------------------
 
