@@ -53,7 +53,7 @@ def main() -> None:
     print(f"# load average before: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})", flush=True)
     pipeline.run(cfg, folder, quiet=True)  # fits and saves the model
     pipe = pipeline.open_run(folder, quiet=True)
-    pipe.fit()  # loads it
+    pipe.fit_or_load()  # loads it
     ctx = pipe._ctx()
     counts = pipeline.class_counts_to_generate(pipe.resolved, ctx.train)
     shards = pipe._plan(pipe.resolved.strategy.conditions(counts, ctx.train, ctx))

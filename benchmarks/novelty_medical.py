@@ -13,7 +13,7 @@ and scored by Dice on held-out phantoms:
   fine-tuned on the labelled ones (core.pretrain-finetune).
 
 Near-copy share: synthetic images closer to an image the generator trained on than ``tau`` (5%
-quantile of the reference's leave-one-out distances, gda_core.copies), beside the held-out share.
+quantile of the reference's leave-one-out distances, gda_core.near_copies), beside the held-out share.
 
     nice -n 5 python benchmarks/novelty_medical.py --seeds 0 1 2 -o runs/novelty-phantoms
 

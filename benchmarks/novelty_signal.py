@@ -17,7 +17,7 @@ shipped test split:
 
 Downstream: MiniRocket + ridge (aeon's MiniRocketClassifier) and 1-NN (Euclidean). Near-copy share:
 synthetic series closer to a series the generator trained on than ``tau`` (5% quantile of the
-reference's leave-one-out distances, gda_core.copies), beside the held-out test series' share.
+reference's leave-one-out distances, gda_core.near_copies), beside the held-out test series' share.
 
     nice -n 5 python benchmarks/novelty_signal.py --dataset ArrowHead --k 4 --seeds 0 1 2 3 4 -o runs/novelty-arrowhead
 
@@ -81,7 +81,7 @@ def _flat(records) -> np.ndarray:
 def near_copies(samples, reference, test, flat=_flat) -> tuple[float, float]:
     """Near-copy share of ``samples`` and of the ``test`` records against ``reference`` (features
     from ``flat``, raw values by default); tau from the reference's leave-one-out distances."""
-    from gda_core.copies import near_copy_threshold, nn_distances
+    from gda_core.near_copies import near_copy_threshold, nn_distances
 
     ref = flat(reference)
     tau = near_copy_threshold(ref, 0.05)

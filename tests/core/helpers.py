@@ -19,6 +19,11 @@ def blobs(n_per_class: int = 30, d: int = 4, sep: float = 4.0, seed: int = 0, pr
     return Dataset(recs, modality="vector", classes=[0, 1])
 
 
+def shard_count(folder, set_name: str) -> int:
+    """How many shard files a run folder holds for ``set_name``."""
+    return len(list((folder / "shards" / set_name).glob("shard-*.npz")))
+
+
 def synthetic(points: np.ndarray, labels, prefix: str = "s") -> list[Record]:
     return [Record(id=f"{prefix}-{i}", data=np.asarray(p, dtype=np.float32), label=int(lab))
             for i, (p, lab) in enumerate(zip(points, labels))]

@@ -9,13 +9,14 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from gda_core import hookimpl, plugins
+from gda_core import hookimpl
 from gda_core.bench import DownstreamModel, Method, Suite, get_suite, standard_methods, suites
 from gda_core.bench import runner as bench_runner
 from gda_core.bench.report import write_report
 from gda_core.bench.runner import run_bench
 from gda_core.bench.stats import mean_std, paired
 from gda_core.cli import cli
+from gda_core.host import host
 
 
 def tiny_suite(name: str = "tiny", **changes) -> Suite:
@@ -45,9 +46,9 @@ class ThirdParty:
 
 @pytest.fixture
 def third_party():
-    plugins.register_plugin(ThirdParty(), "bench-third-party")
+    host.register_plugin(ThirdParty(), "bench-third-party")
     yield
-    plugins.unregister_plugin("bench-third-party")
+    host.unregister_plugin("bench-third-party")
 
 
 # --- statistics ------------------------------------------------------------------

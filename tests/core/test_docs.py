@@ -86,7 +86,7 @@ def test_the_step_by_step_example_quotes_the_template_verbatim():
 
 def _core_components() -> list[tuple[str, str]]:
     """(kind, name) of every built-in, straight from the core's hooks (no plugin loading at collection)."""
-    from gda_core import plugin as core_plugin
+    from gda_core.builtin import plugin as core_plugin
 
     found: list[tuple[str, str]] = []
     for kind in KINDS:

@@ -11,7 +11,6 @@ import signal
 
 import pytest
 
-from gda_core import runfolder
 from gda_core.config import parse
 from gda_core.errors import ConfigError, GDAError
 from gda_core.pipeline import run
@@ -19,6 +18,8 @@ from gda_core.pipeline import run
 ray = pytest.importorskip("ray", reason="the Ray executor is optional: pip install 'gda-core[ray]'")
 
 from gda_core.executors.ray import RayExecutor  # noqa: E402  (after the skip: imports nothing of Ray itself)
+
+from .helpers import shard_count  # noqa: E402
 
 # a core run: 8 shards of 5 records; the classifier-confidence scores (per sample) and the features
 # are computed on the workers, dedup decides in the driver
@@ -96,7 +97,7 @@ def test_core_run_on_ray_gives_the_local_manifest(local_ray, core_reference, tmp
               "--set", "executor.params.num_workers=2"])
     assert done.value.code == 0
     assert (folder / "manifest.jsonl").read_bytes() == core_reference
-    assert len(runfolder.finished_shards(folder, "synthetic")) == 8
+    assert shard_count(folder, "synthetic") == 8
     assert "executor" not in (folder / "config.yaml").read_text()
     assert on_ray[:2] == [("embed_records", 8), ("score_records", 8)]  # 39 records in chunks of 5
     manifest = core_reference.decode()
@@ -137,12 +138,12 @@ def test_a_worker_dead_for_good_stops_the_run_and_a_restart_finishes_it(local_ra
         run(cfg, folder, quiet=True)
     assert killed
     assert not (folder / "manifest.jsonl").exists()
-    left = len(runfolder.finished_shards(folder, "synthetic"))
+    left = shard_count(folder, "synthetic")
     assert 1 <= left < 8
     monkeypatch.undo()
     run(cfg, folder, quiet=True)  # the restart generates only what is missing
     assert (folder / "manifest.jsonl").read_bytes() == core_reference
-    assert len(runfolder.finished_shards(folder, "synthetic")) == 8
+    assert shard_count(folder, "synthetic") == 8
 
 
 def test_a_torch_plugin_run_on_ray_gives_the_local_manifest(local_ray, tmp_path):

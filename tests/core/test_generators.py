@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from gda_core import registry
 from gda_core.errors import ConfigError
+from gda_core.host import host
 
 from .helpers import blobs, context
 
@@ -11,7 +11,7 @@ from .helpers import blobs, context
 def test_samples_follow_their_class_better_than_noise(name):
     train = blobs(n_per_class=40, sep=6.0)
     ctx = context(train)
-    gen = registry.get("generators", name).from_params({})
+    gen = host.get("generators", name).from_params({})
     gen.fit(train, ctx)
     conds = [{"label": c} for c in (0, 1) for _ in range(50)]
     recs = gen.generate(conds, seed=1, context=ctx)
@@ -35,7 +35,7 @@ def test_samples_follow_their_class_better_than_noise(name):
 def test_deterministic_and_round_trips(name, tmp_path):
     train = blobs()
     ctx = context(train)
-    cls = registry.get("generators", name)
+    cls = host.get("generators", name)
     gen = cls.from_params({})
     gen.fit(train, ctx)
     conds = [{"label": 0}, {"label": 1}, {"label": 1}]
@@ -54,14 +54,14 @@ def test_deterministic_and_round_trips(name, tmp_path):
 def test_unknown_class_is_a_clear_error():
     train = blobs()
     ctx = context(train)
-    gen = registry.get("generators", "core.gmm").from_params({})
+    gen = host.get("generators", "core.gmm").from_params({})
     gen.fit(train, ctx)
     with pytest.raises(Exception, match="class 5"):
         gen.generate([{"label": 5}], seed=0, context=ctx)
 
 
 def test_bad_parameter_names_the_field():
-    cls = registry.get("generators", "core.gmm")
+    cls = host.get("generators", "core.gmm")
     with pytest.raises(Exception, match="n_components"):
         cls.from_params({"n_components": 0})
     with pytest.raises(ConfigError, match="core.gmm"):

@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from gda_core import copies, registry
+from gda_core import near_copies
 from gda_core.components import Strategy, ValidationInputs
 from gda_core.config import resolve
 from gda_core.errors import ConfigError, RunFolderError
+from gda_core.host import host
 from gda_core.neighbors import leave_one_out_distances
 from gda_core.pipeline import open_run, step
 from gda_core.records import Dataset, Record
@@ -43,7 +44,7 @@ def run_selector(sel, train, ctx, records):
 def test_near_copy_selector_drops_planted_copies_and_keeps_fresh_samples():
     train, test = blobs(n_per_class=100, seed=0), blobs(seed=1, prefix="t")
     ctx = context(train, test)
-    sel = registry.get("selectors", "core.near-copy").from_params({"quantile": Q})
+    sel = host.get("selectors", "core.near-copy").from_params({"quantile": Q})
     copies_ = planted(train)
     new = fresh(200, seed=7)
     keep = run_selector(sel, train, ctx, copies_ + new)
@@ -57,7 +58,7 @@ def test_near_copy_threshold_comes_from_training_data_not_test_records():
     expected = float(np.quantile(leave_one_out_distances(np.stack([r.data for r in train])), Q))
     taus = []
     for test in (blobs(seed=1, prefix="t"), blobs(n_per_class=5, sep=40.0, seed=2, prefix="u")):
-        sel = registry.get("selectors", "core.near-copy").from_params({})
+        sel = host.get("selectors", "core.near-copy").from_params({})
         sel.fit(train, context(train, test))
         taus.append(sel.tau_)
     assert taus[0] == taus[1] == pytest.approx(expected)
@@ -68,7 +69,7 @@ def test_near_copy_selector_calibrates_on_an_unused_pool_and_guards_a_used_one()
     pool = as_pool(blobs(n_per_class=60, seed=4, prefix="p"))
     ctx = context(train, test)
     ctx.pool = pool
-    sel = registry.get("selectors", "core.near-copy").from_params({})
+    sel = host.get("selectors", "core.near-copy").from_params({})
     sel.fit(train, ctx)
     assert sel.calibrated_on_ == "pool"
     # a generator that trained on the pool too: its copies of pool records are dropped as well
@@ -77,20 +78,20 @@ def test_near_copy_selector_calibrates_on_an_unused_pool_and_guards_a_used_one()
     keep = run_selector(sel, train, ctx, pool_copies + fresh(100, seed=8))
     assert sel.calibrated_on_ == "leave-one-out"
     assert not keep[: len(pool)].any() and keep[len(pool):].mean() >= 1 - 2 * Q
-    forced = registry.get("selectors", "core.near-copy").from_params({"calibration": "pool"})
+    forced = host.get("selectors", "core.near-copy").from_params({"calibration": "pool"})
     with pytest.raises(ConfigError, match="calibration='pool'"):
         forced.fit(train, ctx)
 
 
 def test_near_copy_selector_refuses_raw_space_for_texts():
     train = Dataset([Record(id=f"r{i}", data=f"text {i}", label=0) for i in range(5)], modality="text")
-    sel = registry.get("selectors", "core.near-copy").from_params({"space": "raw"})
+    sel = host.get("selectors", "core.near-copy").from_params({"space": "raw"})
     with pytest.raises(ConfigError, match="core.near-copy: space='raw'"):
         sel.fit(train, context(train))
 
 
 def _evaluate(train, test, stages, ctx, **params):
-    val = registry.get("validators", "core.memorization").from_params(params)
+    val = host.get("validators", "core.memorization").from_params(params)
     inputs = ValidationInputs(train=train, test=test, synthetic=stages[-1][1], stages=stages)
     return val.evaluate(inputs, ctx)
 
@@ -177,16 +178,16 @@ class PoolToo(Strategy):
 
 @pytest.fixture
 def pool_too():
-    from gda_core import hookimpl, plugins
+    from gda_core import hookimpl
 
     class Plugin:
         @hookimpl
         def register_strategies(self, register):
             register("test.pool-too", PoolToo)
 
-    plugins.register_plugin(Plugin(), "pool-too")
+    host.register_plugin(Plugin(), "pool-too")
     yield
-    plugins.unregister_plugin("pool-too")
+    host.unregister_plugin("pool-too")
 
 
 def test_what_the_generator_trained_on_survives_a_resume(tmp_path, pool_too):
@@ -197,7 +198,7 @@ def test_what_the_generator_trained_on_survives_a_resume(tmp_path, pool_too):
     folder = tmp_path / "run"
     res = gda_core.run(cfg, folder, quiet=True)
     first = res.metrics["core.memorization"]
-    saved = json.loads((folder / "model" / copies.TRAINED_ON_FILE).read_text())["ids"]
+    saved = json.loads((folder / "model" / near_copies.TRAINED_ON_FILE).read_text())["ids"]
 
     again = open_run(folder, quiet=True)  # what `gda select` / `gda validate` start from
     assert len(saved) == len(again.context.train) + len(again.context.pool) > len(res.train)
@@ -205,16 +206,16 @@ def test_what_the_generator_trained_on_survives_a_resume(tmp_path, pool_too):
     assert step(folder, "validate", quiet=True).metrics["core.memorization"] == first
     assert gda_core.run(cfg, folder, quiet=True).metrics["core.memorization"] == first  # resumed
 
-    (folder / "model" / copies.TRAINED_ON_FILE).write_text(json.dumps({"ids": [*saved, "not-a-record"]}))
+    (folder / "model" / near_copies.TRAINED_ON_FILE).write_text(json.dumps({"ids": [*saved, "not-a-record"]}))
     with pytest.raises(RunFolderError, match="not-a-record"):
-        copies.restore_trained_on(folder / "model", again.context)
+        near_copies.restore_trained_on(folder / "model", again.context)
 
 
 def test_memorization_reports_the_stages_when_nothing_was_kept():
     train, test = blobs(n_per_class=40, seed=0), blobs(seed=1, prefix="t")
     copies_ = planted(train)
     res = _evaluate(train, test, [("generated", copies_), ("after core.near-copy", [])], context(train, test))
-    assert registry.get("validators", "core.memorization").accepts_empty
+    assert host.get("validators", "core.memorization").accepts_empty
     assert res.metrics["near_copy_share_generated"] == 1.0 and res.metrics["near_copy_share"] == 0.0
     assert np.isnan(res.metrics["nn_distance_median"])
     assert [row[:3] for row in res.tables[0].rows[1:]] == [["generated", 80, 1.0], ["after core.near-copy", 0, 0.0]]
@@ -224,7 +225,7 @@ def test_a_single_training_record_cannot_calibrate_leave_one_out():
     from gda_core.errors import DataError
 
     train = blobs(n_per_class=1, seed=0)[:1]
-    sel = registry.get("selectors", "core.near-copy").from_params({})
+    sel = host.get("selectors", "core.near-copy").from_params({})
     with pytest.raises(DataError, match="trained on 1 record"):
         sel.fit(train, context(train))
 
@@ -235,7 +236,7 @@ def test_memorization_calibrates_like_the_selector():
     ctx = context(train, test)
     ctx.pool = pool
     gen = planted(train) + fresh(50, seed=7)
-    sel = registry.get("selectors", "core.near-copy").from_params({})
+    sel = host.get("selectors", "core.near-copy").from_params({})
     kept = [r for r, k in zip(gen, run_selector(sel, train, ctx, gen)) if k]
     res = _evaluate(train, test, [("generated", gen), ("after core.near-copy", kept)], ctx)
     assert res.metrics["near_copy_threshold"] == pytest.approx(sel.tau_)

@@ -7,7 +7,7 @@ import gda_core
 from gda_core import pipeline, runfolder
 from gda_core.errors import ConfigError, DataError, RunFolderError
 
-from .helpers import small_config
+from .helpers import shard_count, small_config
 
 
 def _manifest(folder):
@@ -67,7 +67,7 @@ def test_interrupted_run_resumes_to_the_same_manifest(tmp_path, monkeypatch):
     part = tmp_path / "part"
     with pytest.raises(KeyboardInterrupt):
         gda_core.run(small_config(), part, quiet=True)
-    assert len(runfolder.finished_shards(part, "synthetic")) == 2
+    assert shard_count(part, "synthetic") == 2
     assert not (part / "manifest.jsonl").exists()
     assert not list((part / "shards" / "synthetic").glob("*.tmp"))
     monkeypatch.setattr(GaussianMixtureGenerator, "generate", original)
@@ -165,8 +165,9 @@ def test_arrays_loader_reads_npz(tmp_path):
 
 
 def test_a_class_with_no_samples_is_named(tmp_path):
-    from gda_core import hookimpl, plugins
+    from gda_core import hookimpl
     from gda_core.components import DatasetLoader, DataSplits
+    from gda_core.host import host
     from gda_core.records import Dataset, Record
 
     class ThreeClasses(DatasetLoader):
@@ -181,13 +182,13 @@ def test_a_class_with_no_samples_is_named(tmp_path):
         def register_datasets(self, register):
             register("test.three", ThreeClasses)
 
-    plugins.register_plugin(Plugin(), "three")
+    host.register_plugin(Plugin(), "three")
     try:
         with pytest.raises(DataError, match="class 2 has no samples"):
             gda_core.run(small_config(dataset="test.three"), tmp_path / "r", quiet=True)
         assert not (tmp_path / "r").exists()
     finally:
-        plugins.unregister_plugin("three")
+        host.unregister_plugin("three")
 
 
 def test_a_killed_process_resumes_to_the_same_manifest(tmp_path):
@@ -209,11 +210,11 @@ def test_a_killed_process_resumes_to_the_same_manifest(tmp_path):
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*cmd, str(killed)], env=env)
     deadline = time.time() + 120
-    while time.time() < deadline and len(runfolder.finished_shards(killed, "synthetic")) < 20:
+    while time.time() < deadline and shard_count(killed, "synthetic") < 20:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = len(runfolder.finished_shards(killed, "synthetic"))
+    done = shard_count(killed, "synthetic")
     assert 20 <= done < 240, "the run was not caught mid-generation"
     assert not (killed / "manifest.jsonl").exists()
     subprocess.run([*cmd, str(killed)], env=env, check=True)
@@ -250,8 +251,9 @@ def test_named_embedders_with_parameters(tmp_path):
 
 
 def test_unlabelled_data_runs_and_partly_labelled_data_is_refused(tmp_path):
-    from gda_core import hookimpl, plugins
+    from gda_core import hookimpl
     from gda_core.components import DatasetLoader, DataSplits
+    from gda_core.host import host
     from gda_core.records import Dataset, Record
 
     class Unlabelled(DatasetLoader):
@@ -276,7 +278,7 @@ def test_unlabelled_data_runs_and_partly_labelled_data_is_refused(tmp_path):
             register("test.unlabelled", Unlabelled)
             register("test.partly", Partly)
 
-    plugins.register_plugin(Plugin(), "unlabelled")
+    host.register_plugin(Plugin(), "unlabelled")
     try:
         res = gda_core.run(small_config(dataset="test.unlabelled", generate={"n": 10}, selectors=["core.dedup"],
                                         validators=["core.mmd"], embedder="core.flatten"), tmp_path / "u", quiet=True)
@@ -285,4 +287,4 @@ def test_unlabelled_data_runs_and_partly_labelled_data_is_refused(tmp_path):
         with pytest.raises(DataError, match="has no label"):
             gda_core.run(small_config(dataset="test.partly"), tmp_path / "p", quiet=True)
     finally:
-        plugins.unregister_plugin("unlabelled")
+        host.unregister_plugin("unlabelled")

@@ -182,13 +182,6 @@ def test_gda_trace_plugins_writes_every_hook_call(tmp_path):
                                           env=env).stderr
 
 
-def test_shims_are_the_host():
-    from gda_core import plugins, registry
-
-    assert plugins.pm is host.pm and plugins.failures is host.failures
-    assert registry.get("generators", "core.gmm") is host.get("generators", "core.gmm")
-
-
 def test_embedders_named_by_selectors_and_validators_are_built_when_the_config_is_resolved():
     from gda_core.config import resolve
     from gda_core.context import RunContext

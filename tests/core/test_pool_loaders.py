@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gda_core import registry
 from gda_core.context import RunContext
 from gda_core.errors import DataError
+from gda_core.host import host
 from gda_core.pipeline import Pipeline
 from gda_core.records import Dataset
 from gda_core.splits import HIDDEN_LABEL
@@ -16,7 +16,7 @@ from .helpers import small_config
 
 
 def load(name: str, seed: int = 0, **params):
-    loader = registry.get("datasets", name).from_params(params)
+    loader = host.get("datasets", name).from_params(params)
     return loader.load(RunContext(train=Dataset([]), seed=seed, quiet=True))
 
 

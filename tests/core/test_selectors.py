@@ -1,12 +1,12 @@
 import numpy as np
 
-from gda_core import registry
+from gda_core.host import host
 
 from .helpers import blobs, context, synthetic
 
 
 def _run(name, params, train, recs, ctx):
-    sel = registry.get("selectors", name).from_params(params)
+    sel = host.get("selectors", name).from_params(params)
     sel.fit(train, ctx)
     scores = sel.score(recs, ctx)
     assert scores.shape == (len(recs),)

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from gda_core import registry
 from gda_core.builtin.validators.mmd import mmd2
 from gda_core.builtin.validators.prdc import prdc
 from gda_core.components import ValidationInputs
+from gda_core.host import host
 
 from .helpers import blobs, context, synthetic
 
@@ -36,7 +36,7 @@ def _inputs(train, test, syn):
 def test_memorization_flags_copies_not_fresh_samples():
     train, test = blobs(seed=0), blobs(seed=1, prefix="t")
     ctx = context(train, test)
-    val = registry.get("validators", "core.memorization").from_params({})
+    val = host.get("validators", "core.memorization").from_params({})
     copies = synthetic(np.stack([r.data for r in train]), train.labels())
     fresh = synthetic(np.stack([r.data for r in blobs(seed=2)]), train.labels(), prefix="f")
     m_copy = val.evaluate(_inputs(train, test, copies), ctx).metrics
@@ -48,12 +48,12 @@ def test_memorization_flags_copies_not_fresh_samples():
 def test_downstream_reports_each_training_set_and_punishes_wrong_labels():
     train, test = blobs(n_per_class=6, sep=3.0), blobs(n_per_class=50, sep=3.0, seed=5, prefix="t")
     ctx = context(train, test)
-    ctx.application = registry.get("applications", "core.classification").from_params({})
+    ctx.application = host.get("applications", "core.classification").from_params({})
     ctx.application.name = "core.classification"
     other = blobs(n_per_class=40, sep=3.0, seed=9, prefix="s")
     good = synthetic(np.stack([r.data for r in other]), other.labels())
     flipped = synthetic(np.stack([r.data for r in other]), 1 - other.labels(), prefix="f")
-    val = registry.get("validators", "core.downstream").from_params({"seeds": 2})
+    val = host.get("validators", "core.downstream").from_params({"seeds": 2})
     m_good = val.evaluate(_inputs(train, test, good), ctx).metrics
     m_bad = val.evaluate(_inputs(train, test, flipped), ctx).metrics
     for key in ("real.accuracy.mean", "real+synthetic.accuracy.mean", "synthetic.accuracy.mean",
@@ -68,7 +68,7 @@ def test_projection_draws_png_figures():
     train, test = blobs(), blobs(seed=1, prefix="t")
     ctx = context(train, test)
     syn = synthetic(np.stack([r.data for r in blobs(seed=2)]), train.labels())
-    res = registry.get("validators", "core.projection").from_params({}).evaluate(_inputs(train, test, syn), ctx)
+    res = host.get("validators", "core.projection").from_params({}).evaluate(_inputs(train, test, syn), ctx)
     assert [f.filename for f in res.figures] == ["projection_pca.png", "projection_tsne.png"]
     assert all(f.png.startswith(b"\x89PNG") for f in res.figures)
 
@@ -77,22 +77,22 @@ def test_prdc_validator_has_real_reference():
     train, test = blobs(), blobs(seed=1, prefix="t")
     ctx = context(train, test)
     syn = synthetic(np.stack([r.data for r in blobs(seed=2)]), train.labels())
-    res = registry.get("validators", "core.prdc").from_params({"k": 3}).evaluate(_inputs(train, test, syn), ctx)
+    res = host.get("validators", "core.prdc").from_params({"k": 3}).evaluate(_inputs(train, test, syn), ctx)
     assert set(res.metrics) == {"precision", "recall", "density", "coverage"}
     assert res.tables[0].rows[1][0].startswith("real test")
 
 
 @pytest.mark.parametrize("kind", ["validators", "selectors", "generators", "applications", "datasets", "embedders"])
 def test_every_core_component_is_documented_and_describable(kind):
-    for name in registry.registry(kind):
-        d = registry.describe(kind, name)
+    for name in host.components(kind):
+        d = host.describe(kind, name)
         assert d["summary"], f"{name} has no docstring"
 
 
 def test_mmd_with_one_kept_sample_is_a_note_not_a_crash():
     train, test = blobs(seed=0), blobs(seed=1, prefix="t")
     ctx = context(train, test)
-    val = registry.get("validators", "core.mmd").from_params({})
+    val = host.get("validators", "core.mmd").from_params({})
     one = synthetic(np.stack([train.records[0].data]) + 0.5, train.labels()[:1])
     res = val.evaluate(_inputs(train, test, one), ctx)
     assert not res.metrics and "at least two" in res.notes[0]

@@ -19,11 +19,11 @@ EXPECTED = {
 SCRIPT = """
 import json, sys
 KINDS = sys.argv[1].split(",")
-from gda_core import registry
+from gda_core.host import host
 out = {}
 for kind in KINDS:
-    names = [n for n in registry.registry(kind) if n.startswith("medical.")]
-    out[kind] = {n: registry.describe(kind, n) for n in names}
+    names = [n for n in host.components(kind) if n.startswith("medical.")]
+    out[kind] = {n: host.describe(kind, n) for n in names}
 print(json.dumps({"described": out, "torch": "torch" in sys.modules, "monai": "monai" in sys.modules}))
 """
 
@@ -42,8 +42,8 @@ def test_describe_every_component_without_importing_torch():
 
 
 def test_plugin_is_listed():
-    from gda_core import plugins
+    from gda_core.host import host
 
-    pm = plugins.load_plugins()
+    pm = host.load()
     assert pm.get_plugin("gda_medical") is not None
-    assert "gda_medical" not in plugins.failures
+    assert "gda_medical" not in host.failures

@@ -18,19 +18,19 @@ NAMES = {
 
 
 def test_components_registered():
-    from gda_core import registry
+    from gda_core.host import host
 
     for kind, names in NAMES.items():
         for name in names:
-            assert registry.registry(kind)[name].plugin == "gda_signal"
+            assert host.components(kind)[name].plugin == "gda_signal"
 
 
 def test_describe_does_not_import_heavy_libraries():
     code = (
         "import json, sys\n"
-        "from gda_core import registry\n"
+        "from gda_core.host import host\n"
         f"names = {json.dumps(NAMES)}\n"
-        "out = [registry.describe(k, n)['name'] for k, ns in names.items() for n in ns]\n"
+        "out = [host.describe(k, n)['name'] for k, ns in names.items() for n in ns]\n"
         "heavy = [m for m in ('torch', 'torchaudio', 'diffusers', 'aeon', 'soundfile') if m in sys.modules]\n"
         "print(json.dumps({'described': out, 'heavy': heavy}))\n"
     )

@@ -7,8 +7,8 @@ import json
 import pytest
 from text_helpers import context
 
-from gda_core import registry
 from gda_core.errors import DataError
+from gda_core.host import host
 from gda_core.records import Dataset
 from gda_text.datasets import SupportTicketsDataset, TextTableDataset
 
@@ -99,6 +99,6 @@ def test_cli_reports_bad_text_file_in_one_line_with_exit_code_2(tmp_path):
 def test_sample_writer_writes_utf8_txt(tmp_path):
     from gda_core.records import Record
 
-    loader = registry.get("datasets", "text.builtin")()
+    loader = host.get("datasets", "text.builtin")()
     out = loader.save_sample(Record(id="x", data="naïve café ✓", label="a"), tmp_path / "x")
     assert out.suffix == ".txt" and out.read_text(encoding="utf-8").strip() == "naïve café ✓"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gda_core import registry
+from gda_core.host import host
 
 EXPECTED = {
     "generators": {"text.prompt", "text.nlpaug"},
@@ -23,7 +23,7 @@ EXPECTED = {
 
 def test_components_are_registered_by_this_plugin():
     for kind, names in EXPECTED.items():
-        reg = registry.registry(kind)
+        reg = host.components(kind)
         for name in names:
             assert name in reg, (kind, name)
             assert reg[name].plugin == "gda_text"
@@ -32,12 +32,12 @@ def test_components_are_registered_by_this_plugin():
 def test_describing_every_component_imports_no_heavy_library():
     code = f"""
 import json, sys
-from gda_core import registry
+from gda_core.host import host
 expected = {json.dumps({k: sorted(v) for k, v in EXPECTED.items()})}
 out = {{}}
 for kind, names in expected.items():
     for name in names:
-        d = registry.describe(kind, name)
+        d = host.describe(kind, name)
         assert d["summary"], name
         out[name] = [p["name"] for p in d["params"]]
 heavy = [m for m in ("torch", "transformers", "peft", "nlpaug", "sentence_transformers", "tokenizers")
@@ -57,5 +57,5 @@ def test_docs_mention_every_component_and_parameter():
     for kind, names in EXPECTED.items():
         for name in names:
             assert f"`{name}`" in docs, name
-            for field in registry.get(kind, name).Params.model_fields:
+            for field in host.get(kind, name).Params.model_fields:
                 assert f"`{field}`" in docs, (name, field)

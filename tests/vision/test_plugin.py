@@ -2,7 +2,7 @@ import json
 import subprocess
 import sys
 
-from gda_core import registry
+from gda_core.host import host
 
 COMPONENTS = {
     "generators": ["vision.ddpm", "vision.sd", "vision.classical"],
@@ -17,20 +17,20 @@ COMPONENTS = {
 
 def test_every_component_is_registered_by_gda_vision():
     for kind, names in COMPONENTS.items():
-        reg = registry.registry(kind)
+        reg = host.components(kind)
         for name in names:
             assert name in reg, f"{name} missing from {kind}"
             assert reg[name].plugin == "gda_vision"
-    own = {n for kind in COMPONENTS for n, info in registry.registry(kind).items() if info.plugin == "gda_vision"}
+    own = {n for kind in COMPONENTS for n, info in host.components(kind).items() if info.plugin == "gda_vision"}
     assert own == {n for names in COMPONENTS.values() for n in names}
 
 
 def test_describing_every_component_does_not_import_torch():
     code = (
         "import json, sys\n"
-        "from gda_core import registry\n"
+        "from gda_core.host import host\n"
         f"names = {json.dumps(COMPONENTS)}\n"
-        "out = [registry.describe(k, n) for k, ns in names.items() for n in ns]\n"
+        "out = [host.describe(k, n) for k, ns in names.items() for n in ns]\n"
         "assert all(d['summary'] for d in out), [d['name'] for d in out if not d['summary']]\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'peft') if m in sys.modules]\n"
         "print(json.dumps({'n': len(out), 'heavy': heavy}))\n"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gda_core import registry
 from gda_core.context import RunContext
 from gda_core.errors import DataError
+from gda_core.host import host
 from gda_core.records import Dataset
 
 
@@ -30,7 +30,7 @@ def folders(tmp_path):
 
 
 def load(seed: int = 0, **params):
-    loader = registry.get("datasets", "vision.folder").from_params({"size": 8, "channels": 1, **params})
+    loader = host.get("datasets", "vision.folder").from_params({"size": 8, "channels": 1, **params})
     return loader.load(RunContext(train=Dataset([]), seed=seed, quiet=True))
 
 

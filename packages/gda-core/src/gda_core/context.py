@@ -29,7 +29,7 @@ class RunContext:
     pool of real records (None when it offers none); it never holds a test record.
     ``generator_train`` is what the generator learned from, set by a strategy that trains on more
     than ``train`` (``train`` plus ``pool``, say); None means ``train``. Near-copy checks
-    (:mod:`gda_core.copies`) measure against it.
+    (:mod:`gda_core.near_copies`) measure against it.
     """
 
     train: Dataset

@@ -180,7 +180,9 @@ class PluginHost:
                 dist = getattr(ep, "dist", None)
                 dist_name = dist.metadata["Name"] if dist is not None else None
                 version = dist.version if dist is not None else None
-                if ep.name != CORE_PLUGIN and allowed is not None and _normalise(dist_name or ep.name) not in allowed:
+                if ep.name == CORE_PLUGIN:  # the built-ins load from this package, whatever path the metadata names
+                    continue
+                if allowed is not None and _normalise(dist_name or ep.name) not in allowed:
                     continue
                 if self.pm.get_plugin(ep.name) is not None or ep.name in self.failures:
                     continue
@@ -191,10 +193,11 @@ class PluginHost:
                                                         error=_describe_exception(exc))
                     continue
                 self.distributions[ep.name] = (dist_name, version)
-            if self.pm.get_plugin(CORE_PLUGIN) is None and CORE_PLUGIN not in self.failures:
-                # an editable or path install without entry-point metadata
+            if self.pm.get_plugin(CORE_PLUGIN) is None:
+                # always, and from this package (an editable or path install may have no entry-point
+                # metadata, or metadata naming the module of another version)
                 from . import __version__
-                from . import plugin as core_plugin
+                from .builtin import plugin as core_plugin
 
                 self._register(core_plugin, CORE_PLUGIN)
                 self.distributions[CORE_PLUGIN] = (CORE_DISTRIBUTION, __version__)

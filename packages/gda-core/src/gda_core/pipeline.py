@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import copies, runfolder
+from . import near_copies, runfolder
 from .components import DataSplits, Strategy, ValidationInputs, ValidationResult
 from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import RunContext
@@ -196,7 +196,7 @@ class Pipeline:
 
     # -- generation ---------------------------------------------------------
 
-    def fit(self) -> None:
+    def fit_or_load(self) -> None:
         """Fit the generator through the strategy, or load it from the run folder."""
         ctx = self._ctx()
         model_dir = self.folder / "model"
@@ -208,7 +208,7 @@ class Pipeline:
             except GDAError as exc:
                 raise RunFolderError(f"{exc}; delete {model_dir} and run `gda generate {self.folder}` "
                                      "to fit it again") from exc
-            copies.restore_trained_on(model_dir, ctx)
+            near_copies.restore_trained_on(model_dir, ctx)
             return
         t0 = time.perf_counter()
         ctx.generator_train = None  # a strategy that trains on more than train sets it
@@ -218,7 +218,7 @@ class Pipeline:
         self.resolved.generator = gen
         with runfolder.atomic_dir(model_dir) as tmp:
             gen.save_pretrained(tmp)
-            copies.save_trained_on(tmp, ctx)
+            near_copies.save_trained_on(tmp, ctx)
         runfolder.mark_step(self.folder, "fit", {"seconds": round(time.perf_counter() - t0, 2)})
 
     def generate(self) -> list[Record]:
@@ -606,7 +606,7 @@ def run(config: dict[str, Any] | str | Path, output: str | Path | None = None, *
         runfolder.prepare(folder, resolved.step_views(), runfolder.config_hash(resolved_dict), overwrite=overwrite)
         runfolder.atomic_write_text(folder / "config.yaml", dump_yaml(resolved_dict))
         with pipe.executor():  # one executor (one Ray session) for generation and selection
-            pipe.fit()
+            pipe.fit_or_load()
             pipe.generate()
             pipe.select()
             pipe.validate()
@@ -629,7 +629,7 @@ def open_run(folder: str | Path, *, quiet: bool = False, overrides: list[str] | 
     resolved = resolve(data)
     resolved.config.output = str(folder)
     pipe = Pipeline(resolved, folder, quiet=quiet)
-    copies.restore_trained_on(folder / "model", pipe.load_data())
+    near_copies.restore_trained_on(folder / "model", pipe.load_data())
     return pipe
 
 
@@ -653,7 +653,7 @@ def step(folder: str | Path, name: str, *, quiet: bool = False, overrides: list[
         again = runfolder.check_step(folder, name, pipe.resolved.step_views(), runfolder.config_hash(resolved_dict))
         runfolder.atomic_write_text(folder / "config.yaml", dump_yaml(resolved_dict))
         if name == "generate":
-            pipe.fit()
+            pipe.fit_or_load()
             pipe.generate()
         else:
             pipe.load_generated()
@@ -676,5 +676,5 @@ def worker_pipeline(config: dict[str, Any], folder: str | Path) -> Pipeline:
     resolved.config.output = str(folder)
     pipe = Pipeline(resolved, folder, quiet=True)
     pipe.load_data()
-    pipe.fit()  # loads model/
+    pipe.fit_or_load()  # loads model/
     return pipe

@@ -492,18 +492,6 @@ def load_shard(path: Path) -> list[Record]:
     return out
 
 
-def finished_shards(folder: Path, set_name: str) -> dict[int, Path]:
-    """Every ``shard-NNNNN.npz`` file of a set, by index (a listing; the pipeline reads by plan)."""
-    d = folder / "shards" / set_name
-    if not d.is_dir():
-        return {}
-    out = {}
-    for p in d.glob("shard-*.npz"):
-        with contextlib.suppress(ValueError):
-            out[int(p.stem.split("-")[1])] = p
-    return out
-
-
 def stray_shard_files(folder: Path, set_name: str, n_shards: int) -> list[Path]:
     """Files in a set's shard folder that are not among its planned ``n_shards`` shards."""
     d = folder / "shards" / set_name

@@ -15,8 +15,8 @@ quantile of the training samples' own leave-one-out nearest-neighbour distances.
 
 def copy_threshold(train: np.ndarray, quantile: float = COPY_QUANTILE) -> float:
     """The near-copy distance, calibrated on the training set alone (leave-one-out), as
-    ``core.memorization`` and ``core.near-copy`` calibrate it (:mod:`gda_core.copies`)."""
-    from ..copies import near_copy_threshold
+    ``core.memorization`` and ``core.near-copy`` calibrate it (:mod:`gda_core.near_copies`)."""
+    from ..near_copies import near_copy_threshold
 
     return near_copy_threshold(train, quantile)
 

@@ -341,7 +341,7 @@ class SuiteRunner:
             self.skipped.append(Skipped(self.suite.name, what, why))
 
     def _score(self, ctx, sets, seed: int, cost: dict[str, float], ratio: float | None = None) -> list[dict[str, Any]]:
-        from ..copies import generator_reference
+        from ..near_copies import generator_reference
 
         train, test = ctx.train, ctx.test
         feats_test = ctx.embed(test.records, self.suite.features)
@@ -403,12 +403,12 @@ class SuiteRunner:
 
 @contextlib.contextmanager
 def _timed_steps(cls: type) -> Iterator[dict[str, Any]]:
-    """Time ``fit``, ``generate`` and ``select`` of every ``cls`` instance run inside the block,
+    """Time ``fit_or_load``, ``generate`` and ``select`` of every ``cls`` instance run inside the block,
     skip its ``validate`` (the bench scores the cells itself; no report is drawn per cell), and
     keep the last instance (``seen["pipe"]``), so the bench reads the stages and context of the
     pipeline's own run instead of repeating its steps."""
     seen: dict[str, Any] = {"cost": {}, "pipe": None}
-    originals = {name: cls.__dict__[name] for name in ("fit", "generate", "select", "validate")}
+    originals = {name: cls.__dict__[name] for name in ("fit_or_load", "generate", "select", "validate")}
 
     def no_report(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         self.results = {}  # the bench validates itself; its run folders need no report
@@ -421,7 +421,8 @@ def _timed_steps(cls: type) -> Iterator[dict[str, Any]]:
             try:
                 return fn(self, *args, **kwargs)
             finally:
-                seen["cost"][f"{name}_s"] = seen["cost"].get(f"{name}_s", 0.0) + time.perf_counter() - t0
+                key = "fit_s" if name == "fit_or_load" else f"{name}_s"
+                seen["cost"][key] = seen["cost"].get(key, 0.0) + time.perf_counter() - t0
 
         return timed
 

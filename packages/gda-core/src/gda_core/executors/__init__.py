@@ -4,7 +4,7 @@ and scored.
 The pipeline cuts each set into shards (``generate.shard_size`` records each, seeded from
 ``(seed, set, shard index)``, written atomically) and hands the unfinished ones to an executor:
 
-- ``local`` (the default): one after another in this process;
+- ``local`` (the default): one after another in this process (:mod:`gda_core.executors.local`);
 - ``ray``: Ray actors, each holding the fitted generator loaded once from the run folder's
   ``model/`` (:mod:`gda_core.executors.ray`; ``pip install 'gda-core[ray]'``).
 
@@ -110,21 +110,22 @@ class ShardTask:
 
 
 class Executor:
-    """Runs shards; a context manager (``close`` frees what it started)."""
+    """Where shards run (the interface; :class:`~gda_core.executors.local.LocalExecutor` runs them
+    in this process, :class:`~gda_core.executors.ray.RayExecutor` on Ray actors); a context
+    manager (``close`` frees what it started)."""
 
-    name = "local"
+    name = ""
 
     def run_shards(self, task: ShardTask, indices: Sequence[int]) -> Iterator[tuple[int, list[Record]]]:
         """Generate (and write) the shards ``indices`` of ``task``; yield ``(index, records)`` as each
         finishes, in any order."""
-        for i in indices:
-            yield i, task.run_here(i)
+        raise NotImplementedError
 
     def map(self, pipeline: Any, method: str, calls: Sequence[tuple[Any, ...]], *, rebuild: Any = None) -> list[Any]:
-        """``[pipeline.<method>(*args) for args in calls]``: here, one after another; on Ray, on the
-        actors' copies of the run (``rebuild(resolved_config, folder)`` makes one, as for
+        """``[pipeline.<method>(*args) for args in calls]``, wherever this executor runs them
+        (``rebuild(resolved_config, folder)`` makes a copy of the run in another process, as for
         :class:`ShardTask`). The pipeline uses it to embed and score synthetic records in chunks."""
-        return [getattr(pipeline, method)(*args) for args in calls]
+        raise NotImplementedError
 
     def close(self) -> None:
         """Free workers and connections this executor started."""
@@ -136,9 +137,6 @@ class Executor:
         self.close()
 
 
-LocalExecutor = Executor
-
-
 def open_executor(ref: ExecutorRef | dict[str, Any] | str | None) -> Executor:
     """The executor a config's ``executor`` section names (nothing starts until shards are run)."""
     ref = ExecutorRef.model_validate(ref or "local") if not isinstance(ref, ExecutorRef) else ref
@@ -146,4 +144,6 @@ def open_executor(ref: ExecutorRef | dict[str, Any] | str | None) -> Executor:
         from .ray import RayExecutor
 
         return RayExecutor(RayParams.model_validate(ref.params))
+    from .local import LocalExecutor
+
     return LocalExecutor()

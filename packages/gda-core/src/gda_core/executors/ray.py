@@ -29,7 +29,8 @@ from typing import Any
 
 from gda_core.errors import GDAError
 
-from . import Executor, RayParams, ShardTask
+from . import RayParams, ShardTask
+from .local import LocalExecutor
 
 log = logging.getLogger("gda")
 
@@ -77,9 +78,11 @@ class ShardWorker:
         return self.pid
 
 
-class RayExecutor(Executor):
+class RayExecutor(LocalExecutor):
     """Shards on Ray actors (see the module docstring). Ray and the actors start on the first
-    shard to generate; :meth:`close` stops the actors, and Ray when this executor started it."""
+    shard to generate; :meth:`close` stops the actors, and Ray when this executor started it.
+    What cannot go to the actors (a baseline's shards, a call with no ``rebuild``) runs here, as
+    the :class:`LocalExecutor` it extends runs it."""
 
     name = "ray"
 

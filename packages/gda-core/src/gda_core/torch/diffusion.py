@@ -123,7 +123,7 @@ class CheckpointChooser:
 
     def __init__(self, params: CheckpointParams, *, train: np.ndarray, held: np.ndarray,
                  heldout_loss: Callable[[Any], float], sample: Callable[[Any], np.ndarray]) -> None:
-        from ..copies import nn_distances
+        from ..near_copies import nn_distances
 
         self.params = params
         self.train = np.asarray(train, dtype=np.float32).reshape(len(train), -1)
@@ -142,7 +142,7 @@ class CheckpointChooser:
 
     def score(self, step: int, model: Any) -> float:
         """Evaluate ``model`` (lower is better) and record it in ``history``."""
-        from ..copies import nn_distances
+        from ..near_copies import nn_distances
 
         if self.params.checkpoint == "heldout-loss":
             loss = float(self._loss(model))

@@ -2,7 +2,7 @@
 trained on, beside the same share for held-out real samples. Every run measures it (the
 pipeline adds ``core.memorization`` to a config that lists no such validator).
 
-Definition (:mod:`gda_core.copies`): the *reference* is the real data the generator trained on
+Definition (:mod:`gda_core.near_copies`): the *reference* is the real data the generator trained on
 (``context.generator_train``: the training records, plus pool records when the strategy trained
 on the pool). A sample is a near-copy when its nearest-neighbour distance to the reference is
 below ``tau``, the ``quantile`` (default 0.05) of real samples' nearest-neighbour distances to it:
@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core import copies
+from gda_core import near_copies
 from gda_core.components import Params, Table, ValidationResult, Validator
 from gda_core.errors import ConfigError
 from gda_core.neighbors import leave_one_out_distances, nearest_distances
@@ -69,7 +69,7 @@ class MemorizationParams(Params):
     quantile: float = Field(0.05, gt=0, lt=0.5, description="tau is this quantile of real samples' nearest-"
                             "neighbour distances to the training data (the share of new real samples that "
                             "would count as copies)")
-    calibration: copies.Calibration = Field("auto", description=copies.CALIBRATION_HELP)
+    calibration: near_copies.Calibration = Field("auto", description=near_copies.CALIBRATION_HELP)
     spaces: list[Literal["embedder", "raw"]] = Field(
         ["embedder", "raw"], min_length=1, description="where distances are measured: the run embedder's "
         "features, raw samples (flattened arrays; skipped for text); the first gives the unsuffixed metrics")
@@ -88,7 +88,7 @@ class MemorizationValidator(Validator):
 
     def evaluate(self, inputs, context) -> ValidationResult:
         p = self.params
-        reference = copies.generator_reference(context)
+        reference = near_copies.generator_reference(context)
         generated = inputs.stages[0][1] if inputs.stages else inputs.synthetic
         metrics: dict[str, float] = {}
         tables: list[Table] = []
@@ -97,9 +97,9 @@ class MemorizationValidator(Validator):
         for i, space in enumerate(dict.fromkeys(p.spaces)):
             suffix = "" if i == 0 else f"_{space}"
             try:
-                ref = copies.features(reference.records, context, space, p.embedder)
-                test = copies.features(inputs.test.records, context, space, p.embedder)
-                gen = copies.features(generated, context, space, p.embedder)
+                ref = near_copies.features(reference.records, context, space, p.embedder)
+                test = near_copies.features(inputs.test.records, context, space, p.embedder)
+                gen = near_copies.features(generated, context, space, p.embedder)
             except ValueError as exc:
                 if i == 0:
                     raise ConfigError(f"core.memorization: spaces[0]={space!r}: {exc}") from exc
@@ -111,11 +111,11 @@ class MemorizationValidator(Validator):
                 notes.append(f"near-copies in {space} space: the features of {same[0]} space, so the same numbers")
                 continue
             real_nn = leave_one_out_distances(ref, 1) if len(ref) > 1 else None  # for tau and memorized_share
-            tau, how = copies.calibrate(ref, context, p.quantile, p.calibration, space, p.embedder,
+            tau, how = near_copies.calibrate(ref, context, p.quantile, p.calibration, space, p.embedder,
                                         who="core.memorization", loo=real_nn)
-            d_gen = dict(zip((r.id for r in generated), copies.nn_distances(gen, ref)))
-            d_test = copies.nn_distances(test, ref)
-            kept = copies.features(inputs.synthetic, context, space, p.embedder)
+            d_gen = dict(zip((r.id for r in generated), near_copies.nn_distances(gen, ref)))
+            d_test = near_copies.nn_distances(test, ref)
+            kept = near_copies.features(inputs.synthetic, context, space, p.embedder)
             near_kept = nearest_distances(kept, ref, 1) if len(kept) else None
             d_kept = near_kept[0][:, 0] if near_kept is not None else np.zeros(0)
             m = {

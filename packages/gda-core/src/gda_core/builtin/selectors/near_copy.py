@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core import copies
+from gda_core import near_copies
 from gda_core.components import Params, Selector
 from gda_core.errors import ConfigError
 
@@ -19,7 +19,7 @@ class NearCopyParams(Params):
                             "would be dropped")
     space: Literal["embedder", "raw"] = Field("embedder", description="measure distances on the run "
                                               "embedder's features or on raw samples (flattened arrays)")
-    calibration: copies.Calibration = Field("auto", description=copies.CALIBRATION_HELP)
+    calibration: near_copies.Calibration = Field("auto", description=near_copies.CALIBRATION_HELP)
     embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
 
 
@@ -34,17 +34,17 @@ class NearCopySelector(Selector):
 
     def fit(self, train, context) -> None:
         p = self.params
-        reference = copies.generator_reference(context)
+        reference = near_copies.generator_reference(context)
         try:
-            self.reference_ = copies.features(reference.records, context, p.space, p.embedder)
+            self.reference_ = near_copies.features(reference.records, context, p.space, p.embedder)
         except ValueError as exc:
             raise ConfigError(f"core.near-copy: space={p.space!r}: {exc}") from exc
-        self.tau_, self.calibrated_on_ = copies.calibrate(self.reference_, context, p.quantile, p.calibration,
+        self.tau_, self.calibrated_on_ = near_copies.calibrate(self.reference_, context, p.quantile, p.calibration,
                                                           p.space, p.embedder, who="core.near-copy")
 
     def score(self, synthetic, context) -> np.ndarray:
-        feats = copies.features(synthetic, context, self.params.space, self.params.embedder)
-        return copies.nn_distances(feats, self.reference_)
+        feats = near_copies.features(synthetic, context, self.params.space, self.params.embedder)
+        return near_copies.nn_distances(feats, self.reference_)
 
     def select(self, scores, synthetic, context) -> np.ndarray:
         return np.asarray(scores, dtype=float) >= self.tau_

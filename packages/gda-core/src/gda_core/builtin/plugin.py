@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import hookimpl
+from gda_core import hookimpl
 
 P = "gda_core"
 
@@ -28,7 +28,7 @@ def register_selectors(register):
     register("core.cluster", f"{P}.builtin.selectors.cluster:ClusterDiversitySelector")
     register("core.dedup", f"{P}.builtin.selectors.dedup:DeduplicationSelector")
     register("core.balance", f"{P}.builtin.selectors.balance:ClassBalanceSelector")
-    register("core.near-copy", f"{P}.builtin.selectors.novelty:NearCopySelector")
+    register("core.near-copy", f"{P}.builtin.selectors.near_copy:NearCopySelector")
 
 
 @hookimpl
