@@ -85,6 +85,14 @@ def test_audio_unlabelled_folder_and_k_shot_remainder_form_the_pool(audio):
     _clean_pool(s, 3 + 6)
 
 
+def test_audio_unlabelled_subfolder_without_the_param_is_refused_with_the_fix(audio):
+    from gda_signal.datasets import AudioFolderDataset
+
+    with pytest.raises(DataError, match=r"path: the subfolder .*train/unlabelled would become a class named "
+                       r"'unlabelled'; .*set dataset.params.unlabelled"):
+        _load(AudioFolderDataset, path=str(audio / "train"), test_path=str(audio / "test"), sample_rate=8000)
+
+
 def test_audio_unlabelled_errors_name_the_file(audio):
     import soundfile as sf
 

@@ -52,6 +52,7 @@ def test_k_shot_remainder_joins_the_pool_and_never_a_test_image(folders):
     assert len(splits.pool) == 12 - len(splits.test) - 4 + 5
     assert not pool_ids & test_ids and not pool_ids & {r.id for r in splits.train}
     assert all(r.label is None for r in splits.pool)
+    (folders / "train" / "unlabelled").rename(folders / "elsewhere")  # else it would be refused as a class
     assert load(path=str(folders / "train"), k_shot=2, pool=False).pool is None
 
 
@@ -68,3 +69,15 @@ def test_unlabelled_errors_name_the_folder_or_file(folders):
     (folders / "broken" / "x.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot read image .*broken/x.png"):
         load(path=str(folders / "train"), unlabelled=str(folders / "broken"))
+
+
+def test_an_unlabelled_subfolder_without_the_unlabelled_param_is_refused_with_the_fix(folders):
+    with pytest.raises(DataError, match=r"path: the subfolder .*train/unlabelled would become a class named "
+                       r"'unlabelled'; .*set dataset.params.unlabelled: .*train/unlabelled"):
+        load(path=str(folders / "train"), test_path=str(folders / "test"))
+    (folders / "train" / "unlabelled").rename(folders / "train" / "Unlabeled-images")
+    with pytest.raises(DataError, match="would become a class named 'Unlabeled-images'"):
+        load(path=str(folders / "train"), test_path=str(folders / "test"))
+    splits = load(path=str(folders / "train"), test_path=str(folders / "test"),
+                  unlabelled=str(folders / "train" / "Unlabeled-images"))
+    assert splits.train.classes == ["a", "b"] and len(splits.pool) == 5

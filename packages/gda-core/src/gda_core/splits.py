@@ -66,6 +66,24 @@ def k_shot_with_pool(ds: Dataset, k: int | None, seed: int) -> tuple[Dataset, Da
     return labelled, Dataset(pool, modality=ds.modality, classes=ds.classes, meta=ds.meta)
 
 
+def class_folders(root: Path, unlabelled: str | None, field: str = "path") -> list[Path]:
+    """The class subfolders of ``root`` (hidden ones and the ``unlabelled`` folder left out), sorted.
+
+    A subfolder named like an unlabelled pool (``unlabelled/``, ``unlabeled_images/``, ...) while
+    ``unlabelled`` is not set would silently become a class of its own: that is a
+    :class:`DataError` saying how to offer it as the pool (or to rename it if it is a class).
+    """
+    skip = Path(unlabelled).expanduser().resolve() if unlabelled else None  # may sit inside root
+    dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d.resolve() != skip)
+    if unlabelled is None:
+        for d in dirs:
+            if d.name.lower().replace("-", "_").startswith(("unlabelled", "unlabeled")):
+                raise DataError(f"dataset.params.{field}: the subfolder {d} would become a class named "
+                                f"{d.name!r}; to use its files as the unlabelled pool set "
+                                f"dataset.params.unlabelled: {d} (or rename the folder if it really is a class)")
+    return dirs
+
+
 def as_pool(ds: Dataset) -> Dataset:
     """The records of ``ds`` as an unlabelled pool (labels moved to ``meta[HIDDEN_LABEL]``)."""
     return Dataset([Record(id=r.id, data=r.data, label=None, target=r.target,

@@ -16,7 +16,7 @@ from pydantic import Field
 from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import ConfigError, DataError
 from gda_core.records import Dataset, Record
-from gda_core.splits import k_shot, k_shot_with_pool, split_train_test
+from gda_core.splits import class_folders, k_shot, k_shot_with_pool, split_train_test
 
 from ._util import LengthFix, NanFix, as_signal, fix_length, fix_nan, plain
 
@@ -229,11 +229,11 @@ class AudioFolderDataset(_SignalLoader):
     def _read(self, folder: str, prefix: str, length: int | None) -> Dataset:
         p = self.params
         root = Path(folder).expanduser()
+        field = "path" if prefix == "train" else "test_path"
         if not root.is_dir():
-            raise DataError(f"dataset.params.{'path' if prefix == 'train' else 'test_path'}: {root} is not a folder")
+            raise DataError(f"dataset.params.{field}: {root} is not a folder")
         series, labels, names = [], [], []
-        skip = Path(p.unlabelled).expanduser().resolve() if p.unlabelled else None  # may sit inside path
-        class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and d.resolve() != skip)
+        class_dirs = class_folders(root, p.unlabelled, field)
         if not class_dirs:
             raise DataError(f"{root} has no class sub-folders (expected {root}/<class>/*.wav)")
         for d in class_dirs:

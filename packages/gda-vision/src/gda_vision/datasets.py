@@ -15,7 +15,7 @@ from pydantic import Field
 from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
-from gda_core.splits import k_shot, k_shot_with_pool
+from gda_core.splits import class_folders, k_shot, k_shot_with_pool
 
 from ._images import to_pil
 
@@ -144,10 +144,7 @@ class ImageFolderDataset(ImageDatasetLoader):
         root = Path(path_str).expanduser()
         if not root.is_dir():
             raise DataError(f"dataset.params.{field}: {root} is not a folder")
-        unlabelled = self.params.unlabelled
-        skip = Path(unlabelled).expanduser().resolve() if unlabelled else None  # may sit inside path
-        class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-                            and d.resolve() != skip)
+        class_dirs = class_folders(root, self.params.unlabelled, field)
         if not class_dirs:
             raise DataError(f"dataset.params.{field}: {root} has no class subfolders")
         p = self.params
