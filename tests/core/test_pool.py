@@ -75,6 +75,26 @@ def test_pool_strategies_need_a_pool():
         PseudoLabelStrategy().fit(GaussianMixtureGenerator(), labelled, ctx)
 
 
+@pytest.mark.parametrize("strategy", ["core.pseudo-label", "core.pretrain-finetune"])
+def test_a_run_without_a_pool_is_refused_before_any_work_naming_the_loaders_own_parameter(tmp_path, strategy):
+    import gda_core
+
+    from .helpers import small_config
+
+    out = tmp_path / "run"
+    cfg = small_config(dataset={"name": "core.wine", "params": {"k_shot": 8, "pool": False}}, strategy=strategy)
+    with pytest.raises(ConfigError, match=f"strategy {strategy} needs an unlabelled pool, but dataset core.wine "
+                       "offers none: set dataset.params.k_shot: .*pool: true") as err:
+        gda_core.run(cfg, out, quiet=True)
+    assert "vision.digits" not in str(err.value) and not out.exists()
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    with pytest.raises(ConfigError, match="dataset core.table offers none: leave the label cell of unlabelled "
+                       "rows empty, or set dataset.params.pool_path"):
+        gda_core.run(small_config(dataset={"name": "core.table", "params": {"path": str(table)}},
+                                  strategy=strategy), out, quiet=True)
+
+
 def test_pretrain_finetune_refuses_a_generator_without_the_api():
     labelled, _, ctx = _split()
     assert not supports_warm_start(KernelDensityGenerator())

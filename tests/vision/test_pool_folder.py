@@ -81,3 +81,17 @@ def test_an_unlabelled_subfolder_without_the_unlabelled_param_is_refused_with_th
     splits = load(path=str(folders / "train"), test_path=str(folders / "test"),
                   unlabelled=str(folders / "train" / "Unlabeled-images"))
     assert splits.train.classes == ["a", "b"] and len(splits.pool) == 5
+
+
+def test_pseudo_label_without_a_pool_names_vision_folders_parameters(folders, tmp_path):
+    import gda_core
+    from gda_core.errors import ConfigError
+
+    (folders / "train" / "unlabelled").rename(folders / "elsewhere")
+    cfg = {"dataset": {"name": "vision.folder", "params": {"path": str(folders / "train"), "size": 8,
+                                                          "channels": 1, "test_path": str(folders / "test")}},
+           "generator": "core.gmm", "strategy": "core.pseudo-label", "generate": {"per_class": 2}}
+    with pytest.raises(ConfigError, match="dataset vision.folder offers none: set dataset.params.unlabelled to a "
+                       "folder of images without labels, or dataset.params.k_shot") as err:
+        gda_core.run(cfg, tmp_path / "run", quiet=True)
+    assert "vision.digits" not in str(err.value) and not (tmp_path / "run").exists()

@@ -224,6 +224,13 @@ class Strategy(Component):
     (``source_id``) in turn, for generators that start from a real sample.
     """
 
+    def uses_pool(self) -> bool:
+        """Whether this strategy (with its parameters) learns from the data set's unlabelled pool
+        (``context.pool``). The pipeline refuses a run that would need one when the loader offers
+        none, naming the loader's :attr:`DatasetLoader.pool_hint`; the report says which strategies
+        use a pool the data set offers. The default uses none."""
+        return False
+
     def check(self, generator: Generator, train: Dataset) -> None:
         """Raise a :class:`~gda_core.errors.GDAError` when this strategy cannot drive ``generator`` on
         ``train``; called before the run folder is touched. The default asks the generator
@@ -410,6 +417,11 @@ class DataSplits:
 
 class DatasetLoader(Component):
     """Loads real records, and writes samples back in the modality's native format."""
+
+    pool_hint: ClassVar[str] = "it has no way to offer one"
+    """How this loader is made to offer an unlabelled pool (``DataSplits.pool``), as a hint for the
+    error a pool strategy gets when there is none: "set dataset.params.k_shot ...". Name the
+    parameters; the default says the loader cannot offer one."""
 
     def load(self, context: RunContext) -> DataSplits:
         raise NotImplementedError

@@ -151,6 +151,10 @@ class Pipeline:
         data, and the requested counts against free memory and disk. Raises a :class:`GDAError`."""
         ctx = self._ctx()
         gen, strategy = self.resolved.generator, self.resolved.strategy
+        if strategy.uses_pool() and (ctx.pool is None or len(ctx.pool) == 0):
+            loader = self.resolved.dataset
+            raise ConfigError(f"strategy {strategy.name} needs an unlabelled pool, but dataset {loader.name} "
+                              f"offers none: {loader.pool_hint}")
         try:
             strategy.check(gen, ctx.train)
         except DataError as exc:

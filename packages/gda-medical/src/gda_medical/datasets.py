@@ -129,6 +129,7 @@ class PhantomsDataset(VolumeDatasetLoader):
     segmentation labels. Works offline; the default data set of gda-medical."""
 
     Params = PhantomParams
+    pool_hint = "set dataset.params.n_pool: that many extra phantom volumes without masks"
 
     def _records(self, n: int, prefix: str, seed: int) -> list[Record]:
         p = self.params
@@ -198,6 +199,8 @@ class NiftiDataset(VolumeDatasetLoader):
     The affine of each volume is kept and written back to the synthetic volumes."""
 
     Params = NiftiParams
+    pool_hint = ("set dataset.params.unlabelled to a folder of volumes without label volumes, or "
+                 "dataset.params.unmasked: pool")
 
     def _pairs(self, folder: Path, labels: str | None, field: str) -> list[tuple[Path, Path | None]]:
         p = self.params

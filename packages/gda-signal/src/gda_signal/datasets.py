@@ -135,6 +135,8 @@ class UCRDataset(_SignalLoader):
     """
 
     Params = UCRParams
+    pool_hint = ("set dataset.params.k_shot: the training series beyond it form the pool (with pool: true, the "
+                 "default)")
 
     def load(self, context) -> DataSplits:
         p = self.params
@@ -174,6 +176,8 @@ class ArraysDataset(_SignalLoader):
     """Numpy arrays of series: ``X`` shaped (N, channels, length) or (N, length), labels ``y``."""
 
     Params = ArraysParams
+    pool_hint = ("set dataset.params.k_shot: the training series beyond it form the pool (with pool: true, the "
+                 "default)")
 
     def _read(self) -> tuple[Any, Any, Any, Any]:
         from gda_core.splits import read_arrays
@@ -224,6 +228,9 @@ class AudioFolderDataset(_SignalLoader):
     """
 
     Params = AudioParams
+    pool_hint = ("set dataset.params.unlabelled to a folder of WAV files without labels, or "
+                 "dataset.params.k_shot: the training files beyond it join the pool (with pool: true, the "
+                 "default)")
     modality = "audio"
 
     def _read(self, folder: str, prefix: str, length: int | None) -> Dataset:

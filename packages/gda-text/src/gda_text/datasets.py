@@ -140,6 +140,8 @@ class SupportTicketsDataset(TextSampleWriter):
     Intents: account, billing, shipping, technical; a fixed split of 25 training and 50 test texts per class."""
 
     Params = SupportParams
+    pool_hint = ("set dataset.params.k_shot: the training texts beyond it form the pool (with pool: true, the "
+                 "default)")
 
     def load(self, context) -> DataSplits:
         def part(name: str, prefix: str) -> Dataset:
@@ -170,6 +172,9 @@ class TextTableDataset(TextSampleWriter):
     with an empty label form the unlabelled pool."""
 
     Params = TextTableParams
+    pool_hint = ("leave the label of unlabelled rows empty, set dataset.params.pool_path to a table of "
+                 "unlabelled texts, or set dataset.params.k_shot: the training texts beyond it join the pool "
+                 "(with pool: true, the default)")
 
     def _read(self, path_str: str, field: str, prefix: str, classes=None) -> Dataset:
         path = Path(path_str).expanduser()

@@ -87,6 +87,8 @@ class DigitsDataset(ImageDatasetLoader):
     """
 
     Params = DigitsParams
+    pool_hint = ("set dataset.params.k_shot: the training images beyond it form the pool (with pool: true, the "
+                 "default)")
 
     def load(self, context) -> DataSplits:
         from sklearn.datasets import load_digits
@@ -139,6 +141,9 @@ class ImageFolderDataset(ImageDatasetLoader):
     channels."""
 
     Params = FolderParams
+    pool_hint = ("set dataset.params.unlabelled to a folder of images without labels, or "
+                 "dataset.params.k_shot: the training images beyond it join the pool (with pool: true, the "
+                 "default)")
 
     def _read(self, path_str: str, field: str) -> Dataset:
         root = Path(path_str).expanduser()

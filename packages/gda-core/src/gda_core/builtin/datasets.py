@@ -80,6 +80,8 @@ class _SklearnTable(_TableWriter, DatasetLoader):
     loader: str = ""
 
     Params = SklearnTableParams
+    pool_hint = ("set dataset.params.k_shot: the training records beyond it form the pool (with pool: true, "
+                 "the default)")
 
     def load(self, context) -> DataSplits:
         import sklearn.datasets
@@ -128,6 +130,8 @@ class TableDataset(_TableWriter, DatasetLoader):
     """A CSV or Parquet table: one row per sample, numeric features and a label column."""
 
     Params = TableParams
+    pool_hint = ("leave the label cell of unlabelled rows empty, or set dataset.params.pool_path to a table of "
+                 "unlabelled rows")
 
     def _read(self, path_str: str, field: str = "path") -> tuple[Dataset, Dataset]:
         """A table's labelled rows, and its rows with an empty label (the unlabelled pool)."""

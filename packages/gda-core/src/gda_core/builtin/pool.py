@@ -187,10 +187,13 @@ def _report(context, strategy: str, summary: dict[str, Any]) -> None:
 
 
 def _need_pool(context, name: str) -> Dataset:
+    """The run's pool. The pipeline refuses a run without one before any work, naming how the
+    loader in use offers one (:attr:`~gda_core.components.DatasetLoader.pool_hint`); this is the
+    error of a strategy driven outside the pipeline."""
     pool = getattr(context, "pool", None)
     if pool is None or len(pool) == 0:
         raise ConfigError(f"strategy {name} needs an unlabelled pool, but the data set offers none "
-                          "(for vision.digits the pool is the training split beyond k_shot)")
+                          "(`gda list datasets` shows each loader's pool parameters)")
     return pool
 
 
@@ -202,6 +205,9 @@ class PseudoLabelStrategy(Strategy):
     """
 
     Params = PseudoLabelParams
+
+    def uses_pool(self) -> bool:
+        return True
 
     def fit(self, generator: Generator, train: Dataset, context) -> Generator:
         pool = _need_pool(context, "core.pseudo-label")

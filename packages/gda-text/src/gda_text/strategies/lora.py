@@ -62,6 +62,9 @@ class LoraStrategy(Strategy):
 
     Params = LoraParams
 
+    def uses_pool(self) -> bool:
+        return self.params.pool != "none"
+
     def fit(self, generator, train, context):
         from ..generators.prompt import PromptGenerator
 
