@@ -244,3 +244,28 @@ def test_memorization_calibrates_like_the_selector():
     assert "unused pool" in res.tables[0].title
     loo = _evaluate(train, test, [("generated", gen)], ctx, calibration="leave-one-out")
     assert "leave-one-out" in loo.tables[0].title
+
+
+def test_a_handful_of_pool_records_does_not_set_tau_and_a_small_count_is_said():
+    from gda_core.near_copies import MIN_CALIBRATION
+
+    train, test = blobs(n_per_class=40, seed=0), blobs(seed=1, prefix="t")
+    ctx = context(train, test)
+    ctx.pool = as_pool(blobs(n_per_class=3, seed=4, prefix="p"))  # 6 rows with an empty label, say
+    sel = host.get("selectors", "core.near-copy").from_params({})
+    sel.fit(train, ctx)
+    X = np.stack([np.asarray(r.data, dtype=float) for r in train])
+    assert sel.calibrated_on_ == "leave-one-out"
+    assert sel.tau_ == pytest.approx(np.quantile(leave_one_out_distances(X, 1), Q))
+    res = _evaluate(train, test, [("generated", fresh(20, seed=7))], ctx)
+    assert any("pool's 6 record(s) are too few to calibrate tau" in n for n in res.notes)
+    assert not any("only" in n for n in res.notes)  # 80 leave-one-out distances: firm
+    small = blobs(n_per_class=4, seed=0)  # 8 training records, no pool: a rough tau, and the report says so
+    res = _evaluate(small, test, [("generated", fresh(20, seed=7))], context(small, test))
+    assert any(f"quantile of only 8 real distances (leave-one-out): with fewer than {MIN_CALIBRATION}" in n
+               for n in res.notes)
+    ctx = context(small, test)  # a pool as large as the reference does calibrate, with the count said
+    ctx.pool = as_pool(blobs(n_per_class=5, seed=4, prefix="p"))
+    res = _evaluate(small, test, [("generated", fresh(20, seed=7))], ctx)
+    assert "unused pool" in res.tables[0].title
+    assert any("only 10 real distances (pool)" in n for n in res.notes)

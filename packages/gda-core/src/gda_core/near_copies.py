@@ -5,7 +5,10 @@ A synthetic sample is a *near-copy* when its nearest-neighbour distance to the r
 generator trained on (the *reference*) is below a threshold ``tau``. ``tau`` is calibrated on
 real data only, so that real samples the generator never saw pass: the ``q``-quantile of the
 reference's leave-one-out nearest-neighbour distances (each real record against the others), or
-of an unused pool's distances to the reference. Test records never calibrate anything.
+of an unused pool's distances to the reference. Test records never calibrate anything. A quantile
+of a handful of distances is rough: ``calibration: auto`` takes the pool only when it holds at
+least :data:`MIN_CALIBRATION` records or as many as the reference, and :func:`calibration_notes`
+says so whenever fewer than :data:`MIN_CALIBRATION` distances set ``tau``.
 
 The reference is ``context.generator_train`` when the strategy set it (a strategy that trains on
 the training records plus the unlabelled pool sets it to both), else ``context.train``. The
@@ -32,6 +35,9 @@ if TYPE_CHECKING:
 Space = Literal["embedder", "raw"]
 TRAINED_ON_FILE = "trained_on.json"
 """File in the run's ``model/`` folder listing the ids of the records the generator trained on."""
+MIN_CALIBRATION = 20
+"""Fewest real distances that set ``tau`` firmly: the default 0.05 quantile of fewer than 20 is
+decided by the smallest one or two. Below it, :func:`calibration_notes` says how few there were."""
 
 
 def generator_reference(context: RunContext) -> Dataset:
@@ -98,13 +104,37 @@ def calibrate(reference: np.ndarray, context: RunContext, quantile: float, mode:
     (``"pool"`` or ``"leave-one-out"``). Test records never take part."""
     from .errors import ConfigError
 
-    use_pool = mode == "pool" or (mode == "auto" and pool_is_unused(context))
+    use_pool = mode == "pool" or (mode == "auto" and pool_calibrates(context, len(reference)))
     if use_pool and not pool_is_unused(context):
         raise ConfigError(f"{who}: calibration='pool' needs an unlabelled pool the generator did not train on; "
                           "use calibration: leave-one-out")
     calibration = features(context.pool.records, context, space, embedder) if use_pool else None
     how = "pool" if use_pool else "leave-one-out"
     return near_copy_threshold(reference, quantile, calibration, loo), how
+
+
+def pool_calibrates(context: RunContext, n_reference: int) -> bool:
+    """Whether ``calibration: auto`` takes the pool: it is unused, and it holds at least
+    :data:`MIN_CALIBRATION` records or as many as the reference (a pool of 6 beside 100 training
+    records would set ``tau`` from 6 distances; leave-one-out gives 100)."""
+    return pool_is_unused(context) and len(context.pool) >= min(MIN_CALIBRATION, n_reference)
+
+
+def calibration_notes(context: RunContext, how: str, n_reference: int, quantile: float,
+                      mode: Calibration = "auto") -> list[str]:
+    """What a report should say about how ``tau`` was calibrated: a pool too small to calibrate
+    (``auto`` passed it over), and a ``tau`` set by fewer than :data:`MIN_CALIBRATION` distances."""
+    notes = []
+    pool = getattr(context, "pool", None)
+    if mode == "auto" and how != "pool" and pool_is_unused(context):
+        notes.append(f"the unlabelled pool's {len(pool)} record(s) are too few to calibrate tau (fewer than "
+                     f"{MIN_CALIBRATION} and than the {n_reference} training records): their leave-one-out "
+                     "distances set it")
+    n = len(pool) if how == "pool" else n_reference
+    if n < MIN_CALIBRATION:
+        notes.append(f"tau is the {quantile:g} quantile of only {n} real distances ({how}): with fewer than "
+                     f"{MIN_CALIBRATION} it is rough, set by the smallest one or two")
+    return notes
 
 
 def pool_is_unused(context: RunContext) -> bool:
