@@ -70,6 +70,22 @@ def test_table_pool_never_reaches_the_test_split(tmp_path):
     assert not any(r.data[0] >= 200 for r in [*ctx.train, *ctx.test])
 
 
+def test_the_report_says_an_empty_label_pool_exists_and_which_strategies_use_it(tmp_path):
+    import gda_core
+
+    rows = [(i, i % 3, i % 2) for i in range(60)] + [(200 + i, 0, "") for i in range(6)]
+    data = {"name": "core.table", "params": {"path": str(_write(tmp_path / "t.csv", rows))}}
+    gda_core.run(small_config(dataset=data, validators=["core.memorization"]), tmp_path / "plain", quiet=True)
+    md = (tmp_path / "plain" / "report.md").read_text()
+    assert ("unlabelled pool: 6 records, unused: strategy `core.train` does not learn from it (strategies that "
+            "do: `core.pretrain-finetune`, `core.pseudo-label`") in md
+    assert "pool's 6 record(s) are too few to calibrate tau" in md  # 6 rows did not set tau alone
+    gda_core.run(small_config(dataset=data, strategy="core.pseudo-label", validators=["core.memorization"]),
+                 tmp_path / "pseudo", quiet=True)
+    assert ("unlabelled pool: 6 records, which strategy `core.pseudo-label` learnt from"
+            in (tmp_path / "pseudo" / "report.md").read_text())
+
+
 def test_table_pool_errors_name_the_file(tmp_path):
     csv = _write(tmp_path / "t.csv", [(1, 2, "x"), (2, 3, "y")])
     with pytest.raises(DataError, match="pool_path: .*missing.csv"):

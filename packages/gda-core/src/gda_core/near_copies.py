@@ -128,8 +128,8 @@ def calibration_notes(context: RunContext, how: str, n_reference: int, quantile:
     pool = getattr(context, "pool", None)
     if mode == "auto" and how != "pool" and pool_is_unused(context):
         notes.append(f"the unlabelled pool's {len(pool)} record(s) are too few to calibrate tau (fewer than "
-                     f"{MIN_CALIBRATION} and than the {n_reference} training records): their leave-one-out "
-                     "distances set it")
+                     f"{MIN_CALIBRATION} and than the {n_reference} training records): the training records' "
+                     "leave-one-out distances set it")
     n = len(pool) if how == "pool" else n_reference
     if n < MIN_CALIBRATION:
         notes.append(f"tau is the {quantile:g} quantile of only {n} real distances ({how}): with fewer than "

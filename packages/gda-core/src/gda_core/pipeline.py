@@ -535,7 +535,8 @@ class Pipeline:
     def result(self) -> RunResult:
         ctx = self._ctx()
         return RunResult(self.folder, ctx.train, ctx.test, self.synthetic, self.baselines, self.results,
-                         stages=list(self.stages), config=self.resolved.resolved_dict(), loader=self.resolved.dataset)
+                         stages=list(self.stages), config=self.resolved.resolved_dict(), loader=self.resolved.dataset,
+                         pool=ctx.pool, strategy=self.resolved.strategy)
 
     def _ctx(self) -> RunContext:
         if self.context is None:

@@ -99,6 +99,34 @@ def headline(result: RunResult) -> list[Block]:
     return blocks
 
 
+def pool_strategies() -> list[str]:
+    """The registered strategies that learn from an unlabelled pool with their default parameters."""
+    from .host import host
+
+    out = []
+    for name, info in host.components("strategies").items():
+        try:
+            if info.load()().uses_pool():
+                out.append(name)
+        except Exception:  # a strategy that needs parameters, or fails to load: not listed
+            continue
+    return out
+
+
+def pool_summary(result: RunResult) -> str | None:
+    """One line on the unlabelled pool: its size and whether the run's strategy learnt from it
+    (None when the data set offers no pool)."""
+    if result.pool is None or len(result.pool) == 0:
+        return None
+    name = _name(result.config, "strategy")
+    line = f"unlabelled pool: {plural(len(result.pool), 'record')}"
+    if result.strategy is not None and result.strategy.uses_pool():
+        return f"{line}, which strategy `{name}` learnt from"
+    others = ", ".join(f"`{s}`" for s in pool_strategies() if s != name)
+    return f"{line}, unused: strategy `{name}` does not learn from it" + (
+        f" (strategies that do: {others})" if others else "")
+
+
 def _preview(result: RunResult, rng_seed: int) -> list[Block]:
     """The loader's samples figure (or table), real beside kept synthetic, per class."""
     import numpy as np
@@ -143,10 +171,12 @@ def build_blocks(result: RunResult) -> list[Block]:
     blocks += headline(result)
     selectors = [s.get("name") for s in cfg.get("selectors", []) if isinstance(s, dict)]
     classes = list(result.train.classes) if result.train is not None else []
+    pool = pool_summary(result)
     blocks.append(("list", [
         f"data set: `{_name(cfg, 'dataset')}` ({plural(len(result.train), 'train record')}, "
         f"{plural(len(result.test), 'test record')}, {plural(len(classes), 'class', 'classes')}: "
         f"{', '.join(map(str, classes))})",
+        *([pool] if pool else []),
         f"generator: `{_name(cfg, 'generator')}` via strategy `{_name(cfg, 'strategy')}`",
         f"selectors: {', '.join(f'`{s}`' for s in selectors) or 'none'}",
         f"application: `{_name(cfg, 'application')}`; embedder: `{_name(cfg, 'embedder')}`",

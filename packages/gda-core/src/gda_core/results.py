@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .components import DatasetLoader, ValidationResult
+from .components import DatasetLoader, Strategy, ValidationResult
 from .records import Dataset, Record
 
 
@@ -21,7 +21,9 @@ class RunResult:
     ``stages`` lists the synthetic set before selection and after each selector, in order;
     ``config`` is the resolved config (every component's name and parameters, the seed);
     ``loader`` is the run's data-set loader, whose :meth:`~gda_core.DatasetLoader.preview`
-    draws real and kept synthetic samples for the report.
+    draws real and kept synthetic samples for the report. ``pool`` is the loader's unlabelled
+    pool (None when it offers none) and ``strategy`` the run's strategy, so the report can say
+    whether the pool was used.
     """
 
     folder: Path
@@ -33,6 +35,8 @@ class RunResult:
     stages: list[tuple[str, list[Record]]] = dataclasses.field(default_factory=list)
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     loader: DatasetLoader | None = None
+    pool: Dataset | None = None
+    strategy: Strategy | None = None
 
     @property
     def kept(self) -> list[Record]:

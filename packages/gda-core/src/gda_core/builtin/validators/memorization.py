@@ -113,8 +113,9 @@ class MemorizationValidator(Validator):
             real_nn = leave_one_out_distances(ref, 1) if len(ref) > 1 else None  # for tau and memorized_share
             tau, how = near_copies.calibrate(ref, context, p.quantile, p.calibration, space, p.embedder,
                                         who="core.memorization", loo=real_nn)
-            notes += [f"{space} space: {n}" for n in near_copies.calibration_notes(
-                context, how, len(ref), p.quantile, p.calibration)]
+            for note in near_copies.calibration_notes(context, how, len(ref), p.quantile, p.calibration):
+                if note not in notes:  # counts, the same in every space
+                    notes.append(note)
             d_gen = dict(zip((r.id for r in generated), near_copies.nn_distances(gen, ref)))
             d_test = near_copies.nn_distances(test, ref)
             kept = near_copies.features(inputs.synthetic, context, space, p.embedder)
