@@ -17,6 +17,9 @@ from .records import Dataset, Record, flatten
 
 T = TypeVar("T")
 
+SCRATCH_DIR = "model.partial"
+"""Where fits keep resumable state inside a run folder (:meth:`RunContext.scratch_dir`)."""
+
 
 @dataclasses.dataclass
 class RunContext:
@@ -59,6 +62,14 @@ class RunContext:
 
             return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
         return PlainProgress(iterable, desc, total)
+
+    def scratch_dir(self, name: str) -> Path | None:
+        """A folder a long fit may keep resumable state in (``RUN/model.partial/<name>``), or None
+        outside a run folder. The pipeline deletes ``model.partial`` once the model is saved."""
+        if self.workdir is None:
+            return None
+        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.") or "fit"
+        return Path(self.workdir) / SCRATCH_DIR / slug
 
     def get_embedder(self, name: str | None = None) -> Any:
         """The run's embedder, or the one named ``name``, fitted on ``train`` on first use.

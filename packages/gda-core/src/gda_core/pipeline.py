@@ -25,7 +25,7 @@ import numpy as np
 from . import near_copies, runfolder
 from .components import DataSplits, Strategy, ValidationInputs, ValidationResult
 from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
-from .context import RunContext
+from .context import SCRATCH_DIR, RunContext
 from .errors import ConfigError, DataError, GDAError, RunFolderError
 from .executors import ShardTask, open_executor
 from .records import SYNTHETIC, Dataset, Provenance, Record, json_safe, validate_dataset
@@ -223,6 +223,7 @@ class Pipeline:
         with runfolder.atomic_dir(model_dir) as tmp:
             gen.save_pretrained(tmp)
             near_copies.save_trained_on(tmp, ctx)
+        shutil.rmtree(self.folder / SCRATCH_DIR, ignore_errors=True)  # resumable fit state, no longer needed
         runfolder.mark_step(self.folder, "fit", {"seconds": round(time.perf_counter() - t0, 2)})
 
     def generate(self) -> list[Record]:

@@ -50,7 +50,7 @@ MARKER = "gda_run.json"
 LOCK = ".gda.lock"
 STEP_ORDER = ("fit", "generate", "select", "validate")
 STEP_OUTPUTS = {
-    "fit": ("model",),
+    "fit": ("model", "model.partial"),
     "generate": ("shards",),
     "select": ("manifest.jsonl", "selection.json", "samples"),
     "validate": ("validation.json", "report.md", "report.html", "figures"),

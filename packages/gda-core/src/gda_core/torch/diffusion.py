@@ -176,6 +176,63 @@ class CheckpointChooser:
             model.load_state_dict(self._best[1])
         return model
 
+    def state_dict(self) -> dict[str, Any]:
+        """The evaluations so far and the kept weights (for a resumable training loop)."""
+        best = None if self._best is None else {"score": self._best[0], "weights": self._best[1]}
+        return {"history": [dict(h) for h in self.history], "best_step": self.best_step, "best": best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s evaluations and kept weights."""
+        self.history = [dict(h) for h in state["history"]]
+        self.best_step = state["best_step"]
+        best = state["best"]
+        self._best = None if best is None else (float(best["score"]), best["weights"])
+
+
+def heldout_chooser(params: CheckpointParams, data: Sequence[Any], *, seed: int, who: str,
+                    num_train_timesteps: int, loss: Callable[[Any, tuple[Any, ...], Any, Any], Any],
+                    sample: Callable[[Any, tuple[Any, ...]], np.ndarray], draws: int = 256, batch: int = 256,
+                    samples: int = 200) -> tuple[tuple[Any, ...], CheckpointChooser]:
+    """Hold out ``params.holdout`` of the training records and build the :class:`CheckpointChooser`
+    scoring on them: the one wiring of the held-out checkpoint choice of every diffusion generator.
+
+    ``data``: aligned per-record tensors or arrays (first the records, in the space ``sample``
+    returns; then labels, conditioning masks..., None where absent). Returns the kept part of each
+    and the chooser. ``loss(model, held, t, noise)`` is the per-row denoising loss of a batch of
+    held-out records (``held``: the fields of ``data`` for those rows; ``t`` and ``noise``: fixed CPU
+    draws, the same at every evaluation: :func:`heldout_draws`, ``draws`` in all, in batches of
+    ``batch``). ``sample(model, picked)`` gives samples for ``picked``, the fields of a seeded
+    subset of at most ``samples`` kept records (for ``copy-share``).
+    """
+    import torch
+
+    from .accelerators import torch_generator
+
+    keep, held = holdout_split(len(data[0]), params.holdout, seed, who=who)
+
+    def take(fields: Sequence[Any], idx: Any) -> tuple[Any, ...]:
+        return tuple(None if f is None else f[idx.numpy()] if isinstance(f, np.ndarray) else f[idx.to(f.device)]
+                     for f in fields)
+
+    kept, out = take(data, keep), take(data, held)
+    fixed = heldout_draws(len(held), tuple(out[0].shape[1:]), num_train_timesteps, seed, total=draws)
+
+    def heldout_loss(model: Any) -> float:
+        return mean_loss(lambda i, t, noise: loss(model, take(out, i), t, noise), fixed, batch)
+
+    pick = torch.randperm(len(keep), generator=torch_generator(seed))[:samples]
+
+    def samples_of(model: Any) -> np.ndarray:
+        return sample(model, take(kept, pick))
+
+    def flat(x: Any) -> np.ndarray:
+        a = x.detach().float().cpu().numpy() if hasattr(x, "detach") else np.asarray(x, dtype=np.float32)
+        return a.reshape(len(a), -1)
+
+    chooser = CheckpointChooser(params, train=flat(kept[0]), held=flat(out[0]), heldout_loss=heldout_loss,
+                                sample=samples_of)
+    return kept, chooser
+
 
 # -- strength, inversion, interpolation -----------------------------------------------
 
