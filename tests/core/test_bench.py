@@ -261,3 +261,59 @@ def test_the_split_digest_sees_regenerated_data_under_the_same_ids():
 
     assert split_digest(ds(1.0), ds(2.0)) == split_digest(ds(1.0), ds(2.0))
     assert split_digest(ds(1.0), ds(2.0)) != split_digest(ds(1.5), ds(2.0))  # same ids, new data
+
+
+NOISY_BENCH = """
+import sys, warnings
+from gda_core import hookimpl
+from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
+from gda_core.cli import cli
+from gda_core.host import host
+from tests.core.test_bench import tiny_suite
+
+
+class Noisy(GaussianMixtureGenerator):
+    def fit(self, train, context):
+        warnings.warn("noise from a library", UserWarning)  # what transformers or diffusers do
+        return super().fit(train, context)
+
+
+class Plugin:
+    @hookimpl
+    def register_generators(self, register):
+        register("test.noisy", Noisy)
+
+    @hookimpl
+    def register_bench_suites(self, register):
+        suite = tiny_suite("noisy", ratios=(1.0,), downstream=tiny_suite().downstream[:1])
+        suite.config["generator"] = {"name": "test.noisy", "params": {"n_components": 1}}
+        register("noisy", lambda: suite)
+
+
+host.register_plugin(Plugin(), "noisy")
+cli(sys.argv[1:], prog_name="gda")
+"""
+
+
+def test_a_bench_shows_no_warning_of_gdas_own_and_library_noise_only_with_verbose(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def bench(*more: str) -> str:
+        out = subprocess.run([sys.executable, "-c", NOISY_BENCH, "bench", "noisy", "--seeds", "1", "--method", "gen",
+                              "-o", str(tmp_path / "_".join(more or ("plain",))), *more],
+                             capture_output=True, text=True, cwd=root, timeout=600)
+        assert out.returncode == 0, out.stderr
+        return out.stderr
+
+    quiet = bench()
+    assert "noise from a library" not in quiet and "Warning" not in quiet
+    verbose = bench("--verbose")
+    assert "noise from a library" in verbose  # --verbose shows the libraries' warnings
+    warned_from = re.findall(r"^(\S+):\d+: \w*Warning", verbose, re.M)  # each warning's file
+    assert "<string>" in warned_from  # the planted one, from the -c script
+    assert not [f for f in warned_from if re.search(r"gda_(core|vision|text|signal|medical)/", f)], verbose

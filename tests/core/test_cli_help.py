@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from gda_core.cli import cli
 from gda_core.config import apply_overrides, load_yaml, resolve
-from gda_core.context import PlainProgress, RunContext, silence_libraries
+from gda_core.context import PlainProgress, RunContext
 from gda_core.errors import ConfigError
+from gda_core.library_noise import silence_libraries
 
 from .helpers import blobs
 

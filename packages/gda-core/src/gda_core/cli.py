@@ -11,6 +11,7 @@ import click
 from . import __version__
 from .bench.cli import bench_cmd
 from .hookspecs import KIND_NAMES
+from .library_noise import VERBOSE_HELP
 
 
 class _EchoHandler(logging.Handler):
@@ -143,14 +144,15 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
 @click.option("--overwrite", is_flag=True,
               help="replace a folder that holds another gda run (never one without a gda_run.json)")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars or summary")
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
 @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
               help="override a config value (repeatable), e.g. --set generate.per_class=10 "
                    "--set validators.0.params.seeds=1")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
               help="where shards are generated, embedded and scored (overrides the config's executor.name; "
                    "docs/scale.md); e.g. --executor ray --set executor.params.num_workers=4")
-def run_cmd(config: str, output: str | None, overwrite: bool, quiet: bool, overrides: tuple[str, ...],
-            executor: str | None) -> None:
+def run_cmd(config: str, output: str | None, overwrite: bool, quiet: bool, verbose: bool,
+            overrides: tuple[str, ...], executor: str | None) -> None:
     """Run the whole chain from a YAML config; resumes an interrupted run in the same folder.
 
     \b
@@ -161,8 +163,8 @@ def run_cmd(config: str, output: str | None, overwrite: bool, quiet: bool, overr
     """
     from .pipeline import run
 
-    if quiet:
-        from .context import silence_libraries
+    if not verbose:
+        from .library_noise import silence_libraries
 
         silence_libraries()
 
@@ -186,14 +188,15 @@ def _summary(result) -> None:
 def _step_command(step: str, help_text: str):
     @click.argument("run_folder", type=click.Path(file_okay=False))
     @click.option("-q", "--quiet", is_flag=True, help="no progress bars or summary")
+    @click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
     @click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
                   help="change the run's config.yaml first (repeatable), e.g. --set validators.0.params.seeds=3; "
                        "a digits run: --set generator.params.num_inference_steps=50")
-    def command(run_folder: str, quiet: bool, overrides: tuple[str, ...]) -> None:
+    def command(run_folder: str, quiet: bool, verbose: bool, overrides: tuple[str, ...]) -> None:
         from .pipeline import step as run_step
 
-        if quiet:
-            from .context import silence_libraries
+        if not verbose:
+            from .library_noise import silence_libraries
 
             silence_libraries()
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import ConfigError
+from .library_noise import silence_libraries  # noqa: F401  (its old home; re-exported)
 from .records import Dataset, Record, flatten
 
 T = TypeVar("T")
@@ -167,19 +168,3 @@ class PlainProgress(Iterable[T]):
                 last = now
         if time.perf_counter() - t0 >= self.quiet_s:
             print(self._line(done, t0), file=sys.stderr, flush=True)
-
-
-def silence_libraries() -> None:
-    """Quiet the warnings and progress bars of the libraries plugins use (transformers, peft,
-    diffusers, torch, MONAI, huggingface_hub, Python warnings): what ``--quiet`` promises."""
-    import logging
-    import warnings
-
-    for var in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
-        os.environ[var] = "error"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
-    warnings.filterwarnings("ignore")
-    for name in ("transformers", "peft", "diffusers", "torch", "monai", "huggingface_hub", "accelerate",
-                 "nlpaug", "aeon", "py.warnings"):
-        logging.getLogger(name).setLevel(logging.ERROR)

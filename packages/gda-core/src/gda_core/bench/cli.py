@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from ..library_noise import VERBOSE_HELP, silence_libraries
+
 
 def _commit() -> str:
     try:
@@ -39,13 +41,14 @@ def _machine() -> str:
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="bench folder (default bench-results, or bench-quick with --quick); resumed when rerun")
 @click.option("-q", "--quiet", is_flag=True, help="no progress")
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
 @click.option("--method", "methods", multiple=True, metavar="PATTERN",
               help="run only methods matching this shell pattern (repeatable; real and classical always run)")
 @click.option("--report", "report_only", is_flag=True,
               help="compute nothing: write the results of the finished cells, list the rest")
 @click.option("--list", "list_only", is_flag=True, help="list the installed suites and exit")
 def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, output: str | None,
-              quiet: bool, methods: tuple[str, ...], report_only: bool, list_only: bool) -> None:
+              quiet: bool, verbose: bool, methods: tuple[str, ...], report_only: bool, list_only: bool) -> None:
     """Run benchmark suites: every method over run seeds, paired intervals, copies, cost, ratio sweep.
 
     With no SUITE, every installed suite runs. Results go to results.csv, results.md and one
@@ -60,12 +63,11 @@ def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, outp
             click.echo(f"    downstream: {models}; methods: {', '.join(m.name for m in s.methods)}")
         return
     chosen = [get_suite(n) for n in suite_names] if suite_names else list(suites().values())
-    import warnings
-
     from .report import write_report
     from .runner import run_bench
 
-    warnings.filterwarnings("ignore", category=FutureWarning)  # scikit-learn deprecations, per model fit
+    if not verbose:
+        silence_libraries()
     out = Path(output or ("bench-quick" if quick else "bench-results"))
     out.mkdir(parents=True, exist_ok=True)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -30,19 +30,13 @@ def near_copy_share(samples: np.ndarray, train: np.ndarray, threshold: float) ->
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (FID's formula)."""
-    from scipy import linalg
+    """Fréchet distance between Gaussians fitted to two feature sets (FID's formula;
+    :func:`gda_core.frechet.frechet_distance`), NaN with fewer than two rows on a side."""
+    from ..frechet import frechet_distance
 
     if len(a) < 2 or len(b) < 2:
         return math.nan
-    mu1, mu2 = a.mean(0), b.mean(0)
-    s1, s2 = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():
-        eps = np.eye(len(s1)) * 1e-6
-        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
-    covmean = np.real(covmean)
-    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+    return frechet_distance(a, b)
 
 
 def fidelity(train: np.ndarray, test: np.ndarray, samples: np.ndarray, threshold: float) -> dict[str, float]:
