@@ -91,6 +91,53 @@ def test_the_core_suite_is_listed_and_a_third_party_suite_shows_up(third_party):
     assert "core  (gda_core)" in out.output
 
 
+def test_suites_are_a_kind_of_the_plugin_host(third_party):
+    from gda_core.errors import PluginError
+
+    assert host.components("bench_suites")["tiny"].plugin == "bench-third-party"
+    assert host.describe("bench_suites", "tiny")["methods"][0] == "real"
+    out = CliRunner().invoke(cli, ["list", "bench_suites"])
+    assert out.exit_code == 0 and "tiny  (bench-third-party)  a test suite" in out.output
+
+    class Clash:
+        @hookimpl
+        def register_bench_suites(self, register):
+            register("tiny", tiny_suite)
+
+    host.register_plugin(Clash(), "bench-clash")
+    try:
+        with pytest.raises(PluginError, match="bench suite 'tiny' is registered by two plugins") as err:
+            suites()
+        assert "'bench-third-party'" in str(err.value) and "'bench-clash'" in str(err.value)
+    finally:
+        host.unregister_plugin("bench-clash")
+
+
+def test_a_badly_named_or_broken_suite_fails_its_plugin_only(third_party):
+    class BadName:
+        @hookimpl
+        def register_bench_suites(self, register):
+            register("Not A Name", tiny_suite)
+
+    class NotASuite:
+        @hookimpl
+        def register_bench_suites(self, register):
+            register("broken", lambda: {"name": "broken"})
+
+    host.register_plugin(BadName(), "bench-bad-name")
+    host.register_plugin(NotASuite(), "bench-not-a-suite")
+    try:
+        found = suites()
+        assert "tiny" in found and "core" in found and "broken" not in found
+        assert "names are lower case" in host.failures["bench-bad-name"].error
+        assert "is not a gda_core.bench.Suite" in host.failures["bench-not-a-suite"].error
+        out = CliRunner().invoke(cli, ["plugins"])
+        assert "bench-not-a-suite" in out.output and "is not a gda_core.bench.Suite" in out.output
+    finally:
+        host.unregister_plugin("bench-bad-name")
+        host.unregister_plugin("bench-not-a-suite")
+
+
 def test_an_unknown_suite_is_an_error_naming_the_installed_ones():
     out = CliRunner().invoke(cli, ["bench", "nope"])
     assert out.exit_code != 0
@@ -135,9 +182,9 @@ def test_self_training_reuses_the_pool_strategys_pseudo_labels(tmp_path, monkeyp
     calls = []
     labeller = pool.pseudo_label
 
-    def spy(labelled, unlabelled, context, params):
-        kept, summary = labeller(labelled, unlabelled, context, params)
-        calls.append((params, len(unlabelled), len(kept)))
+    def spy(labelled, unlabelled, context, params, **kwargs):
+        kept, summary = labeller(labelled, unlabelled, context, params, **kwargs)
+        calls.append((params, len(unlabelled), kept))
         return kept, summary
 
     monkeypatch.setattr(pool, "pseudo_label", spy)
@@ -147,11 +194,12 @@ def test_self_training_reuses_the_pool_strategys_pseudo_labels(tmp_path, monkeyp
     run = run_bench([suite], tmp_path, quiet=True, methods=["self-train"])
     st = [r for r in run.rows if r["method"] == "self-train"]
     assert len(st) == 2 and all(0.5 < r["pseudo_label_accuracy"] <= 1 for r in st)
-    # the generator's fit and the self-train set both labelled the pool with the strategy's params
-    assert len(calls) == 2 and all(p.classifier == "label-spreading" and p.keep == 0.6 for p, _, _ in calls)
-    _, n_pool, n_kept = calls[-1]
-    assert n_kept == round(0.6 * n_pool)
-    assert {r["n_synthetic"] for r in st} == {n_kept}
+    # the pool was labelled once, by the generator's fit with the strategy's params; self-train
+    # took those very records from the strategy (Strategy.pseudo_labelled)
+    assert len(calls) == 1 and calls[0][0].classifier == "label-spreading" and calls[0][0].keep == 0.6
+    _, n_pool, kept = calls[0]
+    assert len(kept) == round(0.6 * n_pool)
+    assert {r["n_synthetic"] for r in st} == {len(kept)}
 
 
 def test_stage_both_reports_the_generated_and_the_kept_set(tmp_path):

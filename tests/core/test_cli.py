@@ -23,7 +23,8 @@ def test_list_shows_parameters_and_defaults():
     assert r.exit_code == 0
     assert "core.gmm" in r.output and "n_components: int = 2" in r.output
     data = json.loads(_invoke("list", "--json").output)
-    assert {"generators", "selectors", "validators", "applications", "datasets", "embedders", "strategies"} == set(data)
+    assert {"generators", "selectors", "validators", "applications", "datasets", "embedders", "strategies",
+            "bench_suites"} == set(data)
     topk = next(c for c in data["selectors"] if c["name"] == "core.topk")
     assert any(p["name"] == "by" and p["required"] for p in topk["params"])
 

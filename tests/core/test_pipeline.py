@@ -48,6 +48,23 @@ def test_same_seed_same_samples_and_other_seed_differs(tmp_path):
     assert not all(np.array_equal(x.data, y.data) for x, y in zip(a.synthetic, c.synthetic))
 
 
+def test_step_events_time_each_step_and_validation_can_be_skipped(tmp_path):
+    events = []
+    out = tmp_path / "run"
+    res = gda_core.run(small_config(), out, quiet=True, validate=False, on_step=events.append)
+    assert [e.step for e in events] == ["fit", "generate", "select"]  # validation skipped
+    assert all(e.seconds >= 0 and e.pipeline is events[0].pipeline for e in events)
+    assert not events[0].loaded and len(events[1].pipeline.synthetic) == 36
+    assert res.results == {} and not (out / "validation.json").exists() and not (out / "report.md").exists()
+    assert "validate" not in runfolder.read_marker(out)["steps"]  # left for `gda validate` later
+    events.clear()
+    again = pipeline.step(out, "validate", quiet=True, on_step=events.append)
+    assert [e.step for e in events] == ["validate"] and "core.downstream" in again.results
+    events.clear()
+    gda_core.run(small_config(), out, quiet=True, on_step=events.append)  # done before: the model is loaded
+    assert events[0].step == "fit" and events[0].loaded
+
+
 def test_interrupted_run_resumes_to_the_same_manifest(tmp_path, monkeypatch):
     full = tmp_path / "full"
     gda_core.run(small_config(), full, quiet=True)

@@ -131,6 +131,8 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
             click.echo(f"  {item['name']}  ({item['plugin']})  {item['summary']}")
             if item.get("error"):
                 click.echo(f"      error: {item['error']}")
+            if "methods" in item:  # a bench suite
+                click.echo(f"      downstream: {', '.join(item['downstream'])}; methods: {', '.join(item['methods'])}")
             for p in item["params"]:
                 default = " (required)" if p["required"] else f" = {p['default']!r}"
                 desc = f"  {p['description']}" if p["description"] else ""

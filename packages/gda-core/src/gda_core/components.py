@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import DataError, GDAError, RunFolderError
-from .hookspecs import KIND_NAMES
+from .hookspecs import COMPONENT_KINDS
 from .records import Dataset, Record, label_key
 
 if TYPE_CHECKING:
@@ -242,7 +242,22 @@ class Strategy(Component):
         generator.fit(train, context)
         return generator
 
+    def pseudo_labelled(self, train: Dataset, context: RunContext) -> list[Record] | None:
+        """The unlabelled pool's records this strategy pseudo-labelled and fitted the generator on
+        (each carrying its predicted label), or None for a strategy that uses no pseudo-labels
+        (the default).
+
+        ``gda bench``'s ``self-train`` method trains on exactly these (so the comparison isolates
+        what generation adds to the same pseudo-labels), and the pipeline scores them against the
+        pool's hidden labels for the report. Called after :meth:`fit`, or on a strategy whose
+        generator was loaded from a run folder instead of fitted: then it labels the pool again,
+        so its labeller must be deterministic under ``context.seed``.
+        """
+        return None
+
     def conditions(self, counts: dict[Any, int], train: Dataset, context: RunContext) -> list[dict[str, Any]]:
+        """One condition per sample to generate: ``counts[label]`` of each class, each naming a
+        real record of that class (``source_id``) in turn."""
         by_class = train.by_class()
         out: list[dict[str, Any]] = []
         for label, n in counts.items():
@@ -472,5 +487,5 @@ class Embedder(Component):
 
 
 KINDS: dict[str, type[Component]] = dict(zip(
-    KIND_NAMES, (Generator, Strategy, Selector, Validator, Application, DatasetLoader, Embedder), strict=True))
-"""Each component kind's base class, by kind name (:data:`gda_core.hookspecs.KIND_NAMES`)."""
+    COMPONENT_KINDS, (Generator, Strategy, Selector, Validator, Application, DatasetLoader, Embedder), strict=True))
+"""Each component kind's base class, by kind name (:data:`gda_core.hookspecs.COMPONENT_KINDS`)."""

@@ -17,10 +17,21 @@ import pluggy
 hookspec = pluggy.HookspecMarker("gda")
 hookimpl = pluggy.HookimplMarker("gda")
 
-KIND_NAMES: tuple[str, ...] = ("generators", "strategies", "selectors", "validators", "applications",
-                               "datasets", "embedders")
-"""The component kinds, each registered through its own ``register_<kind>`` hook (no heavy import,
-so the CLI can offer them before loading anything)."""
+COMPONENT_KINDS: tuple[str, ...] = ("generators", "strategies", "selectors", "validators", "applications",
+                                    "datasets", "embedders")
+"""The kinds of pipeline components (subclasses of :class:`gda_core.Component`)."""
+
+SUITE_KIND = "bench_suites"
+"""The kind of ``gda bench`` suites (:class:`gda_core.bench.Suite` objects, not component classes)."""
+
+KIND_NAMES: tuple[str, ...] = (*COMPONENT_KINDS, SUITE_KIND)
+"""Every kind the plugin host builds, each registered through its own ``register_<kind>`` hook (no
+heavy import, so the CLI can offer them before loading anything)."""
+
+KIND_LABELS: dict[str, str] = {"generators": "generator", "strategies": "strategy", "selectors": "selector",
+                               "validators": "validator", "applications": "application", "datasets": "dataset",
+                               "embedders": "embedder", SUITE_KIND: "bench suite"}
+"""One of each kind, in words (for messages: "unknown strategy 'x'")."""
 
 
 # --- 1. generative model selection -----------------------------------------
@@ -84,5 +95,6 @@ def register_commands(cli):
 @hookspec
 def register_bench_suites(register):
     """Register ``gda bench`` suites with ``register(name, suite)``: a ``gda_core.bench.Suite``, a
-    function returning one, or its import path ``"module:attr"``. Keep the suite's module free of
-    heavy imports: ``gda bench --list`` loads it."""
+    function returning one, or its import path ``"module:attr"``. Names are lower case, dots
+    optional (``"digits"``). Keep the suite's module free of heavy imports: ``gda bench --list``
+    and ``gda list`` load it."""

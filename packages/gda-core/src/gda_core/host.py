@@ -33,9 +33,10 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, PluginError
-from .hookspecs import KIND_NAMES
+from .hookspecs import KIND_LABELS, KIND_NAMES, SUITE_KIND
 
 if TYPE_CHECKING:  # the host itself stays light: `gda --help` loads plugins without numpy or pydantic
+    from .bench.suite import Suite
     from .components import Component
 
 ENTRY_POINT_GROUP = "gda"
@@ -43,6 +44,14 @@ CORE_PLUGIN = "gda_core"
 CORE_DISTRIBUTION = "gda-core"
 TRACE_ENV = "GDA_TRACE_PLUGINS"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")
+"""A component's name: dotted and lower case (``vision.ddpm``)."""
+SUITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$")
+"""A bench suite's name: lower case, dots optional (``digits``: the name of its cells and results)."""
+
+
+def kind_label(kind: str) -> str:
+    """One of ``kind`` in words: ``"strategies"`` -> ``"strategy"``."""
+    return KIND_LABELS.get(kind, kind.rstrip("s"))
 
 
 @dataclasses.dataclass
@@ -58,15 +67,20 @@ class PluginInfo:
 
 @dataclasses.dataclass
 class ComponentInfo:
-    """A registered component: its dotted name, kind, owning plugin and class (or import path)."""
+    """A registered component: its dotted name, kind, owning plugin and class (or import path).
+
+    For the ``bench_suites`` kind, the target is a :class:`gda_core.bench.Suite`, a function
+    returning one, or the import path of either."""
 
     name: str
     kind: str
     plugin: str
-    target: type[Component] | str
+    target: type[Component] | Suite | Callable[[], Suite] | str
+    _suite: Suite | None = dataclasses.field(default=None, repr=False, compare=False)
 
-    def load(self) -> type[Component]:
-        """Import (if registered by path) and return the component class, unchanged."""
+    def load(self) -> Any:
+        """Import (if registered by path) and return the component class, unchanged; for a bench
+        suite, the :class:`~gda_core.bench.Suite` (its ``name`` and ``plugin`` set)."""
         target = self.target
         if isinstance(target, str):
             module_name, _, attr = target.partition(":")
@@ -74,10 +88,16 @@ class ComponentInfo:
                 obj = getattr(importlib.import_module(module_name), attr)
             except (ImportError, AttributeError) as exc:
                 raise PluginError(
-                    f"{self.kind[:-1]} {self.name!r} of plugin {self.plugin!r} cannot be imported "
+                    f"{kind_label(self.kind)} {self.name!r} of plugin {self.plugin!r} cannot be imported "
                     f"from {target!r}: {exc}"
                 ) from exc
             self.target = target = obj
+        if self.kind == SUITE_KIND:
+            if self._suite is None:
+                from .bench.suite import registered_suite
+
+                self._suite = registered_suite(target, self.name, self.plugin)
+            return self._suite
         from .components import KINDS
 
         base = KINDS[self.kind]
@@ -90,8 +110,12 @@ class ComponentInfo:
 
     @property
     def qualname(self) -> str:
+        """``module:QualName`` of what is registered (its import path when not imported yet)."""
         t = self.target
-        return t if isinstance(t, str) else f"{t.__module__}:{t.__qualname__}"
+        if isinstance(t, str):
+            return t
+        named = t if hasattr(t, "__qualname__") else type(t)
+        return f"{named.__module__}:{named.__qualname__}"
 
 
 class _Register:
@@ -101,13 +125,13 @@ class _Register:
         self.plugin, self.kind = plugin, kind
         self.found: dict[str, ComponentInfo] = {}
 
-    def __call__(self, name: str, component: type[Component] | str) -> None:
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise PluginError(
-                f"plugin {self.plugin!r} registered {name!r}: names are dotted and lower case, like 'vision.ddpm'"
-            )
+    def __call__(self, name: str, component: Any) -> None:
+        suite = self.kind == SUITE_KIND
+        if not isinstance(name, str) or not (SUITE_NAME_RE if suite else NAME_RE).match(name):
+            like = "are lower case, like 'digits'" if suite else "are dotted and lower case, like 'vision.ddpm'"
+            raise PluginError(f"plugin {self.plugin!r} registered {kind_label(self.kind)} {name!r}: names {like}")
         if name in self.found:
-            raise PluginError(f"plugin {self.plugin!r} registered {self.kind[:-1]} {name!r} twice")
+            raise PluginError(f"plugin {self.plugin!r} registered {kind_label(self.kind)} {name!r} twice")
         self.found[name] = ComponentInfo(name, self.kind, self.plugin, component)
 
     def __repr__(self) -> str:  # what GDA_TRACE_PLUGINS shows as the hook's argument
@@ -148,7 +172,7 @@ def unknown_message(kind: str, name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     listing = f" (registered: {', '.join(known)})" if known and not close else ""
-    return f"unknown {kind[:-1]} {name!r}{hint}{listing}"
+    return f"unknown {kind_label(kind)} {name!r}{hint}{listing}"
 
 
 class PluginHost:
@@ -305,14 +329,14 @@ class PluginHost:
                 for name, info in found.items():
                     if name in out[kind] and self._clash is None:
                         self._clash = PluginError(
-                            f"{kind[:-1]} {name!r} is registered by two plugins: "
+                            f"{kind_label(kind)} {name!r} is registered by two plugins: "
                             f"{out[kind][name].plugin!r} and {info.plugin!r}"
                         )
                     out[kind].setdefault(name, info)
         return {kind: dict(sorted(found.items())) for kind, found in out.items()}
 
     def components(self, kind: str) -> dict[str, ComponentInfo]:
-        """All components of ``kind`` (``"generators"``, ``"selectors"``, ...), by name.
+        """All components of ``kind`` (``"generators"``, ``"selectors"``, ..., ``"bench_suites"``), by name.
 
         Raises :class:`PluginError` when two plugins registered one name (of any kind).
         """
@@ -326,7 +350,8 @@ class PluginHost:
             return self._components[kind]
 
     def get(self, kind: str, name: str) -> type[Component]:
-        """The class registered as ``name``; an unknown name suggests the closest ones."""
+        """The class registered as ``name`` (for ``bench_suites``, the suite); an unknown name
+        suggests the closest ones."""
         reg = self.components(kind)
         if name not in reg:
             raise ConfigError(unknown_message(kind, name, list(reg)))
@@ -334,14 +359,21 @@ class PluginHost:
 
     def create(self, kind: str, name: str, params: dict[str, Any] | None = None) -> Component:
         """Build the component registered as ``name`` from ``params``, its ``name`` set on the instance."""
+        if kind == SUITE_KIND:
+            raise ConfigError(f"bench suite {name!r} is not built from parameters: gda_core.bench.get_suite({name!r})")
         component = self.get(kind, name).from_params(params)
         component.name = name
         return component
 
     def describe(self, kind: str, name: str) -> dict[str, Any]:
-        """Name, plugin, docstring and parameters (with defaults) of a component."""
+        """Name, plugin, docstring and parameters (with defaults) of a component; of a bench
+        suite, its summary, methods and downstream models."""
         info = self.components(kind)[name]
         cls = info.load()
+        if kind == SUITE_KIND:
+            return {"name": name, "kind": kind, "plugin": info.plugin, "class": info.qualname,
+                    "summary": cls.summary, "params": [], "methods": [m.name for m in cls.methods],
+                    "downstream": [d.label for d in cls.downstream]}
         params = []
         from .components import sampling_fields
 

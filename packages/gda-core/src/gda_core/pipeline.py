@@ -10,13 +10,14 @@ model, and ends with the same manifest as an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from .executors import ShardTask, open_executor
 from .records import SYNTHETIC, Dataset, Provenance, Record, json_safe, validate_dataset
 from .report import write_report
 from .results import RunResult
-from .splits import split_train_test
+from .splits import HIDDEN_LABEL, split_train_test
 
 log = logging.getLogger("gda")
 
@@ -59,13 +60,39 @@ def class_counts_to_generate(resolved: ResolvedRun, train: Dataset) -> dict[Any,
     return {c: max(1, int(round(g.ratio * len(by_class.get(c, []))))) for c in classes}
 
 
-class Pipeline:
-    """One run of a resolved config in one run folder."""
+@dataclasses.dataclass(frozen=True)
+class StepEvent:
+    """What an ``on_step`` callback receives when a step of a run ends.
 
-    def __init__(self, resolved: ResolvedRun, folder: str | Path, *, quiet: bool = False) -> None:
+    ``step`` is ``"fit"`` (fitting, or loading the fitted model: ``loaded`` tells which),
+    ``"generate"``, ``"select"`` or ``"validate"``; ``seconds`` its wall time; ``pipeline`` the
+    :class:`Pipeline` (its context, synthetic records, stages and results). A step that raises
+    sends no event.
+    """
+
+    step: str
+    seconds: float
+    pipeline: Pipeline
+    loaded: bool = False
+
+
+OnStep = Callable[[StepEvent], None]
+"""The type of an ``on_step`` callback."""
+
+
+class Pipeline:
+    """One run of a resolved config in one run folder.
+
+    ``on_step`` is called with a :class:`StepEvent` after each step (timing, progress, tools
+    such as ``gda bench`` that read the run's records when it ends).
+    """
+
+    def __init__(self, resolved: ResolvedRun, folder: str | Path, *, quiet: bool = False,
+                 on_step: OnStep | None = None) -> None:
         self.resolved = resolved
         self.folder = Path(folder)
         self.quiet = quiet
+        self.on_step = on_step
         self.config = resolved.config
         self.context: RunContext | None = None
         self.synthetic: list[Record] = []
@@ -74,6 +101,15 @@ class Pipeline:
         self.results: dict[str, ValidationResult] = {}
         self._executor_open: Any = None
         self._fitted_selectors: set[int] = set()
+
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[dict[str, bool]]:
+        """Time step ``name`` and send its :class:`StepEvent` when it ends (not when it raises)."""
+        t0 = time.perf_counter()
+        info = {"loaded": False}
+        yield info
+        if self.on_step is not None:
+            self.on_step(StepEvent(name, time.perf_counter() - t0, self, loaded=info["loaded"]))
 
     @contextlib.contextmanager
     def executor(self):
@@ -201,26 +237,36 @@ class Pipeline:
     # -- generation ---------------------------------------------------------
 
     def fit_or_load(self) -> None:
-        """Fit the generator through the strategy, or load it from the run folder."""
+        """Fit the generator through the strategy, or load it from the run folder's ``model/``."""
+        with self._step("fit") as info:
+            info["loaded"] = (self.folder / "model").exists()
+            if info["loaded"]:
+                self._load_model()
+            else:
+                self._fit()
+
+    def _load_model(self) -> None:
         ctx = self._ctx()
         model_dir = self.folder / "model"
         gen = self.resolved.generator
-        if model_dir.exists():
-            log.info("loading the fitted generator from %s", model_dir)
-            try:  # the config's sampling parameters win over the saved ones
-                self.resolved.generator = type(gen).from_pretrained(model_dir, **gen.sampling_params())
-            except GDAError as exc:
-                raise RunFolderError(f"{exc}; delete {model_dir} and run `gda generate {self.folder}` "
-                                     "to fit it again") from exc
-            near_copies.restore_trained_on(model_dir, ctx)
-            return
+        log.info("loading the fitted generator from %s", model_dir)
+        try:  # the config's sampling parameters win over the saved ones
+            self.resolved.generator = type(gen).from_pretrained(model_dir, **gen.sampling_params())
+        except GDAError as exc:
+            raise RunFolderError(f"{exc}; delete {model_dir} and run `gda generate {self.folder}` "
+                                 "to fit it again") from exc
+        near_copies.restore_trained_on(model_dir, ctx)
+
+    def _fit(self) -> None:
+        ctx = self._ctx()
         t0 = time.perf_counter()
         ctx.generator_train = None  # a strategy that trains on more than train sets it
+        gen = self.resolved.generator
         gen = self.resolved.strategy.fit(gen, ctx.train, ctx) or gen
         if not gen.name:
             gen.name = self.resolved.generator.name
         self.resolved.generator = gen
-        with runfolder.atomic_dir(model_dir) as tmp:
+        with runfolder.atomic_dir(self.folder / "model") as tmp:
             gen.save_pretrained(tmp)
             near_copies.save_trained_on(tmp, ctx)
         shutil.rmtree(self.folder / SCRATCH_DIR, ignore_errors=True)  # resumable fit state, no longer needed
@@ -228,6 +274,10 @@ class Pipeline:
 
     def generate(self) -> list[Record]:
         """Generate every unfinished shard of the synthetic set and of each baseline."""
+        with self._step("generate"):
+            return self._generate()
+
+    def _generate(self) -> list[Record]:
         ctx = self._ctx()
         runfolder.begin_step(self.folder, "generate")
         counts = class_counts_to_generate(self.resolved, ctx.train)
@@ -367,6 +417,10 @@ class Pipeline:
 
     def select(self) -> list[Record]:
         """Run the selector chain; each selector sees what the previous ones kept."""
+        with self._step("select"):
+            return self._select()
+
+    def _select(self) -> list[Record]:
         ctx = self._ctx()
         runfolder.begin_step(self.folder, "select")  # a kill before the end leaves "select" not done
         for r in self.synthetic:
@@ -516,6 +570,10 @@ class Pipeline:
 
     def validate(self) -> dict[str, ValidationResult]:
         """Run every validator and write ``validation.json`` and the report."""
+        with self._step("validate"):
+            return self._validate()
+
+    def _validate(self) -> dict[str, ValidationResult]:
         ctx = self._ctx()
         runfolder.begin_step(self.folder, "validate")
         kept = self.stages[-1][1] if self.stages else [r for r in self.synthetic if r.provenance.is_kept]
@@ -532,6 +590,15 @@ class Pipeline:
                              {name: res.metrics for name, res in self.results.items()})
         runfolder.mark_step(self.folder, "validate", True)
         return self.results
+
+    def pseudo_label_accuracy(self, records: Sequence[Record]) -> float | None:
+        """The share of pseudo-labelled pool ``records`` whose label is the pool's hidden label
+        (None when the loader kept no hidden labels). For reports only: nothing learns from it."""
+        pool = self._ctx().pool
+        hidden = {r.id: r.meta[HIDDEN_LABEL] for r in (pool.records if pool is not None else [])
+                  if HIDDEN_LABEL in r.meta}
+        scored = [repr(hidden[r.id]) == repr(r.label) for r in records if r.id in hidden]
+        return float(np.mean(scored)) if scored else None
 
     def result(self) -> RunResult:
         ctx = self._ctx()
@@ -585,10 +652,14 @@ def _folder(output: str | Path | None, resolved: ResolvedRun) -> Path:
 
 
 def run(config: dict[str, Any] | str | Path, output: str | Path | None = None, *,
-        overwrite: bool = False, quiet: bool = False, overrides: list[str] | None = None) -> RunResult:
+        overwrite: bool = False, quiet: bool = False, overrides: list[str] | None = None,
+        validate: bool = True, on_step: OnStep | None = None) -> RunResult:
     """Run the whole chain; resume from finished shards if ``output`` holds this run.
 
-    ``overrides`` are ``dotted.path=value`` strings applied to the config first. The config, the
+    ``overrides`` are ``dotted.path=value`` strings applied to the config first. ``validate``
+    False stops after selection (no validators, no report; the folder's ``validate`` step stays
+    not done, for ``gda validate FOLDER`` later). ``on_step`` is called with a
+    :class:`StepEvent` after each step. The config, the
     data and the output folder are checked before the folder is touched; the folder is locked for
     the whole run (a second process on it gets a :class:`RunFolderError` at once). A folder whose
     run differs only in later steps (counts, sampling, selectors, validators) keeps its fitted
@@ -603,7 +674,7 @@ def run(config: dict[str, Any] | str | Path, output: str | Path | None = None, *
     with contextlib.ExitStack() as stack:
         if (folder / runfolder.MARKER).is_file():  # an existing run: lock first, refuse a second process at once
             stack.enter_context(runfolder.locked(folder))
-        pipe = Pipeline(resolved, folder, quiet=quiet)
+        pipe = Pipeline(resolved, folder, quiet=quiet, on_step=on_step)
         pipe.load_data()  # data errors surface before the folder is touched
         pipe.precheck()
         if not (folder / runfolder.MARKER).is_file():
@@ -615,11 +686,13 @@ def run(config: dict[str, Any] | str | Path, output: str | Path | None = None, *
             pipe.fit_or_load()
             pipe.generate()
             pipe.select()
-            pipe.validate()
+            if validate:
+                pipe.validate()
         return pipe.result()
 
 
-def open_run(folder: str | Path, *, quiet: bool = False, overrides: list[str] | None = None) -> Pipeline:
+def open_run(folder: str | Path, *, quiet: bool = False, overrides: list[str] | None = None,
+             on_step: OnStep | None = None) -> Pipeline:
     """A pipeline for an existing run folder, from its config (plus ``overrides``), data loaded.
 
     Takes no lock and changes nothing: :func:`step` does both.
@@ -634,12 +707,13 @@ def open_run(folder: str | Path, *, quiet: bool = False, overrides: list[str] | 
         data = apply_overrides(data, overrides)
     resolved = resolve(data)
     resolved.config.output = str(folder)
-    pipe = Pipeline(resolved, folder, quiet=quiet)
+    pipe = Pipeline(resolved, folder, quiet=quiet, on_step=on_step)
     near_copies.restore_trained_on(folder / "model", pipe.load_data())
     return pipe
 
 
-def step(folder: str | Path, name: str, *, quiet: bool = False, overrides: list[str] | None = None) -> RunResult:
+def step(folder: str | Path, name: str, *, quiet: bool = False, overrides: list[str] | None = None,
+         on_step: OnStep | None = None) -> RunResult:
     """Run one step (``generate``, ``select`` or ``validate``) on an existing run folder.
 
     The folder's ``config.yaml`` (with ``overrides`` applied, then saved) is compared with the
@@ -652,7 +726,7 @@ def step(folder: str | Path, name: str, *, quiet: bool = False, overrides: list[
     folder = Path(folder).expanduser()
     runfolder.read_marker(folder)
     with runfolder.locked(folder):
-        pipe = open_run(folder, quiet=quiet, overrides=overrides)
+        pipe = open_run(folder, quiet=quiet, overrides=overrides, on_step=on_step)
         if name == "generate":
             pipe.precheck()
         resolved_dict = pipe.resolved.resolved_dict()

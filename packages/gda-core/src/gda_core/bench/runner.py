@@ -9,7 +9,6 @@ instead of recomputing them, and a changed protocol recomputes them.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import fnmatch
@@ -22,7 +21,7 @@ import re
 import resource
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +32,15 @@ from ..config import apply_overrides
 from ..errors import GDAError
 from ..host import host
 from ..records import Record
-from ..splits import HIDDEN_LABEL
 from .fidelity import copy_threshold, fidelity
 from .suite import Method, Suite
 
 log = logging.getLogger("gda.bench")
 
-POOL_STRATEGIES = ("core.pseudo-label", "core.pretrain-finetune")
-"""Strategies whose pseudo-labelled pool the ``self-train`` method reuses (see ``SuiteRunner._self_train``)."""
+SELF_TRAIN_LABELLER: dict[str, Any] = {"classifier": "logistic", "standardize": True, "keep": 0.5, "per_class": True}
+"""How the ``self-train`` method labels the pool when the suite's strategy uses no pseudo-labels:
+logistic regression on standardised features, the most confident half of each predicted class
+(:func:`gda_core.builtin.pool.pseudo_label` with these :class:`~gda_core.builtin.pool.PseudoLabelParams`)."""
 
 PROTOCOL_VERSION = "1"
 """Bumped when the bench computes a cell differently; older cells are then recomputed."""
@@ -252,19 +252,26 @@ class SuiteRunner:
         return self.out / "runs" / self.suite.name / f"seed{seed}-fit{_digest(fit)[:8]}"
 
     def _run(self, config: dict[str, Any], folder: Path) -> tuple[Any, dict[str, float]]:
-        """Run the pipeline (resuming its folder) and return the pipeline object and its cost:
-        wall seconds of fit, generate and select, and samples generated per second."""
+        """Run the pipeline (resuming its folder; no validation: the bench scores the cells
+        itself) and return the pipeline object and its cost: wall seconds of fit, generate and
+        select, and samples generated per second."""
         from .. import pipeline
+
+        seen: dict[str, Any] = {"pipe": None}
+        cost: dict[str, float] = {}
+
+        def on_step(event: pipeline.StepEvent) -> None:
+            seen["pipe"] = event.pipeline
+            cost[f"{event.step}_s"] = cost.get(f"{event.step}_s", 0.0) + event.seconds
 
         gda_log = logging.getLogger("gda")
         level = gda_log.level
         gda_log.setLevel(logging.ERROR)  # "config changed: redoing ..." is the bench reusing a folder on purpose
         try:
-            with _timed_steps(pipeline.Pipeline) as seen:
-                pipeline.run(config, folder, overwrite=True, quiet=True)
+            pipeline.run(config, folder, overwrite=True, quiet=True, validate=False, on_step=on_step)
         finally:
             gda_log.setLevel(level)
-        pipe, cost = seen["pipe"], seen["cost"]
+        pipe = seen["pipe"]
         fit_file = folder / "bench_fit.json"  # the folder holds one fitted model: keep what fitting it cost
         if fit_file.is_file():
             cost["fit_s"] = json.loads(fit_file.read_text())["fit_s"]
@@ -306,7 +313,7 @@ class SuiteRunner:
                 if ctx.pool is None or len(ctx.pool) == 0:
                     self._skip_once(f"method {m.name}", "the data set offers no unlabelled pool")
                     continue
-                recs, acc = self._self_train(ctx)
+                recs, acc = self._self_train(pipe)
                 sets.append((m, m.name, recs, {"pseudo_label_accuracy": acc}))
             else:
                 extra = classical if m.classical else []
@@ -321,20 +328,21 @@ class SuiteRunner:
                     sets.append((m, m.name, list(recs) + extra, {}))
         return self._score(ctx, sets, seed, cost)
 
-    def _self_train(self, ctx) -> tuple[list[Record], float]:
-        """The pool pseudo-labelled with no generator: by the suite's pool strategy's own labeller
-        and parameters when its generator learns from a pseudo-labelled pool (so the comparison
-        isolates what generation adds to the same pseudo-labels), else by :func:`pseudo_label`."""
-        strategy = self.base.get("strategy")
-        if isinstance(strategy, dict) and strategy.get("name") in POOL_STRATEGIES:
-            from ..builtin.pool import PseudoLabelParams
-            from ..builtin.pool import pseudo_label as strategy_labels
+    def _self_train(self, pipe) -> tuple[list[Record], float]:
+        """The pool pseudo-labelled with no generator: the very records the run's strategy
+        pseudo-labelled and fitted its generator on (:meth:`~gda_core.Strategy.pseudo_labelled`, so
+        the comparison isolates what generation adds to the same pseudo-labels), or, for a
+        strategy without pseudo-labels, those of :data:`SELF_TRAIN_LABELLER` in the suite's
+        feature space; and their accuracy against the pool's hidden labels (NaN without them)."""
+        from ..builtin.pool import PseudoLabelParams, pseudo_label
 
-            given = strategy.get("params") or {}
-            params = PseudoLabelParams(**{k: v for k, v in given.items() if k in PseudoLabelParams.model_fields})
-            recs, summary = strategy_labels(ctx.train, ctx.pool, ctx, params)
-            return recs, float(summary.get("accuracy_vs_hidden_labels", math.nan))
-        return pseudo_label(ctx, self.suite.features)
+        ctx = pipe.context
+        recs = pipe.resolved.strategy.pseudo_labelled(ctx.train, ctx)
+        if recs is None:
+            recs, _ = pseudo_label(ctx.train, ctx.pool, ctx, PseudoLabelParams(**SELF_TRAIN_LABELLER),
+                                   embedder=self.suite.features)
+        acc = pipe.pseudo_label_accuracy(recs)
+        return recs, math.nan if acc is None else acc
 
     def _skip_once(self, what: str, why: str) -> None:
         if not any(s.what == what and s.why == why for s in self.skipped):
@@ -399,71 +407,6 @@ class SuiteRunner:
             recs = [r for c, n in counts.items() for r in by_class.get(c, [])[:max(1, round(ratio * n))]]
             rows += self._score(ctx, [(method, f"ratio {ratio:g}", recs, {})], seed, cost, ratio=ratio)
         return rows
-
-
-@contextlib.contextmanager
-def _timed_steps(cls: type) -> Iterator[dict[str, Any]]:
-    """Time ``fit_or_load``, ``generate`` and ``select`` of every ``cls`` instance run inside the block,
-    skip its ``validate`` (the bench scores the cells itself; no report is drawn per cell), and
-    keep the last instance (``seen["pipe"]``), so the bench reads the stages and context of the
-    pipeline's own run instead of repeating its steps."""
-    seen: dict[str, Any] = {"cost": {}, "pipe": None}
-    originals = {name: cls.__dict__[name] for name in ("fit_or_load", "generate", "select", "validate")}
-
-    def no_report(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        self.results = {}  # the bench validates itself; its run folders need no report
-        return self.results
-
-    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(self, *args: Any, **kwargs: Any) -> Any:
-            seen["pipe"] = self
-            t0 = time.perf_counter()
-            try:
-                return fn(self, *args, **kwargs)
-            finally:
-                key = "fit_s" if name == "fit_or_load" else f"{name}_s"
-                seen["cost"][key] = seen["cost"].get(key, 0.0) + time.perf_counter() - t0
-
-        return timed
-
-    for name, fn in originals.items():
-        setattr(cls, name, no_report if name == "validate" else wrap(name, fn))
-    try:
-        yield seen
-    finally:
-        for name, fn in originals.items():
-            setattr(cls, name, fn)
-
-
-def pseudo_label(ctx, features: str | None, keep: float = 0.5) -> tuple[list[Record], float]:
-    """Self-training without a generator: logistic regression on the labelled features labels
-    the pool; the most confident ``keep`` share of each predicted class is returned (with the
-    share of them labelled correctly, read from the hidden labels for the report only)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    X = ctx.embed(ctx.train.records, features)
-    y = np.asarray([str(v) for v in ctx.train.labels()])
-    pool = list(ctx.pool.records)
-    Xp = ctx.embed(pool, features)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X, y)
-    proba = model.predict_proba(Xp)
-    pred = model.classes_[proba.argmax(1)]
-    conf = proba.max(1)
-    by_str = {str(c): c for c in ctx.train.classes} or {str(v): v for v in ctx.train.labels()}
-    out: list[Record] = []
-    correct = []
-    for c in model.classes_:
-        idx = np.flatnonzero(pred == c)
-        idx = idx[np.argsort(-conf[idx], kind="stable")][:max(1, int(round(keep * len(idx))))] if len(idx) else idx
-        for i in idx:
-            r = pool[i]
-            meta = {k: v for k, v in r.meta.items() if k != HIDDEN_LABEL}
-            out.append(Record(id=r.id, data=r.data, label=by_str.get(c, c), target=r.target, meta=meta))
-            if HIDDEN_LABEL in r.meta:
-                correct.append(str(r.meta[HIDDEN_LABEL]) == c)
-    return out, (float(np.mean(correct)) if correct else math.nan)
 
 
 def run_bench(suites: Sequence[Suite], out: Path, *, seeds: int | None = None, quick: bool = False,

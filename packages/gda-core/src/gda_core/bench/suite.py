@@ -2,14 +2,14 @@
 
 A suite is a base run config (data, k-shot, split rule, generator, selectors, the classical
 baseline, embedder), the downstream models every method is scored with, and the methods: each a
-recipe for a training set, given as config overrides so a new strategy is one line. Suites are
-collected from the ``register_bench_suites`` hook without importing torch, so listing is fast.
+recipe for a training set, given as config overrides so a new strategy is one line. Suites are a
+kind of the plugin host (``bench_suites``, from the ``register_bench_suites`` hook) like the
+components, collected without importing torch, so listing is fast.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Any
 
 from ..errors import ConfigError, PluginError
@@ -116,52 +116,32 @@ class Suite:
             raise ConfigError(f"suite {self.name!r}: method names repeat: {', '.join(sorted(dup))}")
 
 
-def _load(target: Any, name: str, plugin: str) -> Suite:
-    if isinstance(target, str):
-        module_name, _, attr = target.partition(":")
-        try:
-            target = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise PluginError(f"bench suite {name!r} of plugin {plugin!r} cannot be imported from "
-                              f"{target!r}: {exc}") from exc
+def registered_suite(target: Any, name: str, plugin: str) -> Suite:
+    """The suite a plugin registered as ``name``: ``target`` is a :class:`Suite` or a function
+    returning one (the plugin host has imported a ``"module:attr"`` path already)."""
     if callable(target) and not isinstance(target, Suite):
         target = target()
     if not isinstance(target, Suite):
         raise PluginError(f"bench suite {name!r} of plugin {plugin!r} is not a gda_core.bench.Suite")
-    suite = dataclasses.replace(target, name=name, plugin=plugin)
-    return suite
+    return dataclasses.replace(target, name=name, plugin=plugin)
 
 
 def suites() -> dict[str, Suite]:
-    """Every installed suite by name, from the plugins' ``register_bench_suites`` hooks.
-
-    ``register(name, suite)`` takes a :class:`Suite`, a function returning one, or an import
-    path ``"module:attr"`` of either. A plugin that raises is recorded (``gda plugins`` shows it)
-    and the others still load; a name registered twice is an error naming both plugins.
-    """
+    """Every installed suite by name, built by the plugin host from the ``register_bench_suites``
+    hooks (the ``bench_suites`` kind: the host checks the names and reports a name two plugins
+    registered). A suite that cannot be built (its module fails to import, it is not a
+    :class:`Suite`) is left out and its plugin recorded as failed, as ``gda plugins`` shows."""
+    from ..hookspecs import SUITE_KIND
     from ..host import host
 
-    mine: dict[str, dict[str, Suite]] = {}
-
-    def kwargs_for(plugin: str) -> dict[str, Any]:
-        registered = mine.setdefault(plugin, {})
-
-        def register(name: str, suite: Any) -> None:
-            if name in registered:
-                raise PluginError(f"plugin {plugin!r} registered bench suite {name!r} twice")
-            registered[name] = _load(suite, name, plugin)
-
-        return {"register": register}
-
-    answered = host.call_each("register_bench_suites", kwargs_for)
     found: dict[str, Suite] = {}
-    for plugin in answered:  # a plugin that raised is recorded by the host and left out
-        for name, suite in mine.get(plugin, {}).items():
-            if name in found:
-                raise PluginError(f"bench suite {name!r} is registered by two plugins: "
-                                  f"{found[name].plugin!r} and {suite.plugin!r}")
-            found[name] = suite
-    return dict(sorted(found.items()))
+    for name, info in list(host.components(SUITE_KIND).items()):
+        try:
+            found[name] = info.load()
+        except Exception as exc:  # a broken suite must not hide the others
+            host.record_failure(info.plugin, exc)
+    failed = set(host.failures)
+    return {name: suite for name, suite in found.items() if suite.plugin not in failed}
 
 
 def get_suite(name: str) -> Suite:

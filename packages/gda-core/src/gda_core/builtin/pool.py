@@ -87,83 +87,114 @@ class PseudoLabelParams(Params):
                                   "(source_id), besides the labelled ones")
 
 
-def _features(records: list[Record], context, features: str) -> np.ndarray:
+def _features(records: list[Record], context, features: str, embedder: str | None = None) -> np.ndarray:
     if features == "raw":
         if any(isinstance(r.data, str) for r in records):
             raise ConfigError("strategy.params.features: raw features need array records; use 'embedder' for text")
         return np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in records])
-    return np.asarray(context.embed(records), dtype=np.float64)
+    return np.asarray(context.embed(records, embedder), dtype=np.float64)
 
 
-def pseudo_label(labelled: Dataset, pool: Dataset, context, params: PseudoLabelParams
-                 ) -> tuple[list[Record], dict[str, Any]]:
-    """Label ``pool`` with a classifier fitted on ``labelled``; keep the most confident records.
+# --- one labeller per classifier: (labelled features A, their class indices y, pool features P) -> pool
+# --- class probabilities (n_pool, n_classes)
 
-    Returns the kept pool records (label set to the prediction, ``meta[PSEUDO_LABEL]`` holding the
-    confidence, the hidden label removed) and a summary for the report (counts, mean confidence,
-    and the accuracy against hidden labels where the loader kept them).
-    """
+
+def _logistic(A: np.ndarray, y: np.ndarray, P: np.ndarray, params: PseudoLabelParams, seed: int) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
 
+    return LogisticRegression(max_iter=3000, random_state=seed).fit(A, y).predict_proba(P)
+
+
+def _svm(A: np.ndarray, y: np.ndarray, P: np.ndarray, params: PseudoLabelParams, seed: int) -> np.ndarray:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    folds = int(min(3, np.bincount(y).min()))
+    if folds < 2:
+        raise DataError("core.pseudo-label: the svm classifier needs two labelled records per class")
+    model = CalibratedClassifierCV(SVC(kernel="rbf", random_state=seed), cv=folds, ensemble=False)
+    return model.fit(A, y).predict_proba(P)
+
+
+def _label_spreading(A: np.ndarray, y: np.ndarray, P: np.ndarray, params: PseudoLabelParams,
+                     seed: int) -> np.ndarray:
+    from sklearn.semi_supervised import LabelSpreading
+
+    Z = np.concatenate([A, P])
+    yy = np.concatenate([y, -np.ones(len(P), dtype=int)])
+    k = min(params.n_neighbors, len(Z) - 1)
+    spread = LabelSpreading(kernel="knn", n_neighbors=k, alpha=0.2, max_iter=100).fit(Z, yy)
+    return spread.label_distributions_[len(A):]
+
+
+def _self_training(A: np.ndarray, y: np.ndarray, P: np.ndarray, params: PseudoLabelParams,
+                   seed: int) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.semi_supervised import SelfTrainingClassifier
+
+    Z = np.concatenate([A, P])
+    yy = np.concatenate([y, -np.ones(len(P), dtype=int)])
+    model = SelfTrainingClassifier(LogisticRegression(max_iter=3000, random_state=seed), threshold=0.9)
+    return model.fit(Z, yy).predict_proba(P)
+
+
+LABELLERS = {"logistic": _logistic, "svm": _svm, "label-spreading": _label_spreading,
+             "self-training": _self_training}
+"""The labeller of each ``classifier`` value of :class:`PseudoLabelParams`."""
+
+
+def _classes(labelled: Dataset) -> tuple[list[Any], np.ndarray]:
+    """The labelled classes in order of appearance and each record's class index."""
     if len(labelled) == 0:
         raise DataError("the labelled training set is empty: nothing to pseudo-label from")
     classes = list(dict.fromkeys(r.label for r in labelled.records))
     if len(classes) < 2:
         raise DataError(f"pseudo-labelling needs at least two labelled classes (found {classes})")
     index = {repr(c): i for i, c in enumerate(classes)}
-    y = np.asarray([index[repr(r.label)] for r in labelled.records])
-    A = _features(list(labelled.records), context, params.features)
-    P = _features(list(pool.records), context, params.features)
-    if params.standardize:
-        scaler = StandardScaler().fit(np.concatenate([A, P]))
-        A, P = scaler.transform(A), scaler.transform(P)
-    seed = context.seed
-    if params.classifier == "logistic":
-        proba = LogisticRegression(max_iter=3000, random_state=seed).fit(A, y).predict_proba(P)
-    elif params.classifier == "svm":
-        from sklearn.calibration import CalibratedClassifierCV
-        from sklearn.svm import SVC
+    return classes, np.asarray([index[repr(r.label)] for r in labelled.records])
 
-        folds = int(min(3, np.bincount(y).min()))
-        if folds < 2:
-            raise DataError("core.pseudo-label: the svm classifier needs two labelled records per class")
-        model = CalibratedClassifierCV(SVC(kernel="rbf", random_state=seed), cv=folds, ensemble=False)
-        proba = model.fit(A, y).predict_proba(P)
-    elif params.classifier == "label-spreading":
-        from sklearn.semi_supervised import LabelSpreading
 
-        Z = np.concatenate([A, P])
-        yy = np.concatenate([y, -np.ones(len(P), dtype=int)])
-        k = min(params.n_neighbors, len(Z) - 1)
-        spread = LabelSpreading(kernel="knn", n_neighbors=k, alpha=0.2, max_iter=100).fit(Z, yy)
-        proba = spread.label_distributions_[len(A):]
-    else:  # iterated self-training of a logistic regression
-        from sklearn.semi_supervised import SelfTrainingClassifier
-
-        Z = np.concatenate([A, P])
-        yy = np.concatenate([y, -np.ones(len(P), dtype=int)])
-        model = SelfTrainingClassifier(LogisticRegression(max_iter=3000, random_state=seed), threshold=0.9)
-        proba = model.fit(Z, yy).predict_proba(P)
-    proba = np.nan_to_num(np.asarray(proba, dtype=np.float64))
-    pred, conf = proba.argmax(axis=1), proba.max(axis=1)
-
-    groups = [np.arange(len(P))] if not params.per_class else [np.flatnonzero(pred == c) for c in range(len(classes))]
+def _most_confident(pred: np.ndarray, conf: np.ndarray, params: PseudoLabelParams, n_classes: int) -> list[int]:
+    """Indices of the pool records kept: the most confident ``keep`` share (of each predicted
+    class with ``per_class``), at least ``threshold`` confident when set, in pool order."""
+    groups = [np.arange(len(pred))] if not params.per_class else [np.flatnonzero(pred == c) for c in range(n_classes)]
     kept: list[int] = []
     for g in groups:
         order = g[np.argsort(-conf[g], kind="stable")]
         kept.extend(order[:int(round(params.keep * len(g)))].tolist())
     if params.threshold is not None:
         kept = [i for i in kept if conf[i] >= params.threshold]
-    kept.sort()
+    return sorted(kept)
 
-    out = []
-    for i in kept:
-        r = pool.records[i]
-        meta = {k: v for k, v in r.meta.items() if k != HIDDEN_LABEL}
-        meta[PSEUDO_LABEL] = {"confidence": float(conf[i])}
-        out.append(Record(id=r.id, data=r.data, label=classes[pred[i]], target=r.target, meta=meta))
 
+def _relabelled(record: Record, label: Any, confidence: float) -> Record:
+    """A pool record with its pseudo-label (and confidence in ``meta``), no hidden label."""
+    meta = {k: v for k, v in record.meta.items() if k != HIDDEN_LABEL}
+    meta[PSEUDO_LABEL] = {"confidence": confidence}
+    return Record(id=record.id, data=record.data, label=label, target=record.target, meta=meta)
+
+
+def pseudo_label(labelled: Dataset, pool: Dataset, context, params: PseudoLabelParams, *,
+                 embedder: str | None = None) -> tuple[list[Record], dict[str, Any]]:
+    """Label ``pool`` with a classifier fitted on ``labelled``; keep the most confident records.
+
+    The classifier works in the run embedder's space (or the named ``embedder``'s, or on raw
+    values: ``params.features``). Returns the kept pool records (label set to the prediction,
+    ``meta[PSEUDO_LABEL]`` holding the confidence, no hidden label) and a summary for the report
+    (counts, mean confidence, and the accuracy against hidden labels where the loader kept them).
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    classes, y = _classes(labelled)
+    A = _features(list(labelled.records), context, params.features, embedder)
+    P = _features(list(pool.records), context, params.features, embedder)
+    if params.standardize:
+        scaler = StandardScaler().fit(np.concatenate([A, P]))
+        A, P = scaler.transform(A), scaler.transform(P)
+    proba = np.nan_to_num(np.asarray(LABELLERS[params.classifier](A, y, P, params, context.seed), dtype=np.float64))
+    pred, conf = proba.argmax(axis=1), proba.max(axis=1)
+    kept = _most_confident(pred, conf, params, len(classes))
+    out = [_relabelled(pool.records[i], classes[pred[i]], float(conf[i])) for i in kept]
     summary: dict[str, Any] = {"classifier": params.classifier, "pool": len(pool), "kept": len(out),
                                "mean_confidence": float(conf[kept].mean()) if kept else None,
                                "per_class": {str(c): int(np.sum(pred[kept] == i)) for i, c in enumerate(classes)}}
@@ -205,25 +236,33 @@ class PseudoLabelStrategy(Strategy):
     """
 
     Params = PseudoLabelParams
+    pseudo_: list[Record] | None = None
 
     def uses_pool(self) -> bool:
         return True
 
     def fit(self, generator: Generator, train: Dataset, context) -> Generator:
         pool = _need_pool(context, "core.pseudo-label")
-        kept, summary = pseudo_label(train, pool, context, self.params)
-        self.summary_ = summary
-        self.pseudo_ = kept
-        self.fitted_on_ = train.with_records(list(train.records) + kept)
+        self.pseudo_, self.summary_ = pseudo_label(train, pool, context, self.params)
+        self.fitted_on_ = train.with_records(list(train.records) + self.pseudo_)
         context.generator_train = self.fitted_on_  # near-copy checks measure against what it learned from
-        _report(context, "core.pseudo-label", summary)
+        _report(context, "core.pseudo-label", self.summary_)
         generator.fit(self.fitted_on_, context)
         return generator
 
+    def pseudo_labelled(self, train: Dataset, context) -> list[Record] | None:
+        """The pool records :meth:`fit` labelled and kept (labelled again, by the same
+        deterministic labeller, when the generator was loaded from a run folder instead)."""
+        if self.pseudo_ is None:
+            self.pseudo_, self.summary_ = pseudo_label(train, _need_pool(context, self.name or "core.pseudo-label"),
+                                                       context, self.params)
+        return list(self.pseudo_)
+
     def conditions(self, counts: dict[Any, int], train: Dataset, context) -> list[dict[str, Any]]:
-        if not self.params.pool_conditions or not getattr(self, "pseudo_", None):
+        pseudo = self.pseudo_labelled(train, context) if self.params.pool_conditions else None
+        if not pseudo:
             return super().conditions(counts, train, context)
-        return super().conditions(counts, train.with_records(list(train.records) + self.pseudo_), context)
+        return super().conditions(counts, train.with_records(list(train.records) + pseudo), context)
 
 
 class PretrainFinetuneParams(PseudoLabelParams):
@@ -245,6 +284,10 @@ class PretrainFinetuneStrategy(PseudoLabelStrategy):
 
     Params = PretrainFinetuneParams
 
+    def pseudo_labelled(self, train: Dataset, context) -> list[Record] | None:
+        """The pseudo-labelled pool records fine-tuning used (``pseudo_label``), else None."""
+        return super().pseudo_labelled(train, context) if self.params.pseudo_label else None
+
     def fit(self, generator: Generator, train: Dataset, context) -> Generator:
         pool = _need_pool(context, "core.pretrain-finetune")
         if not supports_warm_start(generator):
@@ -256,18 +299,19 @@ class PretrainFinetuneStrategy(PseudoLabelStrategy):
             Record(id=r.id, data=r.data, label=None, target=r.target,
                    meta={k: v for k, v in r.meta.items() if k != HIDDEN_LABEL}) for r in pool.records)
         unlabelled.classes = list(train.classes)
-        self.pseudo_ = []
         summary: dict[str, Any] = {"pool": len(pool), "pretrain_steps": p.pretrain_steps,
                                    "finetune_steps": p.finetune_steps, "lora_rank": p.lora_rank}
+        pseudo: list[Record] = []
         if p.pseudo_label:
-            self.pseudo_, labels = pseudo_label(train, pool, context, p)
+            pseudo, labels = pseudo_label(train, pool, context, p)
+            self.pseudo_ = pseudo
             summary.update(labels)
         self.summary_ = summary
         _report(context, "core.pretrain-finetune", summary)
         generator.pretrain(unlabelled, context, steps=p.pretrain_steps)  # type: ignore[attr-defined]
-        self.fitted_on_ = train.with_records(list(train.records) + self.pseudo_)
+        self.fitted_on_ = train.with_records(list(train.records) + pseudo)
         # it learned from the whole pool in pretraining: near-copy checks measure against all of it
-        pseudo_ids = {r.id for r in self.pseudo_}
+        pseudo_ids = {r.id for r in pseudo}
         context.generator_train = train.with_records(
             list(self.fitted_on_.records) + [r for r in unlabelled.records if r.id not in pseudo_ids])
         generator.fine_tune(self.fitted_on_, context, steps=p.finetune_steps,  # type: ignore[attr-defined]

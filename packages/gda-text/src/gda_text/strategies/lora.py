@@ -61,6 +61,16 @@ class LoraStrategy(Strategy):
     a small GPT-2 (and its BPE tokenizer) from scratch on the real texts, then adds the adapter."""
 
     Params = LoraParams
+    pseudo_: list | None = None
+
+    def pseudo_labelled(self, train, context):
+        """With ``pool=pseudo-label``: the pool texts the LM was fine-tuned on, with their
+        pseudo-labels (labelled again when the model was loaded, not fitted); else None."""
+        if self.params.pool != "pseudo-label":
+            return None
+        if self.pseudo_ is None:
+            self.pseudo_, self.pool_summary_ = self._pseudo_label(train, self._pool(context), context)
+        return list(self.pseudo_)
 
     def uses_pool(self) -> bool:
         return self.params.pool != "none"
@@ -129,19 +139,27 @@ class LoraStrategy(Strategy):
         p = self.params
         if p.pool == "none":
             return train, []
-        pool = getattr(context, "pool", None)
-        if pool is None or len(pool) == 0:
-            raise ConfigError(f"strategy.params.pool: {p.pool!r} needs an unlabelled pool, but the data set "
-                              "offers none (text.builtin and text.table offer one with k_shot)")
+        pool = self._pool(context)
         if p.pool == "texts":
             extra = [str(r.data) for r in pool.records]
             context.generator_train = train.with_records(
                 list(train.records) + [Record(id=r.id, data=r.data, label=None) for r in pool.records])
             return train, extra
-        from gda_core.builtin.pool import PseudoLabelParams, pseudo_label
-
-        kept, self.pool_summary_ = pseudo_label(train, pool, context, PseudoLabelParams(
-            classifier=p.pool_classifier, keep=p.pool_keep))
-        train = train.with_records(list(train.records) + kept)
+        self.pseudo_, self.pool_summary_ = self._pseudo_label(train, pool, context)
+        train = train.with_records(list(train.records) + self.pseudo_)
         context.generator_train = train
         return train, []
+
+    def _pool(self, context):
+        pool = getattr(context, "pool", None)
+        if pool is None or len(pool) == 0:
+            raise ConfigError(f"strategy.params.pool: {self.params.pool!r} needs an unlabelled pool, but the "
+                              "data set offers none (text.builtin and text.table offer one with k_shot)")
+        return pool
+
+    def _pseudo_label(self, train, pool, context):
+        """core.pseudo-label's labeller with ``pool_classifier`` and ``pool_keep``: ``(kept, summary)``."""
+        from gda_core.builtin.pool import PseudoLabelParams, pseudo_label
+
+        return pseudo_label(train, pool, context, PseudoLabelParams(classifier=self.params.pool_classifier,
+                                                                    keep=self.params.pool_keep))
