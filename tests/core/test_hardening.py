@@ -558,3 +558,38 @@ def test_gda_list_marks_sampling_parameters():
     line = next(x for x in out.splitlines() if x.strip().startswith("temperature:"))
     assert line.endswith("[sampling]")
     assert not next(x for x in out.splitlines() if x.strip().startswith("reg_covar:")).endswith("[sampling]")
+
+
+def test_a_misspelt_field_gets_did_you_mean_wherever_it_is_validated(tmp_path):
+    from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
+    from gda_core.config import resolve
+
+    from .helpers import blobs, context
+
+    cases = [
+        ({"generator": {"name": "core.gmm", "params": {"n_component": 2}}},
+         "generator (core.gmm): params.n_component: unknown field; did you mean 'n_components'?"),
+        ({"dataset": {"name": "core.wine", "params": {"kshot": 3}}},
+         "params.kshot: unknown field; did you mean 'k_shot'?"),
+        ({"generate": {"per_clas": 3}}, "generate.per_clas: unknown field; did you mean 'per_class'?"),
+        ({"selectors": [{"name": "core.dedup", "parms": {}}]},
+         "selectors[0].parms: unknown field; did you mean 'params'?"),
+        ({"seeed": 1}, "seeed: unknown field; did you mean 'seed'?"),
+        ({"executor": {"name": "local", "params": {"max_worker": 2}}}, "params.max_worker: unknown field"),
+        ({"generator": {"name": "core.gmm", "params": {"zzz": 2}}},
+         "params.zzz: unknown field (fields: n_components, covariance_type"),  # nothing close: the fields
+    ]
+    for cfg, expected in cases:
+        with pytest.raises(ConfigError) as err:
+            resolve(cfg)
+        assert expected in str(err.value) and "Extra inputs" not in str(err.value), str(err.value)
+    saved = tmp_path / "model"
+    gen = GaussianMixtureGenerator(n_components=1)
+    gen.fit(blobs(n_per_class=10), context(blobs(n_per_class=10)))
+    gen.save_pretrained(saved)
+    cfg_file = saved / GaussianMixtureGenerator.config_name
+    config = json.loads(cfg_file.read_text())
+    config["params"]["n_component"] = config["params"].pop("n_components")
+    cfg_file.write_text(json.dumps(config))
+    with pytest.raises(RunFolderError, match="n_component: unknown field; did you mean 'n_components'"):
+        GaussianMixtureGenerator.from_pretrained(saved)

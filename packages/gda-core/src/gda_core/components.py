@@ -190,9 +190,10 @@ class Generator(Component):
         try:
             params = cls.Params.model_validate({**config.get("params", {}), **overrides})
         except ValidationError as exc:
-            first = exc.errors()[0]
+            from .field_errors import format_validation_error
+
             raise RunFolderError(f"{cfg_file}: the saved params do not fit {mine} "
-                                 f"({'.'.join(map(str, first['loc']))}: {first['msg']})") from exc
+                                 f"({format_validation_error(exc, cls.Params)})") from exc
         return config, params
 
     @classmethod

@@ -26,6 +26,7 @@ from .components import (
 )
 from .errors import ConfigError, GDAError
 from .executors import ExecutorRef
+from .field_errors import format_validation_error
 from .host import host
 
 
@@ -194,24 +195,8 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{problem}{where}"
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            part = str(part) if str(part).isprintable() and str(part).strip() == str(part) else repr(part)
-            out += f".{part}" if out else part
-    return out
-
-
-def _format(exc: ValidationError, prefix: str = "") -> str:
-    parts = []
-    for err in exc.errors():
-        loc = _loc(tuple(err["loc"]))
-        field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
-        parts.append(f"{field}: {err['msg']}" if field else err["msg"])
-    return "; ".join(parts)
+def _format(exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = RunConfig) -> str:
+    return format_validation_error(exc, model, prefix)
 
 
 def parse(data: dict[str, Any] | RunConfig) -> RunConfig:
@@ -228,7 +213,7 @@ def build(kind: str, ref: ComponentRef, where: str) -> Any:
     try:
         return host.create(kind, ref.name, ref.params)
     except ValidationError as exc:
-        raise ConfigError(f"{where} ({ref.name}): {_format(exc, 'params')}") from exc
+        raise ConfigError(f"{where} ({ref.name}): {_format(exc, 'params', host.get(kind, ref.name).Params)}") from exc
     except GDAError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 

@@ -82,8 +82,9 @@ class ExecutorRef(BaseModel):
         try:
             PARAMS[self.name].model_validate(self.params)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise ValueError(f"params.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+            from ..field_errors import format_validation_error
+
+            raise ValueError(format_validation_error(exc, PARAMS[self.name], "params")) from None
         return self
 
 
