@@ -365,3 +365,24 @@ def test_a_bench_shows_no_warning_of_gdas_own_and_library_noise_only_with_verbos
     warned_from = re.findall(r"^(\S+):\d+: \w*Warning", verbose, re.M)  # each warning's file
     assert "<string>" in warned_from  # the planted one, from the -c script
     assert not [f for f in warned_from if re.search(r"gda_(core|vision|text|signal|medical)/", f)], verbose
+
+
+def test_the_header_names_the_code_a_clone_by_commit_and_always_the_package_versions(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from gda_core.bench import cli as bench_cli
+
+    here = bench_cli.code_versions()
+    assert f"gda-core {version('gda-core')}" in here["packages"]
+    module = Path(bench_cli.__file__).resolve()
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", module.name], cwd=module.parent,
+                             capture_output=True).returncode == 0  # sources in a clone, not an installed copy
+    assert ("commit" in here) == tracked and here.get("commit") != "unknown"
+    outside = tmp_path / "cli.py"  # the same module in a folder no git repository tracks
+    shutil.copy(bench_cli.__file__, outside)
+    monkeypatch.setattr(bench_cli, "__file__", str(outside))
+    away = bench_cli.code_versions()
+    assert "commit" not in away and away["packages"] == here["packages"]

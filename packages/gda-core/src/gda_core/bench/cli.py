@@ -15,15 +15,36 @@ import click
 from ..library_noise import VERBOSE_HELP, silence_libraries
 
 
-def _commit() -> str:
+def _commit() -> str | None:
+    """The git commit of the running gda_core, when it runs from a clone that tracks this file
+    (a virtual environment inside some other repository is not one); None otherwise."""
+    here = Path(__file__).resolve()
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=here.parent)
+
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=5, cwd=Path(__file__).parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=5, cwd=Path(__file__).parent)
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "") or "unknown"
+        if git("ls-files", "--error-unmatch", here.name).returncode != 0:
+            return None
+        out = git("rev-parse", "--short", "HEAD").stdout.strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
+    return (out + (" (with uncommitted changes)" if dirty else "")) if out else None
+
+
+def code_versions() -> dict[str, str]:
+    """What code made the results: the git commit in a clone, and always the installed version
+    of every plugin's distribution (``gda-core 0.1.0, gda-vision 0.1.0, ...``)."""
+    from ..host import host
+
+    out = {}
+    commit = _commit()
+    if commit:
+        out["commit"] = commit
+    dists = sorted({f"{p.distribution} {p.version}" for p in host.list_plugins() if p.distribution})
+    out["packages"] = ", ".join(dists) or "unknown"
+    return out
 
 
 def _machine() -> str:
@@ -75,7 +96,7 @@ def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, outp
     result = run_bench(chosen, out, seeds=seeds, quick=quick, quiet=quiet, echo=echo,
                        methods=list(methods) or None, compute=not report_only)
     header = {"command": "gda " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "gda bench",
-              "commit": _commit(), "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+              **code_versions(), "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
               "wall time": f"{time.perf_counter() - t0:.0f} s (CPU {time.process_time() - c0:.0f} s; "
                            f"load average at the end {os.getloadavg()[0]:.1f})", "quick": str(quick)}
     path = write_report(result, out, header)
