@@ -43,6 +43,7 @@ def run_seed(args, seed: int, done: set, write) -> None:
     from gda_core.components import Strategy
     from gda_core.context import RunContext
     from gda_core.records import Dataset
+    from gda_core.splits import hidden_labels, label_accuracy, without_hidden_labels
     from gda_text.applications.classifier import TextClassifierApplication
     from gda_text.datasets import SupportTicketsDataset
     from gda_text.embedders.sentence import SentenceEmbedder
@@ -53,6 +54,7 @@ def run_seed(args, seed: int, done: set, write) -> None:
     splits = SupportTicketsDataset(k_shot=args.k).load(RunContext(train=Dataset([]), seed=seed, quiet=True))
     labelled, test, pool = splits.train, splits.test, splits.pool
     assert not {r.id for r in pool.records} & {r.id for r in test.records}
+    hidden, pool = hidden_labels(pool), without_hidden_labels(pool)  # the labels aside, for the report only
 
     def fresh_ctx():
         return RunContext(train=labelled, test=test, pool=pool, seed=seed, quiet=True, embedder=SentenceEmbedder())
@@ -108,7 +110,7 @@ def run_seed(args, seed: int, done: set, write) -> None:
         emit("lora-pool-texts", out, reference=ref, seconds=secs)
     if want("self-training", "lora-pool-pl", "lora-pool-pl+pool"):
         kept, summary = pseudo_label(labelled, pool, ctx, PseudoLabelParams(classifier="logistic", keep=0.8))
-        info = {"pseudo_label_accuracy": summary.get("accuracy_vs_hidden_labels"), "pseudo_labelled": len(kept)}
+        info = {"pseudo_label_accuracy": label_accuracy(kept, hidden), "pseudo_labelled": len(kept)}
         if want("self-training"):
             emit("self-training", [], extra_train=kept, info=info)
         if want("lora-pool-pl", "lora-pool-pl+pool"):

@@ -6,7 +6,7 @@ import pytest
 
 from gda_core.builtin.pool import PretrainFinetuneStrategy, PseudoLabelStrategy
 from gda_core.errors import GDAError
-from gda_core.splits import HIDDEN_LABEL, as_pool
+from gda_core.splits import HIDDEN_LABEL, as_pool, hidden_labels, label_accuracy
 from gda_vision.generators.ddpm import ClassConditionalDDPMGenerator
 
 from .helpers import make_context, toy_bars
@@ -98,7 +98,7 @@ def test_pool_strategies_drive_the_ddpm():
     ctx.pool = pool
     strat = PseudoLabelStrategy.from_params({"classifier": "logistic", "features": "raw", "keep": 0.5})
     gen = strat.fit(ClassConditionalDDPMGenerator(**PARAMS), labelled, ctx)
-    assert len(strat.fitted_on_) == 4 + 10 and 0 <= strat.summary_["accuracy_vs_hidden_labels"] <= 1
+    assert len(strat.fitted_on_) == 4 + 10 and 0 <= label_accuracy(strat.pseudo_, hidden_labels(pool)) <= 1
     conds = strat.conditions({"h": 4, "v": 4}, labelled, ctx)
     gen.params.strength = 0.5
     recs = gen.generate(conds, seed=0, context=ctx)  # pool sources resolve through the context

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, GDAError
 from .library_noise import silence_libraries  # noqa: F401  (its old home; re-exported)
 from .records import Dataset, Record, flatten
 
@@ -33,7 +33,8 @@ class RunContext:
     pool of real records (None when it offers none); it never holds a test record.
     ``generator_train`` is what the generator learned from, set by a strategy that trains on more
     than ``train`` (``train`` plus ``pool``, say); None means ``train``. Near-copy checks
-    (:mod:`gda_core.near_copies`) measure against it.
+    (:mod:`gda_core.near_copies`) measure against it. Fitting, generating and selecting get a
+    :class:`FitContext` view of it (no test split, no hidden labels: :meth:`fitting`).
     """
 
     train: Dataset
@@ -63,6 +64,11 @@ class RunContext:
 
             return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
         return PlainProgress(iterable, desc, total)
+
+    def fitting(self, component: str) -> FitContext:
+        """The view of this context that ``component`` (``"generator vision.ddpm"``) fits,
+        generates or selects with: no test split, pool records without hidden labels."""
+        return FitContext(self, component)
 
     def scratch_dir(self, name: str) -> Path | None:
         """A folder a long fit may keep resumable state in (``RUN/model.partial/<name>``), or None
@@ -123,6 +129,51 @@ class RunContext:
     def rng(self, *keys: int) -> np.random.Generator:
         """A numpy generator seeded from the run seed and ``keys``."""
         return np.random.default_rng(np.random.SeedSequence([self.seed, *keys]))
+
+
+class FitContext(RunContext):
+    """What fitting, generating and selecting see: the run's :class:`RunContext` without the
+    test split, its pool's records without hidden labels.
+
+    Strategies, generators, baselines and selectors (and the embedders fitted for them) get one;
+    validators get the full context. Reading :attr:`test` raises a :class:`GDAError` naming
+    ``component``, the one that asked. Everything else is the run context's: the embedders,
+    their fitted state and the feature cache are shared (features computed for selection serve
+    the validators), and ``generator_train`` set here is set on the run context (near-copy
+    checks measure against it).
+    """
+
+    def __init__(self, base: RunContext, component: str) -> None:
+        from .splits import without_hidden_labels
+
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(RunContext)
+                  if f.name not in ("test", "generator_train")}
+        fields["pool"] = without_hidden_labels(base.pool)
+        vars(self).update(fields, _base=base, component=component)
+
+    @property  # type: ignore[override]
+    def test(self) -> Dataset | None:
+        raise GDAError(f"{self.component} read context.test while fitting, generating or selecting: the test "
+                       "split is for validators only (choose hyperparameters on data carved from context.train)")
+
+    @test.setter
+    def test(self, value: Dataset | None) -> None:
+        raise GDAError(f"{self.component} set context.test while fitting, generating or selecting")
+
+    @property  # type: ignore[override]
+    def generator_train(self) -> Dataset | None:
+        return self._base.generator_train
+
+    @generator_train.setter
+    def generator_train(self, value: Dataset | None) -> None:
+        self._base.generator_train = value
+
+    def for_component(self, component: str) -> FitContext:
+        """The same view, naming ``component`` in its errors."""
+        return FitContext(self._base, component)
+
+    def __repr__(self) -> str:
+        return f"FitContext({self.component!r}, train={len(self.train)} records, seed={self.seed})"
 
 
 def _stderr_is_terminal() -> bool:

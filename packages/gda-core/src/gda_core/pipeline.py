@@ -26,17 +26,19 @@ import numpy as np
 from . import near_copies, runfolder
 from .components import DataSplits, Strategy, ValidationInputs, ValidationResult
 from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
-from .context import SCRATCH_DIR, RunContext
+from .context import SCRATCH_DIR, FitContext, RunContext
 from .errors import ConfigError, DataError, GDAError, RunFolderError
 from .executors import ShardTask, open_executor
-from .records import SYNTHETIC, Dataset, Provenance, Record, json_safe, validate_dataset
+from .records import SYNTHETIC, Dataset, Provenance, Record, RecordSpec, json_safe, validate_dataset
 from .report import write_report
 from .results import RunResult
-from .splits import HIDDEN_LABEL, split_train_test
+from .splits import hidden_labels, label_accuracy, split_train_test, without_hidden_labels
 
 log = logging.getLogger("gda")
 
 SYNTHETIC_SET = "synthetic"
+POOL_REPORT = "pool_strategy.json"
+"""The strategy's pool summary in the run folder, with the pseudo-labels' accuracy vs hidden labels."""
 STEPS = ("generate", "select", "validate")
 
 
@@ -101,6 +103,12 @@ class Pipeline:
         self.results: dict[str, ValidationResult] = {}
         self._executor_open: Any = None
         self._fitted_selectors: set[int] = set()
+        self.hidden_labels: dict[str, Any] = {}
+        """The pool's hidden labels by record id, kept aside when the data is loaded (the pool in
+        every context has none): for the report's pseudo-label accuracy only."""
+        self.pseudo_labels: dict[str, Any] | None = None
+        self._views: dict[str, FitContext] = {}
+        self._spec: RecordSpec | None = None
 
     @contextlib.contextmanager
     def _step(self, name: str) -> Iterator[dict[str, bool]]:
@@ -152,12 +160,21 @@ class Pipeline:
         pool = splits.pool
         if pool is not None:
             pool = self._check_pool(pool, train, test)
-        ctx.train, ctx.test, ctx.pool = train, test, pool
+        self.hidden_labels = hidden_labels(pool)
+        ctx.train, ctx.test, ctx.pool = train, test, without_hidden_labels(pool)
+        self._views, self._spec = {}, None
         ctx.embedder = self.resolved.embedder
         ctx.embedders = self.resolved.named_embedders()
         ctx.application = self.resolved.application
         self.context = ctx
         return ctx
+
+    def fitting(self, component: str) -> FitContext:
+        """The context ``component`` fits, generates or selects with (no test split, no hidden
+        labels; :class:`~gda_core.context.FitContext`), one per component name."""
+        if component not in self._views:
+            self._views[component] = self._ctx().fitting(component)
+        return self._views[component]
 
     def _check_pool(self, pool: Dataset, train: Dataset, test: Dataset) -> Dataset | None:
         """An unlabelled pool must hold no test record and no label; an empty one is dropped."""
@@ -261,11 +278,13 @@ class Pipeline:
         ctx = self._ctx()
         t0 = time.perf_counter()
         ctx.generator_train = None  # a strategy that trains on more than train sets it
-        gen = self.resolved.generator
-        gen = self.resolved.strategy.fit(gen, ctx.train, ctx) or gen
+        gen, strategy = self.resolved.generator, self.resolved.strategy
+        view = self.fitting(f"generator {gen.name} (fitted by strategy {strategy.name or 'core.train'})")
+        gen = strategy.fit(gen, ctx.train, view) or gen
         if not gen.name:
             gen.name = self.resolved.generator.name
         self.resolved.generator = gen
+        self._note_pseudo_labels()
         with runfolder.atomic_dir(self.folder / "model") as tmp:
             gen.save_pretrained(tmp)
             near_copies.save_trained_on(tmp, ctx)
@@ -282,14 +301,15 @@ class Pipeline:
         runfolder.begin_step(self.folder, "generate")
         counts = class_counts_to_generate(self.resolved, ctx.train)
         strategy = self.resolved.strategy
-        conditions = strategy.conditions(counts, ctx.train, ctx)
+        conditions = strategy.conditions(counts, ctx.train, self.fitting(f"strategy {strategy.name or 'core.train'}"))
         self.synthetic = self._generate_set(SYNTHETIC_SET, 0, self.resolved.generator, conditions)
         plain = Strategy()
         for i, base in enumerate(self.resolved.baselines):
             set_name = f"baseline-{base.name}"
             base_conditions = plain.conditions(counts, ctx.train, ctx)
+            view = self.fitting(f"generator {base.name}")
             self.baselines[base.name] = self._generate_set(set_name, i + 1, base, base_conditions, strategy=plain,
-                                                           before=lambda b=base: b.fit(ctx.train, ctx))
+                                                           before=lambda b=base, v=view: b.fit(ctx.train, v))
         runfolder.mark_step(self.folder, "generate", {"synthetic": len(self.synthetic)})
         return self.synthetic
 
@@ -361,13 +381,11 @@ class Pipeline:
         One call per shard index and no shared state between calls: an executor may map it over
         the shard indices in any order or in parallel.
         """
-        ctx = self._ctx()
         seed = _seed_for(self.config.seed, set_index, index)
-        records = generator.generate(conditions, seed=seed, context=ctx)
-        if len(records) != len(conditions):
-            raise GDAError(
-                f"generator {generator.name} returned {len(records)} records for {len(conditions)} conditions"
-            )
+        records = generator.generate(conditions, seed=seed, context=self.fitting(f"generator {generator.name}"))
+        if self._spec is None:
+            self._spec = RecordSpec.of(self._ctx().train)
+        self._spec.check(records, len(conditions), f"generator {generator.name}")
         strategy_params = strategy.params.model_dump(mode="json")
         version = str(getattr(generator, "version", "0"))
         for rec, cond, rid in zip(records, conditions, self._shard_ids(set_name, index, len(conditions))):
@@ -389,7 +407,9 @@ class Pipeline:
         if "generate" not in marker.get("steps", {}):
             raise RunFolderError(f"{self.folder} has no finished generation; run `gda generate {self.folder}` first")
         counts = class_counts_to_generate(self.resolved, ctx.train)
-        sets = [(SYNTHETIC_SET, self.resolved.strategy.conditions(counts, ctx.train, ctx))]
+        strategy = self.resolved.strategy
+        sets = [(SYNTHETIC_SET, strategy.conditions(counts, ctx.train,
+                                                    self.fitting(f"strategy {strategy.name or 'core.train'}")))]
         plain = Strategy()
         sets += [(f"baseline-{b.name}", plain.conditions(counts, ctx.train, ctx)) for b in self.resolved.baselines]
         loaded: dict[str, list[Record]] = {}
@@ -449,7 +469,7 @@ class Pipeline:
     def _select_one(self, executor: Any, position: int, sel: Any, key: str, current: list[Record]) -> list[Record]:
         """One selector of the chain on ``current``: fit, embed and score (per-sample scores and
         features in chunks through ``executor``), select; the records it keeps."""
-        ctx = self._ctx()
+        ctx = self.fitting(f"selector {sel.name}")
         if not current:
             self.stages.append((f"after {key}", []))
             return current
@@ -479,14 +499,15 @@ class Pipeline:
 
     def embed_records(self, records: Sequence[Record], embedder: str | None) -> np.ndarray:
         """Features of ``records`` from the run's (or the named) embedder (an executor's call: on
-        a Ray worker, its own copy of the embedder, fitted once)."""
-        return np.asarray(self._ctx().embed(records, embedder), dtype=np.float64)
+        a Ray worker, its own copy of the embedder, fitted once) for the selectors."""
+        view = self.fitting(f"embedder {embedder or 'of the run'} (for the selectors)")
+        return np.asarray(view.embed(records, embedder), dtype=np.float64)
 
     def score_records(self, records: Sequence[Record], position: int) -> np.ndarray:
         """Scores of ``records`` by the chain's selector at ``position`` (a per-sample selector;
         an executor's call: a Ray worker fits its copy once)."""
-        ctx = self._ctx()
         sel = self.resolved.selectors[position]
+        ctx = self.fitting(f"selector {sel.name}")
         if position not in self._fitted_selectors:
             sel.fit(ctx.train, ctx)
             self._fitted_selectors.add(position)
@@ -575,6 +596,8 @@ class Pipeline:
 
     def _validate(self) -> dict[str, ValidationResult]:
         ctx = self._ctx()
+        if self.pseudo_labels is None:
+            self._note_pseudo_labels()
         runfolder.begin_step(self.folder, "validate")
         kept = self.stages[-1][1] if self.stages else [r for r in self.synthetic if r.provenance.is_kept]
         inputs = ValidationInputs(train=ctx.train, test=ctx.test, synthetic=kept,
@@ -594,17 +617,31 @@ class Pipeline:
     def pseudo_label_accuracy(self, records: Sequence[Record]) -> float | None:
         """The share of pseudo-labelled pool ``records`` whose label is the pool's hidden label
         (None when the loader kept no hidden labels). For reports only: nothing learns from it."""
-        pool = self._ctx().pool
-        hidden = {r.id: r.meta[HIDDEN_LABEL] for r in (pool.records if pool is not None else [])
-                  if HIDDEN_LABEL in r.meta}
-        scored = [repr(hidden[r.id]) == repr(r.label) for r in records if r.id in hidden]
-        return float(np.mean(scored)) if scored else None
+        return label_accuracy(records, self.hidden_labels)
+
+    def _note_pseudo_labels(self) -> None:
+        """Score the strategy's pseudo-labels against the hidden labels kept aside (when it used
+        any): logged, added to ``pool_strategy.json`` and the report; never used to learn."""
+        ctx, strategy = self._ctx(), self.resolved.strategy
+        pseudo = strategy.pseudo_labelled(ctx.train, self.fitting(f"strategy {strategy.name or 'core.train'}"))
+        if pseudo is None:
+            self.pseudo_labels = None
+            return
+        acc = self.pseudo_label_accuracy(pseudo)
+        self.pseudo_labels = {"records": len(pseudo), "accuracy_vs_hidden_labels": acc}
+        if acc is None:
+            return
+        log.info("%s: %d pseudo-labelled pool records, accuracy vs hidden labels %.3f (report only)",
+                 strategy.name, len(pseudo), acc)
+        path = self.folder / POOL_REPORT
+        summary = runfolder.read_json(path, "") if path.is_file() else {"strategy": strategy.name}
+        runfolder.write_json(path, {**summary, "accuracy_vs_hidden_labels": acc})
 
     def result(self) -> RunResult:
         ctx = self._ctx()
         return RunResult(self.folder, ctx.train, ctx.test, self.synthetic, self.baselines, self.results,
                          stages=list(self.stages), config=self.resolved.resolved_dict(), loader=self.resolved.dataset,
-                         pool=ctx.pool, strategy=self.resolved.strategy)
+                         pool=ctx.pool, strategy=self.resolved.strategy, pseudo_labels=self.pseudo_labels)
 
     def _ctx(self) -> RunContext:
         if self.context is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, GDAError
 
 REAL = "real"
 SYNTHETIC = "synthetic"
@@ -148,6 +148,75 @@ def validate_dataset(ds: Dataset, *, name: str = "data set", need_labels: bool =
             raise DataError(f"{name}: record {r.id!r} holds NaN or infinite values")
         if a.dtype.kind not in "biufc":
             raise DataError(f"{name}: record {r.id!r} has non-numeric data of dtype {a.dtype}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordSpec:
+    """What records like a data set's look like: text or arrays, the arrays' shape (when every
+    record has the same; else their number of dimensions), the targets' shape, the class keys.
+
+    The pipeline checks every generator's output against its training set's spec
+    (:meth:`check`) before anything else reads it, so a generator returning 1-feature records
+    for 13-feature data stops the run with one line naming it, not a traceback in a validator."""
+
+    text: bool
+    shape: tuple[int, ...] | None
+    ndim: int | None
+    target_shape: tuple[int, ...] | None
+    has_target: bool
+    classes: frozenset[str]
+
+    @classmethod
+    def of(cls, ds: Dataset) -> RecordSpec:
+        """The spec of ``ds``'s records (its labelled classes, the first record's modality)."""
+        recs = list(ds.records)
+        text = bool(recs) and isinstance(recs[0].data, str)
+        shapes = {np.shape(r.data) for r in recs} if not text else set()
+        targets = {np.shape(r.target) for r in recs if r.target is not None}
+        return cls(text=text, shape=next(iter(shapes)) if len(shapes) == 1 else None,
+                   ndim=len(next(iter(shapes))) if len({len(s) for s in shapes}) == 1 else None,
+                   target_shape=next(iter(targets)) if len(targets) == 1 else None,
+                   has_target=bool(recs) and all(r.target is not None for r in recs),
+                   classes=frozenset(label_key(c) for c in ds.classes))
+
+    def check(self, records: Any, expected: int, who: str) -> None:
+        """Raise :class:`GDAError` (one line naming ``who``) unless ``records`` is a list of
+        ``expected`` :class:`Record` objects like this spec's: text for text data and numeric,
+        finite arrays of the same shape (and target shape) for array data, labels among the classes."""
+        if not isinstance(records, (list, tuple)):
+            raise GDAError(f"{who} returned {type(records).__name__}, not a list of records")
+        if len(records) != expected:
+            raise GDAError(f"{who} returned {len(records)} records for {expected} conditions")
+        for i, r in enumerate(records):
+            problem = self._problem(r)
+            if problem:
+                raise GDAError(f"{who} returned records unlike its training data: record {i} {problem}")
+
+    def _problem(self, r: Any) -> str | None:
+        if not isinstance(r, Record):
+            return f"is a {type(r).__name__}, not a gda_core.Record"
+        if isinstance(r.data, str) and not self.text:
+            return "is a text, and the training records are arrays"
+        if self.text and not isinstance(r.data, str):
+            return f"is {type(r.data).__name__} data, and the training records are texts"
+        if r.label is not None and self.classes and label_key(r.label) not in self.classes:
+            return f"has label {r.label!r}, not one of the training classes ({', '.join(sorted(self.classes))})"
+        if self.text:
+            return None
+        a = np.asarray(r.data)
+        if a.dtype.kind not in "biuf":
+            return f"has data of dtype {a.dtype}, not numbers"
+        if self.shape is not None and a.shape != self.shape:
+            return f"has shape {a.shape}, the training records {self.shape}"
+        if self.shape is None and self.ndim is not None and a.ndim != self.ndim:
+            return f"has {a.ndim} dimensions, the training records {self.ndim}"
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            return "holds NaN or infinite values"
+        if self.has_target and r.target is None:
+            return "has no target, and every training record has one"
+        if r.target is not None and self.target_shape is not None and np.shape(r.target) != self.target_shape:
+            return f"has a target of shape {np.shape(r.target)}, the training records' {self.target_shape}"
+        return None
 
 
 def label_key(label: Any) -> str:

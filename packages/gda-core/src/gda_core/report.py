@@ -121,7 +121,14 @@ def pool_summary(result: RunResult) -> str | None:
     name = _name(result.config, "strategy")
     line = f"unlabelled pool: {plural(len(result.pool), 'record')}"
     if result.strategy is not None and result.strategy.uses_pool():
-        return f"{line}, which strategy `{name}` learnt from"
+        line = f"{line}, which strategy `{name}` learnt from"
+        pseudo = result.pseudo_labels
+        if pseudo:
+            acc = pseudo.get("accuracy_vs_hidden_labels")
+            line += f" ({plural(pseudo['records'], 'record')} pseudo-labelled" + (
+                f", {_pct(acc)} of them right against the pool's hidden labels, a figure for this report only"
+                if acc is not None else "") + ")"
+        return line
     others = ", ".join(f"`{s}`" for s in pool_strategies() if s != name)
     return f"{line}, unused: strategy `{name}` does not learn from it" + (
         f" (strategies that do: {others})" if others else "")

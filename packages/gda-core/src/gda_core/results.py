@@ -37,6 +37,9 @@ class RunResult:
     loader: DatasetLoader | None = None
     pool: Dataset | None = None
     strategy: Strategy | None = None
+    pseudo_labels: dict[str, Any] | None = None
+    """``{"records": n, "accuracy_vs_hidden_labels": acc or None}`` of the pool records the strategy
+    pseudo-labelled and trained on (:meth:`~gda_core.Strategy.pseudo_labelled`), None without any."""
 
     @property
     def kept(self) -> list[Record]:

@@ -9,6 +9,7 @@ holds a test record.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,31 @@ def k_shot_with_pool(ds: Dataset, k: int | None, seed: int) -> tuple[Dataset, Da
         for r in ds.records if r.id not in taken
     ]
     return labelled, Dataset(pool, modality=ds.modality, classes=ds.classes, meta=ds.meta)
+
+
+def hidden_labels(pool: Dataset | None) -> dict[str, Any]:
+    """The hidden labels a loader kept on ``pool``'s records, by record id (for reports only)."""
+    if pool is None:
+        return {}
+    return {r.id: r.meta[HIDDEN_LABEL] for r in pool.records if HIDDEN_LABEL in r.meta}
+
+
+def without_hidden_labels(pool: Dataset | None) -> Dataset | None:
+    """``pool`` with no record carrying a hidden label (the same object when none does): what
+    strategies, generators and selectors see."""
+    if pool is None or not any(HIDDEN_LABEL in r.meta for r in pool.records):
+        return pool
+    return pool.with_records(
+        Record(id=r.id, data=r.data, label=r.label, target=r.target,
+               meta={k: v for k, v in r.meta.items() if k != HIDDEN_LABEL}, provenance=r.provenance)
+        for r in pool.records)
+
+
+def label_accuracy(records: Sequence[Record], hidden: dict[str, Any]) -> float | None:
+    """The share of ``records`` (pseudo-labelled pool records) whose label is their hidden label in
+    ``hidden`` (:func:`hidden_labels`); None when none of them has one."""
+    scored = [repr(hidden[r.id]) == repr(r.label) for r in records if r.id in hidden]
+    return float(np.mean(scored)) if scored else None
 
 
 def class_folders(root: Path, unlabelled: str | None, field: str = "path") -> list[Path]:

@@ -34,10 +34,11 @@ A generator opts in to ``core.pretrain-finetune`` by defining two methods:
 :func:`supports_warm_start` tells whether a generator implements the API. ``vision.ddpm`` and
 ``core.gmm`` do; other generators are refused with an error that names them.
 
-Pseudo-label accuracy against the pool's hidden labels (``gda_core.splits.HIDDEN_LABEL``) is
-measured for the report only: it is logged and written to ``pool_strategy.json`` in the run
-folder, and never used to choose, weight or train anything. Records handed to the generator
-carry no hidden label.
+Strategies see the pool through a :class:`~gda_core.context.FitContext`, whose records carry
+no hidden label. The pipeline keeps the loader's hidden labels aside and scores the records a
+strategy pseudo-labelled (:meth:`~gda_core.Strategy.pseudo_labelled`) against them for the report
+only: logged and written to ``pool_strategy.json`` in the run folder, never used to choose,
+weight or train anything.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ from pydantic import Field
 from gda_core.components import Generator, Params, Strategy
 from gda_core.errors import ConfigError, DataError
 from gda_core.records import Dataset, Record
-from gda_core.splits import HIDDEN_LABEL
 
 log = logging.getLogger("gda")
 
@@ -168,10 +168,9 @@ def _most_confident(pred: np.ndarray, conf: np.ndarray, params: PseudoLabelParam
 
 
 def _relabelled(record: Record, label: Any, confidence: float) -> Record:
-    """A pool record with its pseudo-label (and confidence in ``meta``), no hidden label."""
-    meta = {k: v for k, v in record.meta.items() if k != HIDDEN_LABEL}
-    meta[PSEUDO_LABEL] = {"confidence": confidence}
-    return Record(id=record.id, data=record.data, label=label, target=record.target, meta=meta)
+    """A pool record with its pseudo-label (and its confidence in ``meta``)."""
+    return Record(id=record.id, data=record.data, label=label, target=record.target,
+                  meta={**record.meta, PSEUDO_LABEL: {"confidence": confidence}})
 
 
 def pseudo_label(labelled: Dataset, pool: Dataset, context, params: PseudoLabelParams, *,
@@ -179,9 +178,11 @@ def pseudo_label(labelled: Dataset, pool: Dataset, context, params: PseudoLabelP
     """Label ``pool`` with a classifier fitted on ``labelled``; keep the most confident records.
 
     The classifier works in the run embedder's space (or the named ``embedder``'s, or on raw
-    values: ``params.features``). Returns the kept pool records (label set to the prediction,
-    ``meta[PSEUDO_LABEL]`` holding the confidence, no hidden label) and a summary for the report
-    (counts, mean confidence, and the accuracy against hidden labels where the loader kept them).
+    values: ``params.features``). ``pool`` is unlabelled (a :class:`~gda_core.context.FitContext`'s
+    pool: no hidden labels). Returns the kept pool records (label set to the prediction,
+    ``meta[PSEUDO_LABEL]`` holding the confidence) and a summary for the report (counts, mean
+    confidence, kept records per class); :func:`gda_core.splits.label_accuracy` scores them
+    against hidden labels kept aside.
     """
     from sklearn.preprocessing import StandardScaler
 
@@ -198,17 +199,11 @@ def pseudo_label(labelled: Dataset, pool: Dataset, context, params: PseudoLabelP
     summary: dict[str, Any] = {"classifier": params.classifier, "pool": len(pool), "kept": len(out),
                                "mean_confidence": float(conf[kept].mean()) if kept else None,
                                "per_class": {str(c): int(np.sum(pred[kept] == i)) for i, c in enumerate(classes)}}
-    hidden = [pool.records[i].meta.get(HIDDEN_LABEL) for i in kept]
-    if kept and all(h is not None for h in hidden):  # report only: never used to learn
-        summary["accuracy_vs_hidden_labels"] = float(np.mean([repr(h) == repr(classes[pred[i]])
-                                                              for h, i in zip(hidden, kept)]))
     return out, summary
 
 
 def _report(context, strategy: str, summary: dict[str, Any]) -> None:
-    acc = summary.get("accuracy_vs_hidden_labels")
-    log.info("%s: kept %d of %d pool records%s", strategy, summary.get("kept", 0), summary.get("pool", 0),
-             "" if acc is None else f" (pseudo-label accuracy vs hidden labels {acc:.3f}, report only)")
+    log.info("%s: kept %d of %d pool records", strategy, summary.get("kept", 0), summary.get("pool", 0))
     if context.workdir is not None:
         from pathlib import Path
 
@@ -296,8 +291,7 @@ class PretrainFinetuneStrategy(PseudoLabelStrategy):
                               "use core.pseudo-label with it instead")
         p = self.params
         unlabelled = pool.with_records(
-            Record(id=r.id, data=r.data, label=None, target=r.target,
-                   meta={k: v for k, v in r.meta.items() if k != HIDDEN_LABEL}) for r in pool.records)
+            Record(id=r.id, data=r.data, label=None, target=r.target, meta=dict(r.meta)) for r in pool.records)
         unlabelled.classes = list(train.classes)
         summary: dict[str, Any] = {"pool": len(pool), "pretrain_steps": p.pretrain_steps,
                                    "finetune_steps": p.finetune_steps, "lora_rank": p.lora_rank}
