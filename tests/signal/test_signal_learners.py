@@ -75,7 +75,7 @@ def test_predictive_score_prefers_faithful_training_series(sine_factory, ctx):
 
 def test_timegan_shapes_follow_reference():
     """Hidden size max(1, D // 2); multivariate: the last channel is predicted from the others."""
-    from gda_signal._nets import nets
+    from gda_signal._nets import GRUClassifier
     from gda_signal._timegan import _predict_io
 
     X = np.zeros((4, 10, 6), dtype=np.float32)
@@ -83,4 +83,4 @@ def test_timegan_shapes_follow_reference():
     assert xi.shape == (4, 9, 5) and yi.shape == (4, 9, 1)
     xi, yi = _predict_io(X[..., :1])
     assert xi.shape == (4, 9, 1) and yi.shape == (4, 9, 1)
-    assert nets().GRUClassifier(6, max(1, 6 // 2)).gru.hidden_size == 3
+    assert GRUClassifier(6, max(1, 6 // 2)).gru.hidden_size == 3

@@ -38,3 +38,4 @@ def test_gunpoint_example_runs_end_to_end(tmp_path):
     report = (tmp_path / "run" / "report.md").read_text()
     assert "discriminative score" in report and "predictive score" in report
     assert (tmp_path / "run" / "model" / "denoiser" / "diffusion_pytorch_model.safetensors").is_file()
+    assert not (tmp_path / "run" / "model.partial").exists()  # the fit's resumable state, gone once saved

@@ -12,12 +12,12 @@ def train_cnn(X: np.ndarray, y: np.ndarray, n_classes: int, *, seed: int, epochs
 
     from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
-    from ._nets import nets
+    from ._nets import CNN1D
 
     apply_thread_setting()  # once per process
     dev = pick_device(device)
     torch.manual_seed(seed)
-    model = nets().CNN1D(X.shape[1], n_classes, width).to(dev)
+    model = CNN1D(X.shape[1], n_classes, width).to(dev)
     data = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)).to(dev)
     labels = torch.from_numpy(np.asarray(y)).long().to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-3)

@@ -1,4 +1,6 @@
-"""The DDPM training loop and the DDIM / DPM-Solver sampling loop shared by signal.diffusion1d and signal.specdiff.
+"""What signal.diffusion1d and signal.specdiff share: their parameters, the DDPM training step they
+give GDA's training loop (:mod:`gda_core.torch.training`) and the diffusers samplers they give GDA's
+sampler (:mod:`gda_core.torch.sampling`).
 
 ``call(model, x, t, labels)`` adapts a denoiser's forward to return the predicted noise.
 Label ``n_classes`` means "no class" (classifier-free guidance).
@@ -6,7 +8,6 @@ Label ``n_classes`` means "no class" (classifier-free guidance).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -14,7 +15,6 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import SAMPLING, Params
-from gda_core.torch.diffusion import start_index
 
 
 class DiffusionTrainingParams(Params):
@@ -54,8 +54,9 @@ def make_sampler(train_scheduler, sampler: str):
 def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, n_classes: int, scheduler, *,
                    steps: int, batch_size: int, lr: float, ema: float, label_dropout: float, seed: int,
                    device: str, context: Any, desc: str, augment: Callable | None = None,
-                   chooser: Any = None) -> tuple[Any, list[float]]:
-    """Train ``model`` to predict the noise added to ``data`` (N, ...); returns (model or its EMA, losses).
+                   chooser: Any = None, key: Any = None) -> tuple[Any, list[float]]:
+    """Train ``model`` to predict the noise added to ``data`` (N, ...) through GDA's training loop
+    (AdamW, cosine decay to 10%, EMA); returns (model or its EMA, losses).
 
     ``chooser`` (a :class:`gda_core.torch.diffusion.CheckpointChooser`), when given, scores the weights
     used for sampling (the EMA's) as training goes and the returned model holds the checkpoint it kept.
@@ -66,59 +67,49 @@ def train_denoiser(model, call: Callable, data: np.ndarray, labels: np.ndarray, 
     """
     import torch
 
-    model = model.to(device)
-    ema_model = copy.deepcopy(model).eval() if ema > 0 else None
-    x_all = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
-    y_all = torch.from_numpy(np.asarray(labels)).long().to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    lr_sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps)))
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    from gda_core.torch.training import EMA, Optim, Schedule, TrainingLoop
+
+    x_all = torch.as_tensor(np.ascontiguousarray(data, dtype=np.float32)).to(device)
+    y_all = torch.as_tensor(np.asarray(labels)).long().to(device)
     alphas = scheduler.alphas_cumprod.to(device)
     n_t = scheduler.config.num_train_timesteps
-    use_bf16 = torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported()
     extra = (1,) * (x_all.dim() - 1)
-    model.train()
-    losses: list[float] = []
-    for step in context.progress(range(steps), desc=desc, total=steps):
+
+    def step(s) -> Any:
+        gen = s.generator
         idx = torch.randint(0, len(x_all), (min(batch_size, len(x_all)),), generator=gen).to(device)
         x0, lab = x_all[idx], y_all[idx].clone()
         kwargs = {}
         if augment is not None:
             x0, aug = augment(x0, gen)
             kwargs["aug"] = aug.to(device)
-        drop = (torch.rand(len(lab), generator=gen) < label_dropout).to(device)
-        lab[drop] = n_classes
+        lab[(torch.rand(len(lab), generator=gen) < label_dropout).to(device)] = n_classes
         noise = torch.randn(x0.shape, generator=gen).to(device)
         t = torch.randint(0, n_t, (len(x0),), generator=gen).to(device)
         xt = alphas[t].sqrt().view(-1, *extra) * x0 + (1 - alphas[t]).sqrt().view(-1, *extra) * noise
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
-            pred = call(model, xt, t, lab, **kwargs)
-        loss = torch.nn.functional.mse_loss(pred.float(), noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        lr_sched.step()
-        if ema_model is not None:
-            decay = min(ema, (1 + step) / (10 + step))  # warm-up: early weights fade fast
-            with torch.no_grad():
-                for pe, pm in zip(ema_model.parameters(), model.parameters()):
-                    pe.lerp_(pm, 1 - decay)
-        losses.append(float(loss.detach()))
-        if chooser is not None:
-            chooser.after_step(step + 1, steps, ema_model if ema_model is not None else model)
-    model = ema_model if ema_model is not None else model
-    if chooser is not None:
-        chooser.restore(model)
-    return model.eval(), losses
+        with s.autocast():
+            pred = call(s.modules["denoiser"], xt, t, lab, **kwargs)
+        return torch.nn.functional.mse_loss(pred.float(), noise)
+
+    optim = Optim("denoiser", lr=lr, weight_decay=1e-4, schedule=Schedule(decay="cosine", floor=0.1))
+    result = TrainingLoop({"denoiser": model}, step, {"denoiser": optim}, steps=steps, seed=seed, device=device,
+                          precision="auto", ema={"denoiser": EMA(ema)}, chooser=chooser, context=context, desc=desc,
+                          key=key).run()
+    return result.modules["denoiser"], result.losses.get("loss", [])
+
+
+def _sampler(train_scheduler, sampler: str) -> Any:
+    from gda_core.torch.sampling import DiffusersScheduler
+
+    return DiffusersScheduler(lambda: make_sampler(train_scheduler, sampler))
 
 
 def sample(model, call: Callable, train_scheduler, shape: tuple[int, ...], labels: list[int], n_classes: int, *,
            seed: int, sampler: str, num_inference_steps: int, guidance_scale: float, batch_size: int,
            context: Any = None, desc: str = "sample", strength: float = 1.0, init: np.ndarray | None = None,
            latents: np.ndarray | None = None) -> np.ndarray:
-    """Denoise ``len(labels)`` samples of ``shape``; deterministic given ``seed``.
+    """Denoise ``len(labels)`` samples of ``shape`` through :func:`gda_core.torch.sampling.sample`;
+    deterministic given ``seed``.
 
     With ``strength`` 1 (default) every sample starts from Gaussian noise. Below 1 denoising starts
     part-way (SDEdit / DA-Fusion): from ``init`` (n, *shape), clean samples noised to that level with
@@ -127,40 +118,17 @@ def sample(model, call: Callable, train_scheduler, shape: tuple[int, ...], label
     """
     import torch
 
-    if strength < 1.0 and init is None and latents is None:
-        raise ValueError("sample: strength below 1 needs init or latents")
-    dev = next(model.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    out = []
-    for i in range(0, len(labels), batch_size):
-        chunk = labels[i:i + batch_size]
-        sch = make_sampler(train_scheduler, sampler)
-        sch.set_timesteps(num_inference_steps)
-        x = torch.randn((len(chunk), *shape), generator=gen).to(dev)
-        steps = sch.timesteps
-        if strength < 1.0 or latents is not None:
-            t0 = start_index(num_inference_steps, strength)
-            steps = steps[t0:]
-            if hasattr(sch, "set_begin_index"):
-                sch.set_begin_index(t0 * getattr(sch, "order", 1))
-            if latents is not None:
-                x = torch.from_numpy(np.asarray(latents[i:i + batch_size], dtype=np.float32)).to(dev)
-            else:
-                x0 = torch.from_numpy(np.asarray(init[i:i + batch_size], dtype=np.float32)).to(dev)
-                x = sch.add_noise(x0, x, steps[:1].repeat(len(chunk)))
-        lab = torch.tensor(chunk, dtype=torch.long, device=dev)
-        null = torch.full_like(lab, n_classes)
-        it = context.progress(steps, desc=desc) if context is not None else steps
-        with torch.no_grad():
-            for t in it:
-                if guidance_scale != 1.0:
-                    cond, unc = call(model, torch.cat([x, x]), t, torch.cat([lab, null])).float().chunk(2)
-                    eps = unc + guidance_scale * (cond - unc)
-                else:
-                    eps = call(model, x, t, lab).float()
-                x = sch.step(eps, t, x, generator=gen).prev_sample
-        out.append(x.float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, *shape), dtype=np.float32)
+    from gda_core.torch.sampling import sample as denoise
+
+    def tensor(a):
+        return None if a is None else torch.from_numpy(np.asarray(a, dtype=np.float32))
+
+    x = denoise(lambda x, t, lab: call(model, x, t, lab), _sampler(train_scheduler, sampler), shape, len(labels),
+                num_inference_steps=num_inference_steps, noise=seed, batch_size=batch_size,
+                device=next(model.parameters()).device, labels=labels, null_label=n_classes,
+                guidance_scale=guidance_scale, strength=strength, init=tensor(init), latents=tensor(latents),
+                progress=context.progress if context is not None else None, desc=desc)
+    return x.numpy()
 
 
 def ddim_invert(model, call: Callable, train_scheduler, x0: np.ndarray, labels: list[int], *,
@@ -170,19 +138,10 @@ def ddim_invert(model, call: Callable, train_scheduler, x0: np.ndarray, labels: 
     (so ``sample(..., sampler="ddim", latents=ddim_invert(...))`` approximately reconstructs ``x0``)."""
     import torch
 
-    from gda_core.torch.diffusion import ddim_invert as core_ddim_invert
-    from gda_core.torch.diffusion import ddim_path
+    from gda_core.torch.sampling import invert
 
-    sch = make_sampler(train_scheduler, "ddim")
-    sch.set_timesteps(num_inference_steps)
-    path = ddim_path(sch.timesteps, start_index(num_inference_steps, strength), train_scheduler.alphas_cumprod)
-    dev = next(model.parameters()).device
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(x0), batch_size):
-            x = torch.from_numpy(np.asarray(x0[i:i + batch_size], dtype=np.float32)).to(dev)
-            lab = torch.tensor(labels[i:i + batch_size], dtype=torch.long, device=dev)
-            x = core_ddim_invert(x, path,
-                                 lambda xt, t, lab=lab: call(model, xt, torch.tensor(t, device=dev), lab).float())
-            out.append(x.float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, *np.asarray(x0).shape[1:]), dtype=np.float32)
+    x = torch.from_numpy(np.asarray(x0, dtype=np.float32))
+    return invert(lambda x, t, lab: call(model, x, t, lab), _sampler(train_scheduler, "ddim"), x,
+                  num_inference_steps=num_inference_steps, strength=strength,
+                  alphas_cumprod=train_scheduler.alphas_cumprod, prediction_type="epsilon", batch_size=batch_size,
+                  device=next(model.parameters()).device, labels=labels).numpy()

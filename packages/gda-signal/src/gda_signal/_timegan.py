@@ -24,7 +24,7 @@ def discriminative_score(real: np.ndarray, fake: np.ndarray, *, iterations: int,
     """
     import torch
 
-    from ._nets import nets
+    from ._nets import GRUClassifier
 
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -40,7 +40,7 @@ def discriminative_score(real: np.ndarray, fake: np.ndarray, *, iterations: int,
     r_tr, r_te = split(real)
     f_tr, f_te = split(fake)
     D = real.shape[-1]
-    model = nets().GRUClassifier(D, max(1, D // 2)).to(device)
+    model = GRUClassifier(D, max(1, D // 2)).to(device)
     opt = torch.optim.Adam(model.parameters())
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     tr_r, tr_f = torch.from_numpy(r_tr).to(device), torch.from_numpy(f_tr).to(device)
@@ -73,12 +73,12 @@ def predictive_score(train: np.ndarray, test: np.ndarray, *, iterations: int, ba
     """Mean absolute error on ``test`` of a GRU next-step predictor trained on ``train`` ((N, T, D) in [0, 1])."""
     import torch
 
-    from ._nets import nets
+    from ._nets import GRUPredictor
 
     torch.manual_seed(seed)
     xi, yi = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in _predict_io(train))
     D = train.shape[-1]
-    model = nets().GRUPredictor(xi.shape[-1], max(1, D // 2), yi.shape[-1]).to(device)
+    model = GRUPredictor(xi.shape[-1], max(1, D // 2), yi.shape[-1]).to(device)
     opt = torch.optim.Adam(model.parameters())
     gen = torch.Generator().manual_seed(seed)
     for _ in range(iterations):

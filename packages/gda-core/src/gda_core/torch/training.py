@@ -268,7 +268,9 @@ class TrainingLoop:
             fn = sched.factor if isinstance(sched, Schedule) else sched
             self.optimizers[name] = opt
             self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, lambda i, fn=fn: fn(i, self.steps))
-        self.ema = {n: copy.deepcopy(self.modules[n]).requires_grad_(False).eval() for n in self.ema_specs}
+        # the averaged copies keep the modules' trainable flags, so a fine-tune of one trains what the
+        # module trained (they are updated under no_grad and never optimized here)
+        self.ema = {n: copy.deepcopy(self.modules[n]).eval() for n in self.ema_specs}
         half = self.device.type == "cuda" and self.dtype == torch.float16
         self.scaler = torch.amp.GradScaler("cuda") if half else None
         self.losses: dict[str, list[float]] = {}

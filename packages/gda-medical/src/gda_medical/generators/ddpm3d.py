@@ -5,18 +5,15 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from gda_core.errors import DataError
 from gda_core.records import Record
 from gda_core.torch.accelerators import seeded
 from gda_core.torch.diffusion import InterpolationParams
 
 from ..volumes import (
-    check_divisible,
     from_model_range,
     num_label_classes,
-    volume_shape,
 )
-from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, image_label_volumes, unet_config
+from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, image_label_volumes
 
 
 class DDPM3DParams(InterpolationParams, DiffusionParams):
@@ -34,22 +31,16 @@ class DDPM3DGenerator(DiffusionGenerator):
     condition's source and a random partner; with their label channels)."""
 
     Params = DDPM3DParams
+    who = "medical.ddpm3d"
 
     def _stack(self, records, k: int):
         """``(N, C[+1], D, H, W)`` model-range volumes; the label channel (when ``k``) from each target,
         background where a record has none (a pool volume), and which records had one."""
         return image_label_volumes(records, k), [r.target is not None for r in records] if k else None
 
-    def _setup(self, records, k: int) -> None:
-        p = self.params
-        shape = volume_shape(records)
-        check_divisible(shape[1:], len(p.channels), "medical.ddpm3d")
-        if "rot90" in p.augment and shape[2] != shape[3]:
-            raise DataError(f"generator.params.augment: rot90 needs square slices, volumes are {shape[1:]}")
-        c = shape[0] + (1 if k else 0)
-        cfg = unet_config(p, c, c)
-        self.info = {"unet_config": cfg, "shape": list(shape), "label_classes": k,
-                     "affine": np.asarray(records[0].meta.get("affine", np.eye(4))).tolist()}
+    def _network_channels(self, image_channels: int, k: int) -> tuple[int, int]:
+        c = image_channels + (1 if k else 0)  # the label volume as one more channel
+        return c, c
 
     def fit(self, train, context) -> None:
         p = self.params

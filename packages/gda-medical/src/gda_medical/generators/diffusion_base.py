@@ -21,12 +21,18 @@ from gda_core.torch.accelerators import (
     autocast,
     legacy_mixed_precision,
     pick_device,
-    seeded,
-    torch_generator,
 )
-from gda_core.torch.diffusion import CheckpointedGenerator, CheckpointParams, start_index
+from gda_core.torch.diffusion import CheckpointedGenerator, CheckpointParams
 
-from ..volumes import affine_of, check_channels, num_label_classes, read_config, save_module, volume_shape
+from ..volumes import (
+    affine_of,
+    check_channels,
+    check_divisible,
+    num_label_classes,
+    read_config,
+    save_module,
+    volume_shape,
+)
 
 
 class DiffusionParams(CheckpointParams, PrecisionParams):
@@ -165,6 +171,45 @@ def make_scheduler(p: DiffusionParams, kind: str | None = None):
     return sch
 
 
+def _tensor(values):
+    import torch
+
+    return torch.tensor(values, dtype=torch.float32)
+
+
+def _denoising_step(gen: DiffusionGenerator, x, cond, sched, channel_weights: list[float] | None):
+    """The training step of the 3-D generators: a batch of ``x`` (and ``cond``), augmented as
+    ``augment`` says, noised at random timesteps; the (channel-weighted) error of the prediction."""
+    import torch
+
+    p, dev = gen.params, gen.device
+    weights = None
+    if channel_weights is not None:
+        weights = _tensor(channel_weights).to(dev).view(1, -1, *([1] * (x.dim() - 2)))
+    n = x.shape[0]
+
+    def step(s):
+        g = s.generator
+        idx = torch.randint(0, n, (min(p.batch_size, n),), generator=g)
+        xb, cb = x[idx], None if cond is None else cond[idx]
+        ids = None
+        if p.augment:
+            xb, cb, ids = augment_batch(xb, cb, p.augment, p.augment_p, g)
+            ids = ids.to(dev)
+        xb = xb.to(dev)
+        noise = torch.randn(xb.shape, generator=g).to(dev)
+        t = torch.randint(0, p.num_train_timesteps, (xb.shape[0],), generator=g).to(dev)
+        with s.autocast():
+            noisy = sched.add_noise(original_samples=xb, noise=noise, timesteps=t)
+            if cb is not None:  # as MONAI's DiffusionInferer in "concat" mode
+                noisy = torch.cat([noisy, cb.to(dev)], dim=1)
+            pred = s.modules["unet"](noisy, timesteps=t, class_labels=ids)
+            err = (pred.float() - gen._target(sched, xb, noise, t).float()) ** 2
+            return err.mean() if weights is None else (err * weights).sum() / (weights.sum() * err[:, :1].numel())
+
+    return step
+
+
 class DiffusionGenerator(CheckpointedGenerator, Generator):
     """Base of the MONAI diffusion generators: train a ``DiffusionModelUNet`` to predict noise,
     sample through ``DiffusionInferer`` with DDPM or DDIM, save weights as safetensors.
@@ -175,6 +220,8 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
 
     Params = DiffusionParams
     version: ClassVar[str] = "1"
+    who: ClassVar[str] = "medical diffusion"
+    """The registered name, for messages when the component was built directly (not by the host)."""
 
     def __init__(self, params=None, **kwargs) -> None:
         super().__init__(params, **kwargs)
@@ -183,8 +230,21 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
 
     # -- what the network sees (subclasses override) -------------------------
 
-    def _network_channels(self, info: dict[str, Any]) -> tuple[int, int]:
+    def _network_channels(self, image_channels: int, k: int) -> tuple[int, int]:
+        """The UNet's input and output channels for volumes of ``image_channels`` and ``k`` label classes."""
         raise NotImplementedError
+
+    def _setup(self, records, k: int) -> None:
+        """Check the volumes fit the network (sizes divisible by its levels, square slices for rot90)
+        and record the UNet's configuration, the shape, ``k`` and the first volume's affine in ``info``."""
+        p = self.params
+        shape = volume_shape(records)
+        check_divisible(shape[1:], len(p.channels), self.name or self.who)
+        if "rot90" in p.augment and shape[2] != shape[3]:
+            raise DataError(f"generator.params.augment: rot90 needs square slices, volumes are {shape[1:]}")
+        cfg = unet_config(p, *self._network_channels(shape[0], k))
+        self.info = {"unet_config": cfg, "shape": list(shape), "label_classes": k,
+                     "affine": np.asarray(records[0].meta.get("affine", np.eye(4))).tolist()}
 
     # -- helpers --------------------------------------------------------------
 
@@ -196,11 +256,12 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
     def _fit_unet(self, x, cond, context, *, desc: str = "train diffusion", steps: int | None = None,
                   channel_weights: list[float] | None = None, seed_offset: int = 0, select: bool = True) -> None:
         """Train ``self.unet`` (as it stands: fresh, or pretrained for a fine-tune) to undo the noise
-        added to ``x`` (N, C, ...), in model range; ``cond`` (N, K, ...) is concatenated to the noisy
-        input when given. ``channel_weights`` (one per channel of ``x``) weigh the loss, so that a
-        channel the data lacks (a pool volume's label) teaches nothing. With ``select`` and a
-        ``checkpoint`` other than 'last', ``holdout`` of ``x`` is held out to pick the weights."""
-        import torch
+        added to ``x`` (N, C, ...), in model range, through GDA's training loop; ``cond`` (N, K, ...) is
+        concatenated to the noisy input when given. ``channel_weights`` (one per channel of ``x``)
+        weigh the loss, so that a channel the data lacks (a pool volume's label) teaches nothing.
+        With ``select`` and a ``checkpoint`` other than 'last', ``holdout`` of ``x`` is held out to
+        pick the weights."""
+        from gda_core.torch.training import Optim, Schedule, TrainingLoop, fit_key
 
         p, dev = self.params, self.device
         steps = p.steps if steps is None else steps
@@ -209,55 +270,20 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
         self.info.pop("checkpoint_step", None)
         if select and p.checkpoint != "last":
             x, cond, chooser = self._chooser(x, cond, context.seed + seed_offset)
-        unet = self.unet.to(dev).train()
-        sched = make_scheduler(p, "ddpm")
-        opt = torch.optim.AdamW(unet.parameters(), lr=p.lr, weight_decay=1e-4)
-        warm = max(1, steps // 20)
-
-        def lr_at(i: int) -> float:  # linear warm-up, then cosine decay to 5%
-            if i < warm:
-                return (i + 1) / warm
-            return 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * (i - warm) / max(1, steps - warm)))
-
-        lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-        g = torch_generator(context.seed * 7919 + 17 + seed_offset)
-        weights = None
-        if channel_weights is not None:
-            weights = torch.tensor(channel_weights, dtype=torch.float32, device=dev).view(1, -1, *([1] * (x.dim() - 2)))
-        n = x.shape[0]
-        losses = []
-        bar = context.progress(range(steps), desc=desc, total=steps)
-        for step in bar:
-            idx = torch.randint(0, n, (min(p.batch_size, n),), generator=g)
-            xb, cb = x[idx], None if cond is None else cond[idx]
-            ids = None
-            if p.augment:
-                xb, cb, ids = augment_batch(xb, cb, p.augment, p.augment_p, g)
-                ids = ids.to(dev)
-            xb = xb.to(dev)
-            noise = torch.randn(xb.shape, generator=g).to(dev)
-            t = torch.randint(0, p.num_train_timesteps, (xb.shape[0],), generator=g).to(dev)
-            with autocast(dev, p.precision):
-                noisy = sched.add_noise(original_samples=xb, noise=noise, timesteps=t)
-                if cb is not None:  # as MONAI's DiffusionInferer in "concat" mode
-                    noisy = torch.cat([noisy, cb.to(dev)], dim=1)
-                pred = unet(noisy, timesteps=t, class_labels=ids)
-                err = (pred.float() - self._target(sched, xb, noise, t).float()) ** 2
-                loss = err.mean() if weights is None else (err * weights).sum() / (weights.sum() * err[:, :1].numel())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-            opt.step()
-            lr_sched.step()
-            losses.append(float(loss.detach()))
-            if chooser is not None:
-                chooser.after_step(step + 1, steps, unet)
+        step = _denoising_step(self, x, cond, make_scheduler(p, "ddpm"), channel_weights)
+        key = fit_key(self, x, cond, None if channel_weights is None else np.asarray(channel_weights))
+        # linear warm-up from the first step, then cosine decay to 5%
+        optim = Optim("unet", lr=p.lr, weight_decay=1e-4,
+                      schedule=Schedule(warmup=max(1, steps // 20), decay="cosine", floor=0.05, warmup_shift=1))
+        result = TrainingLoop({"unet": self.unet}, step, {"unet": optim}, steps=steps,
+                              seed=context.seed * 7919 + 17 + seed_offset, device=dev, precision=p.precision,
+                              chooser=chooser, context=context, desc=desc,
+                              key=key).run()
+        self.unet = result.modules["unet"]
         if chooser is not None:
-            chooser.restore(unet)
-            self.checkpoints_ = chooser.history
-            self.info["checkpoint_step"] = chooser.best_step
-        unet.eval()
-        self.info["final_loss"] = float(np.mean(losses[-max(1, len(losses) // 10):]))
+            self.checkpoints_ = result.checkpoints
+            self.info["checkpoint_step"] = result.checkpoint_step
+        self.info["final_loss"] = result.tail_loss()
 
     def _target(self, sched, x0, noise, t):
         """What the network learns to predict (``prediction_type``) for ``x0`` noised with ``noise`` at ``t``."""
@@ -274,34 +300,49 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
         as kept volumes (at most 32), conditioned on kept volumes' ``cond``."""
         import torch
 
-        from gda_core.torch.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
+        from gda_core.torch.diffusion import heldout_chooser
 
         p, dev = self.params, self.device
-        keep, held = holdout_split(len(x), p.holdout, seed, who=self.name or type(self).__name__)
-        xh, ch = x[held], None if cond is None else cond[held]
-        x, cond = x[keep], None if cond is None else cond[keep]
-        draws = heldout_draws(len(held), x.shape[1:], p.num_train_timesteps, seed, total=32)
         sched = make_scheduler(p, "ddpm")
 
-        def heldout_loss(unet) -> float:
-            def per_sample(i, t, noise):
-                xb, t, noise = xh[i].to(dev), t.to(dev), noise.to(dev)
-                noisy = sched.add_noise(original_samples=xb, noise=noise, timesteps=t)
-                if ch is not None:
-                    noisy = torch.cat([noisy, ch[i].to(dev)], dim=1)
-                ids = torch.zeros(len(xb), dtype=torch.long, device=dev) if p.augment else None
-                with autocast(dev, p.precision):
-                    pred = unet(noisy, timesteps=t, class_labels=ids)
-                return ((pred.float() - self._target(sched, xb, noise, t).float()) ** 2).flatten(1).mean(1)
-            return mean_loss(per_sample, draws, p.sample_batch_size)
+        def loss(unet, held, t, noise):
+            xh, ch = held
+            xb, t, noise = xh.to(dev), t.to(dev), noise.to(dev)
+            noisy = sched.add_noise(original_samples=xb, noise=noise, timesteps=t)
+            if ch is not None:
+                noisy = torch.cat([noisy, ch.to(dev)], dim=1)
+            ids = torch.zeros(len(xb), dtype=torch.long, device=dev) if p.augment else None
+            with autocast(dev, p.precision):
+                pred = unet(noisy, timesteps=t, class_labels=ids)
+            return ((pred.float() - self._target(sched, xb, noise, t).float()) ** 2).flatten(1).mean(1)
 
-        pick = torch.randperm(len(x), generator=torch_generator(seed))[:32]
+        def samples(unet, picked) -> np.ndarray:
+            xk, ck = picked
+            return self._sample((len(xk), *xk.shape[1:]), seed, cond=ck).numpy()
 
-        def samples(unet) -> np.ndarray:
-            return self._sample((len(pick), *x.shape[1:]), seed, cond=None if cond is None else cond[pick]).numpy()
+        (x, cond), chooser = heldout_chooser(p, (x, cond), seed=seed, who=self.name or type(self).__name__,
+                                             num_train_timesteps=p.num_train_timesteps, loss=loss, sample=samples,
+                                             draws=32, batch=p.sample_batch_size, samples=32)
+        return x, cond, chooser
 
-        return x, cond, CheckpointChooser(p, train=x.numpy(), held=xh.numpy(), heldout_loss=heldout_loss,
-                                          sample=samples)
+    def _call(self, unet):
+        """The network as :func:`gda_core.torch.sampling.sample` calls it: ``cond`` concatenated to the
+        input as in MONAI's ``DiffusionInferer`` ("concat"), the identity transform's class with ``augment``."""
+        import torch
+
+        augment = bool(self.params.augment)
+
+        def call(x, t, labels, cond=None):
+            ids = torch.zeros(len(x), dtype=torch.long, device=x.device) if augment else None
+            inp = x if cond is None else torch.cat([x, cond], dim=1)
+            return unet(inp, timesteps=torch.as_tensor(t).reshape(1).float().to(x.device), context=None,
+                        class_labels=ids)
+        return call
+
+    def _sampler(self, kind: str | None = None):
+        from gda_core.torch.sampling import MonaiScheduler
+
+        return MonaiScheduler(lambda: make_scheduler(self.params, kind))
 
     def _sample(self, shape: tuple[int, ...], seed: int, cond=None, context=None, init=None, decode=None,
                 latents=None):
@@ -312,73 +353,30 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
         strength level from :meth:`_invert`. ``cond`` is concatenated to the input as in MONAI's
         ``DiffusionInferer``; ``decode`` maps each denoised batch (latents) to volumes.
         """
-        import torch
+        from gda_core.torch.sampling import BatchNoise, sample
 
         self._require_fitted("unet")
         p, dev = self.params, self.device
         unet = self.unet.to(dev).eval()
-        n = shape[0]
-        out = []
-        starts = list(range(0, n, p.sample_batch_size))
-        it = context.progress(starts, desc="sample", total=len(starts)) if context is not None else starts
-        for b in it:
-            m = min(p.sample_batch_size, n - b)
-            sched = make_scheduler(p, "ddim" if latents is not None else None)
-            sched.set_timesteps(p.inference_steps)
-            steps = sched.timesteps
-            x = torch.randn((m, *shape[1:]), generator=torch_generator(seed * 1_000_003 + b)).to(dev)
-            if latents is not None:
-                steps = steps[start_index(p.inference_steps, p.strength):]
-                x = latents[b:b + m].to(dev)
-            elif init is not None and p.strength < 1.0:
-                steps = steps[start_index(p.inference_steps, p.strength):]
-                x = sched.add_noise(original_samples=init[b:b + m].to(dev), noise=x,
-                                    timesteps=steps[:1].repeat(m).to(dev))
-            ids = torch.zeros(m, dtype=torch.long, device=dev) if p.augment else None  # the identity transform
-            c = None if cond is None else cond[b:b + m].to(dev)
-            with torch.no_grad(), seeded(seed + b, dev), autocast(dev, p.precision):
-                for t in steps:
-                    inp = x if c is None else torch.cat([x, c], dim=1)
-                    pred = unet(inp, timesteps=torch.Tensor((t,)).to(dev), context=None, class_labels=ids)
-                    x, _ = sched.step(pred, t, x)
-                if decode is not None:
-                    x = decode(x)
-            out.append(x.float().cpu())
-        return torch.cat(out)
+        return sample(self._call(unet), self._sampler("ddim" if latents is not None else None), shape[1:], shape[0],
+                      num_inference_steps=p.inference_steps, noise=BatchNoise(seed), batch_size=p.sample_batch_size,
+                      device=dev, precision=p.precision, strength=p.strength, init=init, latents=latents,
+                      extras=None if cond is None else {"cond": cond}, decode=decode,
+                      progress=context.progress if context is not None else None, desc="sample")
 
     def _invert(self, x0, cond=None):
         """Deterministic DDIM inversion of volumes ``x0`` (N, C, ...) in model range (with their ``cond``)
         to the noise level where sampling at ``strength`` starts: the ``latents`` :meth:`_sample`
-        decodes back to about ``x0``. The path mirrors MONAI's DDIM steps (each from ``t`` to
-        ``t - num_train_timesteps // inference_steps``, the last to a clean sample)."""
-        import torch
-
-        from gda_core.torch.diffusion import ddim_invert, eps_from_output
+        decodes back to about ``x0`` (the path mirrors MONAI's DDIM steps)."""
+        from gda_core.torch.sampling import invert
 
         self._require_fitted("unet")
         p, dev = self.params, self.device
         unet = self.unet.to(dev).eval()
-        sched = make_scheduler(p, "ddim")
-        sched.set_timesteps(p.inference_steps)
-        alphas, jump = sched.alphas_cumprod, p.num_train_timesteps // p.inference_steps
-        path = []
-        for t in [int(t) for t in sched.timesteps[start_index(p.inference_steps, p.strength):]][::-1]:
-            a_from = float(alphas[t - jump]) if t - jump >= 0 else float(sched.final_alpha_cumprod)
-            path.append((max(t - jump, 0), a_from, float(alphas[t])))
-        out = []
-        for b in range(0, len(x0), p.sample_batch_size):
-            c = None if cond is None else cond[b:b + p.sample_batch_size].to(dev)
-
-            def eps(x, t, c=c):
-                ids = torch.zeros(len(x), dtype=torch.long, device=dev) if p.augment else None
-                with autocast(dev, p.precision):
-                    pred = unet(x if c is None else torch.cat([x, c], dim=1), timesteps=torch.Tensor((t,)).to(dev),
-                                context=None, class_labels=ids)
-                return eps_from_output(pred.float(), x, float(alphas[t]), p.prediction_type)
-
-            with torch.no_grad():
-                out.append(ddim_invert(x0[b:b + p.sample_batch_size].float().to(dev), path, eps).float().cpu())
-        return torch.cat(out)
+        return invert(self._call(unet), self._sampler("ddim"), x0, num_inference_steps=p.inference_steps,
+                      strength=p.strength, alphas_cumprod=make_scheduler(p, "ddim").alphas_cumprod,
+                      prediction_type=p.prediction_type, batch_size=p.sample_batch_size, device=dev,
+                      precision=p.precision, extras=None if cond is None else {"cond": cond})
 
     def _interpolation_latents(self, xa, xb, seed: int):
         """``(latents, weights)``: the DDIM inversions of ``xa`` and ``xb`` (model range), interpolated

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from gda_core.errors import ConfigError, GDAError
 from gda_core.records import Record
-from gda_core.torch.accelerators import autocast, seeded, torch_generator
+from gda_core.torch.accelerators import seeded
 from gda_core.torch.diffusion import InterpolationParams
 
 from ..volumes import (
@@ -79,6 +79,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
     warm-start API of :mod:`gda_core.builtin.pool`."""
 
     Params = LDM3DParams
+    who = "medical.ldm3d"
 
     def __init__(self, params=None, **kwargs) -> None:
         super().__init__(params, **kwargs)
@@ -94,32 +95,32 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
                 "num_res_blocks": [1] * n, "attention_levels": [False] * n, "norm_num_groups": p.norm_num_groups,
                 "with_encoder_nonlocal_attn": False, "with_decoder_nonlocal_attn": False}
 
-    def _fit_autoencoder(self, x, context) -> None:
+    def _fit_autoencoder(self, x, context, desc: str = "train autoencoder") -> None:
+        """Train the autoencoder (L1 reconstruction + ``kl_weight`` x KL) through GDA's training loop."""
         import torch
 
+        from gda_core.torch.training import Optim, TrainingLoop, fit_key
+
         p, dev = self.params, self.device
-        ae = self.autoencoder.to(dev).train()
-        opt = torch.optim.AdamW(ae.parameters(), lr=p.ae_lr, weight_decay=1e-5)
-        g = torch_generator(context.seed * 31 + 5)
-        losses = []
-        for step in context.progress(range(p.ae_steps), desc="train autoencoder", total=p.ae_steps):
-            idx = torch.randint(0, len(x), (min(p.batch_size, len(x)),), generator=g)
+
+        def step(s):
+            idx = torch.randint(0, len(x), (min(p.batch_size, len(x)),), generator=s.generator)
             xb = x[idx].to(dev)
             # the posterior sample inside ae() draws from torch's global generator: seed it per step
-            with seeded(context.seed * 31 + 6 + step, dev), autocast(dev, p.precision):
-                recon, mu, sigma = ae(xb)
+            with seeded(context.seed * 31 + 6 + s.index, dev), s.autocast():
+                recon, mu, sigma = s.modules["autoencoder"](xb)
                 rec = torch.nn.functional.l1_loss(recon.float(), xb)
                 kl = 0.5 * (mu.float() ** 2 + sigma.float() ** 2 - torch.log(sigma.float() ** 2 + 1e-8) - 1)
                 kl = kl.flatten(1).sum(1).mean()
-                loss = rec + p.kl_weight * kl
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(ae.parameters(), 1.0)
-            opt.step()
-            losses.append(float(rec.detach()))
-        ae.eval()
-        if losses:
-            self.info["ae_l1"] = float(np.mean(losses[-max(1, len(losses) // 10):]))
+                return {"loss": rec + p.kl_weight * kl, "reconstruction": rec, "kl": kl}
+
+        optim = Optim("autoencoder", lr=p.ae_lr, weight_decay=1e-5)
+        result = TrainingLoop({"autoencoder": self.autoencoder}, step, {"autoencoder": optim}, steps=p.ae_steps,
+                              seed=context.seed * 31 + 5, device=dev, precision=p.precision, context=context,
+                              desc=desc, key=fit_key(self, x)).run()
+        self.autoencoder = result.modules["autoencoder"]
+        if result.losses:
+            self.info["ae_l1"] = result.tail_loss("reconstruction")
 
     def _encode(self, x):
         import torch
@@ -153,7 +154,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         self.info = {"ae_config": ae_cfg, "ae_class": p.autoencoder_class, "shape": list(shape),
                      "label_classes": k, "affine": np.asarray(records[0].meta.get("affine", np.eye(4))).tolist()}
         if p.ae_steps:
-            self._fit_autoencoder(x, context)
+            self._fit_autoencoder(x, context, desc=desc.replace("latent diffusion", "autoencoder"))
         with seeded(context.seed + 2):  # encode_stage_2_inputs samples from the posterior
             z = self._encode(x)
         self.info["latent_shape"] = list(z.shape[1:])
@@ -186,7 +187,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         k = self._check_fine_tune(train, lora_rank, "medical.ldm3d")
         x = image_label_volumes(train.records, k)
         if k and self.params.ae_steps:
-            self._fit_autoencoder(x, context)
+            self._fit_autoencoder(x, context, desc="fine-tune autoencoder")
         with seeded(context.seed + 2):
             z = self._encode(x) * self.info["scale_factor"]
         self._fit_unet(z, None, context, desc="fine-tune latent diffusion", steps=steps, seed_offset=1)

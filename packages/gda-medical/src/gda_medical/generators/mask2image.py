@@ -12,15 +12,13 @@ from gda_core.torch.accelerators import seeded
 
 from ..perturb import perturb_mask
 from ..volumes import (
-    check_divisible,
     from_model_range,
     num_label_classes,
     stack_images,
     stack_targets,
     to_model_range,
-    volume_shape,
 )
-from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, unet_config
+from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet
 
 
 class Mask2ImageParams(DiffusionParams):
@@ -50,6 +48,7 @@ class Mask2ImageGenerator(DiffusionGenerator):
     returned with that mask as its ``Record.target``."""
 
     Params = Mask2ImageParams
+    who = "medical.mask2image"
 
     def fit(self, train, context) -> None:
         import torch
@@ -66,15 +65,8 @@ class Mask2ImageGenerator(DiffusionGenerator):
             self.unet = build_unet(self.info["unet_config"])
         self._fit_unet(x, cond, context, desc="train medical.mask2image")
 
-    def _setup(self, records, k: int) -> None:
-        p = self.params
-        shape = volume_shape(records)
-        check_divisible(shape[1:], len(p.channels), "medical.mask2image")
-        if "rot90" in p.augment and shape[2] != shape[3]:
-            raise DataError(f"generator.params.augment: rot90 needs square slices, volumes are {shape[1:]}")
-        cfg = unet_config(p, shape[0] + k - 1, shape[0])
-        self.info = {"unet_config": cfg, "shape": list(shape), "label_classes": k,
-                     "affine": np.asarray(records[0].meta.get("affine", np.eye(4))).tolist()}
+    def _network_channels(self, image_channels: int, k: int) -> tuple[int, int]:
+        return image_channels + k - 1, image_channels  # the noisy image and the mask's foreground channels in
 
     # -- warm start (the optional API of gda_core.builtin.pool) ----------------
 

@@ -66,10 +66,10 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
     # -- fitting -----------------------------------------------------------
 
     def _build(self, in_channels: int, num_classes: int):
-        from .._nets import nets
+        from .._nets import Denoiser1D
 
         p = self.params
-        return nets().Denoiser1D(in_channels=in_channels, num_classes=num_classes, base_channels=p.base_channels,
+        return Denoiser1D(in_channels=in_channels, num_classes=num_classes, base_channels=p.base_channels,
                                  channel_mults=tuple(p.channel_mults), attention=p.attention, dropout=p.dropout,
                                  num_augment=len(p.augment))
 
@@ -131,61 +131,59 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
                select: bool = True) -> None:
         """Train (a fresh or the current denoiser) on ``X`` in data units; with ``select`` and a
         ``checkpoint`` other than 'last', a seeded share of ``X`` is held out to pick the weights."""
+        from gda_core.torch.training import fit_key
+
         from .._diffusion import make_train_scheduler, train_denoiser
 
         p = self.params
-        apply_thread_setting()  # once per process
+        apply_thread_setting()
         seed_all(context.seed)
         if fresh:
             self.scheduler_ = make_train_scheduler(p.num_train_timesteps, p.beta_schedule)
             model = self._build(X.shape[1], len(self.classes_))
         else:
             model = self.model_.train()
-        Z, chooser = self._scale(X), None
-        self.checkpoints_, self.checkpoint_step_ = [], None
+        Z, y, chooser = self._scale(X), np.asarray(y), None
         if select and p.checkpoint != "last":
-            Z, y, chooser = self._chooser(Z, np.asarray(y), context.seed)
+            Z, y, chooser = self._chooser(Z, y, context.seed)
         self.model_, self.losses_ = train_denoiser(
             model, _call, Z, y, len(self.classes_), self.scheduler_,
             steps=steps, batch_size=p.batch_size, lr=p.lr, ema=p.ema, label_dropout=p.label_dropout,
             seed=context.seed + (0 if fresh else 1), device=pick_device(p.device), context=context, desc=desc,
-            augment=self._augment if p.augment else None, chooser=chooser)
-        if chooser is not None:
-            self.checkpoints_, self.checkpoint_step_ = chooser.history, chooser.best_step
+            augment=self._augment if p.augment else None, chooser=chooser, key=fit_key(self, Z, y, fresh))
+        self.checkpoints_ = list(chooser.history) if chooser is not None else []
+        self.checkpoint_step_ = chooser.best_step if chooser is not None else None
 
     def _chooser(self, Z: np.ndarray, y: np.ndarray, seed: int):
         """Hold out ``holdout`` of the scaled series ``Z``; returns the rest, their labels and the
-        :class:`~gda_core.torch.diffusion.CheckpointChooser` scoring on the held-out ones."""
+        :func:`~gda_core.torch.diffusion.heldout_chooser`'s chooser scoring on the held-out ones."""
         import torch
 
-        from gda_core.torch.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
+        from gda_core.torch.diffusion import heldout_chooser
 
         from .._diffusion import sample
 
         p = self.params
-        keep, held = (i.numpy() for i in holdout_split(len(Z), p.holdout, seed, who="signal.diffusion1d"))
         dev = pick_device(p.device)
-        zh, yh = torch.from_numpy(Z[held]).to(dev), torch.from_numpy(y[held]).long().to(dev)
-        draws = heldout_draws(len(held), Z.shape[1:], p.num_train_timesteps, seed)
         alphas = self.scheduler_.alphas_cumprod.to(dev)
 
-        def heldout_loss(model) -> float:
-            def per_sample(i, t, noise):
-                i, t, noise = i.to(dev), t.to(dev), noise.to(dev)
-                a = alphas[t].view(-1, *([1] * (zh.dim() - 1)))
-                xt = a.sqrt() * zh[i] + (1 - a).sqrt() * noise
-                return ((_call(model, xt, t, yh[i]).float() - noise) ** 2).flatten(1).mean(1)
-            return mean_loss(per_sample, draws, p.sample_batch_size)
+        def loss(model, held, t, noise):
+            zh, yh = held
+            t, noise = t.to(dev), noise.to(dev)
+            a = alphas[t].view(-1, *([1] * (zh.dim() - 1)))
+            xt = a.sqrt() * zh + (1 - a).sqrt() * noise
+            return ((_call(model, xt, t, yh).float() - noise) ** 2).flatten(1).mean(1)
 
-        labels = y[keep][np.random.default_rng(seed).permutation(len(keep))[:200]].tolist()
-
-        def samples(model) -> np.ndarray:
-            return sample(model, _call, self.scheduler_, tuple(self.shape_), labels, len(self.classes_), seed=seed,
-                          sampler=p.sampler, num_inference_steps=p.num_inference_steps,
+        def samples(model, picked) -> np.ndarray:
+            return sample(model, _call, self.scheduler_, tuple(self.shape_), picked[1].tolist(), len(self.classes_),
+                          seed=seed, sampler=p.sampler, num_inference_steps=p.num_inference_steps,
                           guidance_scale=p.guidance_scale, batch_size=p.sample_batch_size)
 
-        chooser = CheckpointChooser(p, train=Z[keep], held=Z[held], heldout_loss=heldout_loss, sample=samples)
-        return Z[keep], y[keep], chooser
+        data = (torch.from_numpy(Z).to(dev), torch.from_numpy(y).long().to(dev))
+        (zk, yk), chooser = heldout_chooser(p, data, seed=seed, who="signal.diffusion1d",
+                                            num_train_timesteps=p.num_train_timesteps, loss=loss, sample=samples,
+                                            batch=p.sample_batch_size)
+        return zk.cpu().numpy(), yk.cpu().numpy(), chooser
 
     def _augment(self, x, gen):
         """Augment a clean batch (B, C, L) as ``augment`` lists; returns it and the (B, A) parameters."""
@@ -340,13 +338,13 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
     def load_state(self, path) -> None:
         from diffusers import DDPMScheduler
 
-        from .._nets import nets
+        from .._nets import Denoiser1D
 
         meta = json.loads((path / "signal_meta.json").read_text())
         self.classes_, self.shape_ = meta["classes"], meta["shape"]
         self.center_ = np.asarray(meta["center"], dtype=np.float32)
         self.scale_ = np.asarray(meta["scale"], dtype=np.float32)
-        self.model_ = nets().Denoiser1D.from_pretrained(path / "denoiser", **safe_kwargs())
+        self.model_ = Denoiser1D.from_pretrained(path / "denoiser", **safe_kwargs())
         self.model_ = self.model_.to(pick_device(self.params.device)).eval()
         self.scheduler_ = DDPMScheduler.from_pretrained(path / "scheduler")
 

@@ -58,6 +58,8 @@ class SpecDiffGenerator(Generator):
     def fit(self, train, context) -> None:
         from diffusers import UNet2DModel
 
+        from gda_core.torch.training import fit_key
+
         from .._diffusion import make_train_scheduler, train_denoiser
 
         p = self.params
@@ -90,7 +92,7 @@ class SpecDiffGenerator(Generator):
         self.model_, self.losses_ = train_denoiser(
             model, _call, Z, y, len(keys), self.scheduler_, steps=p.steps, batch_size=p.batch_size, lr=p.lr,
             ema=p.ema, label_dropout=p.label_dropout, seed=context.seed, device=pick_device(p.device),
-            context=context, desc="signal.specdiff fit")
+            context=context, desc="signal.specdiff fit", key=fit_key(self, Z, y))
 
     def _to_unit(self, M: np.ndarray) -> np.ndarray:
         M = np.clip(M, self.lo_, self.hi_)

@@ -301,63 +301,44 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         self.lora_rank_ = int(lora_rank)
 
     def _train(self, unet, x0, y, steps: int, context, desc: str, select: bool = True) -> Any:
-        """Train ``unet`` on ``(x0, y)`` for ``steps``; returns the EMA weights (or the held-out
-        criterion's checkpoint of them), in eval mode. Losses go to ``losses_``."""
-        import copy
-
+        """Train ``unet`` on ``(x0, y)`` for ``steps`` through GDA's training loop; returns the EMA
+        weights (or the held-out criterion's checkpoint of them), in eval mode. Losses go to ``losses_``."""
         import torch
         import torch.nn.functional as F
-        from diffusers.optimization import get_cosine_schedule_with_warmup
 
-        from gda_core.torch.accelerators import autocast, torch_generator
+        from gda_core.torch.training import EMA, Optim, Schedule, TrainingLoop, fit_key
 
         p = self.params
-        g = torch_generator(context.seed)
         chooser = None
         if select and p.checkpoint != "last":
             x0, y, chooser = self._holdout(x0, y, context.seed)
-        n, null = len(x0), len(self.classes_)
-        params = [q for q in unet.parameters() if q.requires_grad]
-        opt = torch.optim.AdamW(params, lr=p.learning_rate, weight_decay=1e-4)
-        lr_sched = get_cosine_schedule_with_warmup(opt, min(p.warmup_steps, steps // 2), steps)
-        ema = copy.deepcopy(unet).requires_grad_(False) if p.ema_decay > 0 else None
-        alphas = self.scheduler_.alphas_cumprod.to(self.device_)
-        unet.train()
-        self.losses_: list[float] = []
-        self.checkpoints_: list[dict[str, float]] = []
-        for step in context.progress(range(steps), desc=desc, total=steps):
-            idx = torch.randint(0, n, (p.batch_size,), generator=g).to(self.device_)
-            x = x0[idx]
-            aug = None
+        n, null, dev = len(x0), len(self.classes_), self.device_
+        alphas = self.scheduler_.alphas_cumprod.to(dev)
+
+        def step(s) -> Any:
+            g = s.generator
+            idx = torch.randint(0, n, (p.batch_size,), generator=g).to(dev)
+            x, aug = x0[idx], None
             if self.aug_dims_:
                 x, aug = _augment_batch(x, p.augment, g)
             labels = y[idx].clone()
-            drop = torch.rand(p.batch_size, generator=g).to(self.device_) < p.label_dropout
-            labels[drop] = null
-            noise = torch.randn(x.shape, generator=g).to(self.device_)
-            t = torch.randint(0, p.num_train_timesteps, (p.batch_size,), generator=g).to(self.device_)
+            labels[(torch.rand(p.batch_size, generator=g) < p.label_dropout).to(dev)] = null
+            noise = torch.randn(x.shape, generator=g).to(dev)
+            t = torch.randint(0, p.num_train_timesteps, (p.batch_size,), generator=g).to(dev)
             noisy = self.scheduler_.add_noise(x, noise, t)
-            with autocast(self.device_, self.dtype_):
-                pred = unet(noisy, t, class_labels=self._cond(labels, aug)).sample
-            loss = F.mse_loss(pred.float(), self._target(x, noise, t, alphas))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            lr_sched.step()
-            if ema is not None:
-                decay = min(p.ema_decay, (1 + step) / (10 + step))
-                with torch.no_grad():
-                    for pe, pm in zip(ema.parameters(), unet.parameters()):
-                        pe.lerp_(pm, 1.0 - decay)
-            self.losses_.append(float(loss.detach()))
-            if chooser is not None:
-                chooser.after_step(step + 1, steps, ema if ema is not None else unet)
-        final = (ema if ema is not None else unet).eval()
-        if chooser is not None:
-            chooser.restore(final)
-            self.checkpoints_, self.checkpoint_step_ = chooser.history, chooser.best_step
-        return final
+            with s.autocast():
+                pred = s.modules["unet"](noisy, t, class_labels=self._cond(labels, aug)).sample
+            return F.mse_loss(pred.float(), self._target(x, noise, t, alphas))
+
+        # diffusers' cosine schedule with warm-up (the first step at factor 0)
+        optim = Optim("unet", lr=p.learning_rate, weight_decay=1e-4,
+                      schedule=Schedule(warmup=min(p.warmup_steps, steps // 2), decay="cosine"))
+        result = TrainingLoop({"unet": unet}, step, {"unet": optim}, steps=steps, seed=context.seed, device=dev,
+                              precision=self.dtype_, ema={"unet": EMA(p.ema_decay)}, chooser=chooser,
+                              context=context, desc=desc, key=fit_key(self, x0, y)).run()
+        self.losses_ = result.losses.get("loss", [])
+        self.checkpoints_, self.checkpoint_step_ = result.checkpoints, result.checkpoint_step
+        return result.modules["unet"]
 
     def _target(self, x, noise, t, alphas) -> Any:
         """The UNet's training target (``prediction_type``) for images ``x`` noised with ``noise`` at ``t``."""
@@ -367,36 +348,25 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
 
     def _holdout(self, x0, y, seed: int) -> tuple[Any, Any, Any]:
         """Hold out ``holdout`` of the images; returns the rest, their labels and the checkpoint chooser
-        (:class:`gda_core.torch.diffusion.CheckpointChooser`) scoring on the held-out ones: the loss at fixed
-        noise, or the near-copy share of samples (at most 200, at the UNet's resolution)."""
-        import torch
+        (:func:`gda_core.torch.diffusion.heldout_chooser`) scoring on the held-out ones: the loss at
+        fixed noise, or the near-copy share of samples (at most 200, at the UNet's resolution)."""
+        from gda_core.torch.diffusion import heldout_chooser
 
-        from gda_core.torch.accelerators import torch_generator
-        from gda_core.torch.diffusion import CheckpointChooser, heldout_draws, holdout_split, mean_loss
+        alphas = self.scheduler_.alphas_cumprod.to(x0.device)
 
-        p = self.params
-        dev = x0.device
-        keep, out = (i.to(dev) for i in holdout_split(len(x0), p.holdout, seed, who="vision.ddpm"))
-        xh, yh, xt, yt = x0[out], y[out], x0[keep], y[keep]
-        draws = heldout_draws(len(out), xh.shape[1:], p.num_train_timesteps, seed)
-        alphas = self.scheduler_.alphas_cumprod.to(dev)
+        def loss(model, held, t, noise) -> Any:
+            xh, yh = held
+            t, noise = t.to(xh.device), noise.to(xh.device)
+            pred = model(self.scheduler_.add_noise(xh, noise, t), t, class_labels=self._cond(yh)).sample.float()
+            return ((pred - self._target(xh, noise, t, alphas)) ** 2).mean(dim=(1, 2, 3))
 
-        def heldout_loss(model) -> float:
-            def per_sample(i, t, noise):
-                i, t, noise = i.to(dev), t.to(dev), noise.to(dev)
-                noisy = self.scheduler_.add_noise(xh[i], noise, t)
-                pred = model(noisy, t, class_labels=self._cond(yh[i])).sample.float()
-                return ((pred - self._target(xh[i], noise, t, alphas)) ** 2).mean(dim=(1, 2, 3))
-            return mean_loss(per_sample, draws, 256)
-
-        labels = [int(v) for v in yt[torch.randperm(len(yt), generator=torch_generator(seed))[:200]].tolist()]
-
-        def samples(model) -> np.ndarray:
+        def samples(model, picked) -> np.ndarray:
             self.unet_ = model
-            return self.sample(labels, seed=seed, size_only=True)
+            return self.sample([int(v) for v in picked[1].tolist()], seed=seed, size_only=True)
 
-        chooser = CheckpointChooser(p, train=xt.flatten(1).cpu().numpy(), held=xh.flatten(1).cpu().numpy(),
-                                    heldout_loss=heldout_loss, sample=samples)
+        (xt, yt), chooser = heldout_chooser(self.params, (x0, y), seed=seed, who="vision.ddpm",
+                                            num_train_timesteps=self.params.num_train_timesteps, loss=loss,
+                                            sample=samples)
         return xt, yt, chooser
 
     # -- sampling ---------------------------------------------------------
@@ -413,26 +383,16 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
             raise DataError(f"vision.ddpm was not trained on class {label!r} (classes: {self.classes_})")
         return self.index_[key]
 
-    def _eps(self, x, t, labels, guidance: float) -> Any:
-        import torch
+    def _call(self) -> Any:
+        """The UNet as :func:`gda_core.torch.sampling.sample` calls it."""
+        def call(x, t, labels) -> Any:
+            return self.unet_(x, t, class_labels=self._cond(labels)).sample
+        return call
 
-        from gda_core.torch.accelerators import autocast
+    def _sampler(self, kind: str | None = None) -> Any:
+        from gda_core.torch.sampling import DiffusersScheduler
 
-        null = len(self.classes_)
-        with autocast(self.device_, self.dtype_):
-            if guidance != 1.0:
-                both = self.unet_(torch.cat([x, x]), t,
-                                  class_labels=self._cond(torch.cat([labels, torch.full_like(labels, null)]))).sample
-                cond, unc = both.float().chunk(2)
-                return unc + guidance * (cond - unc)
-            return self.unet_(x, t, class_labels=self._cond(labels)).sample.float()
-
-    def _start(self, sched) -> int:
-        """Index into ``sched.timesteps`` where denoising at ``strength`` starts (0 at strength 1;
-        at least one step is always left, as in diffusers' img2img)."""
-        from gda_core.torch.diffusion import start_index
-
-        return start_index(self.params.num_inference_steps, self.params.strength)
+        return DiffusersScheduler(lambda: self.sampling_scheduler(kind))
 
     def sample(self, class_indices: list[int], *, seed: int, progress: Any = None, init: np.ndarray | None = None,
                latents: Any = None, size_only: bool = False) -> np.ndarray:
@@ -445,7 +405,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         """
         import torch
 
-        from gda_core.torch.accelerators import torch_generator
+        from gda_core.torch.sampling import sample
 
         from .._images import resize_batch
 
@@ -453,42 +413,19 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         p = self.params
         c, h, w = self.shape_
         s = self.sample_size_
-        noise = torch.randn((len(class_indices), c, s, s), generator=torch_generator(seed))
-        labels_all = torch.tensor(class_indices, dtype=torch.long)
-        varied = latents is not None or (init is not None and p.strength < 1.0)
-        if init is not None and varied:
+        init_t = None
+        if init is not None and latents is None and p.strength < 1.0:
             init_t = resize_batch(torch.from_numpy(np.asarray(init, dtype=np.float32)) * 2.0 - 1.0, (s, s))
-        out = []
-        for start in range(0, len(class_indices), p.sample_batch_size):
-            sl = slice(start, start + p.sample_batch_size)
-            x = noise[sl].to(self.device_)
-            labels = labels_all[sl].to(self.device_)
-            sched = self.sampling_scheduler("ddim" if latents is not None else None)
-            sched.set_timesteps(p.num_inference_steps, device=self.device_)
-            steps = sched.timesteps
-            if varied:
-                t0 = self._start(sched)
-                steps = steps[t0 * sched.order:]
-                if hasattr(sched, "set_begin_index"):
-                    sched.set_begin_index(t0 * sched.order)
-                if latents is not None:
-                    x = latents[sl].to(self.device_)
-                else:
-                    x = sched.add_noise(init_t[sl].to(self.device_), x, steps[:1].repeat(len(x)))
-            else:
-                x = x * sched.init_noise_sigma
-            if progress is not None:
-                steps = progress(steps, desc="vision.ddpm sample", total=len(steps))
-            with torch.no_grad():
-                for t in steps:
-                    inp = sched.scale_model_input(x, t)
-                    x = sched.step(self._eps(inp, t, labels, p.guidance_scale), t, x).prev_sample
-            if size_only:
-                out.append(x.float().cpu().numpy())
-                continue
-            x = resize_batch(x.float().cpu(), (h, w))
-            out.append(((x.clamp(-1, 1) + 1) / 2).numpy().astype(np.float32))
-        return np.concatenate(out) if out else np.zeros((0, c, h, w), dtype=np.float32)
+        x = sample(self._call(), self._sampler("ddim" if latents is not None else None), (c, s, s), len(class_indices),
+                   num_inference_steps=p.num_inference_steps, noise=seed, batch_size=p.sample_batch_size,
+                   device=self.device_, precision=self.dtype_, labels=class_indices, null_label=len(self.classes_),
+                   guidance_scale=p.guidance_scale, strength=p.strength, init=init_t, latents=latents,
+                   progress=progress, desc="vision.ddpm sample")
+        if size_only:
+            return x.numpy()
+        if not len(x):
+            return np.zeros((0, c, h, w), dtype=np.float32)
+        return ((resize_batch(x, (h, w)).clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
 
     def invert(self, images: np.ndarray, class_indices: list[int]) -> Any:
         """Deterministic DDIM inversion of real ``images`` (n, C, H, W) in [0, 1], conditioned on their
@@ -496,30 +433,18 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         (with ``latents=``) back to about the same images."""
         import torch
 
-        from gda_core.torch.diffusion import ddim_invert, ddim_path, eps_from_output
+        from gda_core.torch.sampling import invert
 
         from .._images import resize_batch
 
         self._check_fitted()
         p = self.params
         s = self.sample_size_
-        sched = self.sampling_scheduler("ddim")
-        sched.set_timesteps(p.num_inference_steps)
-        alphas = self.scheduler_.alphas_cumprod
-        path = ddim_path(sched.timesteps, self._start(sched), alphas)
-        x_all = resize_batch(torch.from_numpy(np.asarray(images, dtype=np.float32)) * 2.0 - 1.0, (s, s))
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(x_all), p.sample_batch_size):
-                x = x_all[i:i + p.sample_batch_size].to(self.device_)
-                lab = torch.tensor(class_indices[i:i + p.sample_batch_size], dtype=torch.long, device=self.device_)
-
-                def eps(xt, t, lab=lab):
-                    pred = self._eps(xt, torch.tensor(t, device=self.device_), lab, 1.0)
-                    return eps_from_output(pred, xt, float(alphas[t]), p.prediction_type)
-
-                out.append(ddim_invert(x, path, eps).float().cpu())
-        return torch.cat(out) if out else torch.zeros((0, self.shape_[0], s, s))
+        x = resize_batch(torch.from_numpy(np.asarray(images, dtype=np.float32)) * 2.0 - 1.0, (s, s))
+        return invert(self._call(), self._sampler("ddim"), x, num_inference_steps=p.num_inference_steps,
+                      strength=p.strength, alphas_cumprod=self.scheduler_.alphas_cumprod,
+                      prediction_type=p.prediction_type, batch_size=p.sample_batch_size, device=self.device_,
+                      precision=self.dtype_, labels=class_indices)
 
     def _sources(self, conditions, context) -> dict[str, Any]:
         """Real images by record id: the run's training records and its unlabelled pool."""
