@@ -386,3 +386,68 @@ def test_the_header_names_the_code_a_clone_by_commit_and_always_the_package_vers
     monkeypatch.setattr(bench_cli, "__file__", str(outside))
     away = bench_cli.code_versions()
     assert "commit" not in away and away["packages"] == here["packages"]
+
+
+# --- generator families and their own ratio sweeps -----------------------------------
+
+
+def test_family_methods_get_a_family_table_and_their_own_ratio_sweep(tmp_path):
+    from gda_core.bench import family_method
+
+    kde = family_method("gen kde", "kde", {"name": "core.kde", "params": {"bandwidth": 0.5}},
+                        quick={"bandwidth": 0.2})
+    methods = standard_methods(kde, self_train=False, family="gmm")
+    run = run_bench([tiny_suite(methods=methods, ratios=(1.0, 2.0), seeds=2)], tmp_path, quiet=True)
+    fam = {(r["method"], r["family"]) for r in run.rows if r.get("family") and r["kind"] != "sweep"}
+    assert ("gen kde (no selection)", "kde") in fam and ("gen (no selection)", "gmm") in fam
+    assert not any(r.get("family") for r in run.rows if r["method"].startswith("gen+classical"))
+    sweeps = {(r["sweep"], r["ratio"]) for r in run.rows if r["kind"] == "sweep"}
+    assert sweeps == {("gen", 1.0), ("gen", 2.0), ("gen kde", 1.0), ("gen kde", 2.0)}
+    kde_sweep = [r for r in run.rows if r.get("sweep") == "gen kde"]
+    assert {r["family"] for r in kde_sweep} == {"kde"}
+    # the kde sweep is nested: real + the first ratio x n_c of one generation at the largest ratio
+    assert sorted({r["n_synthetic"] for r in kde_sweep}) == [15, 30]
+    md = write_report(run, tmp_path, {"command": "test"}).read_text()
+    assert "### Generator families" in md and "| kde | gen kde (after core.confidence) |" in md
+    assert "Sweep of `gen kde` (kde):" in md and "Sweep of the suite's generator (`gen`, gmm):" in md
+    assert (tmp_path / "tiny.png").is_file()
+
+
+def test_a_family_methods_quick_overrides_apply_only_with_quick(tmp_path, monkeypatch):
+    from gda_core.bench import family_method
+
+    seen = []
+    original = bench_runner.SuiteRunner._run
+
+    def spy(self, config, folder):
+        seen.append((self.quick, json.dumps(config["generator"], sort_keys=True)))
+        return original(self, config, folder)
+
+    monkeypatch.setattr(bench_runner.SuiteRunner, "_run", spy)
+    kde = family_method("gen kde", "kde", {"name": "core.kde", "params": {"bandwidth": 0.5}},
+                        quick={"bandwidth": 0.2}, sweep=False)
+    suite = tiny_suite(methods=standard_methods(kde, self_train=False), ratios=(), seeds=1)
+    run_bench([suite], tmp_path / "full", quiet=True)
+    run_bench([suite], tmp_path / "quick", quiet=True, quick=True)
+    kde_runs = {(quick, g) for quick, g in seen if "core.kde" in g}
+    assert kde_runs == {(False, '{"name": "core.kde", "params": {"bandwidth": 0.5}}'),
+                        (True, '{"name": "core.kde", "params": {"bandwidth": 0.2}}')}
+
+
+def test_a_method_needing_a_missing_library_is_listed_as_not_run(tmp_path):
+    from gda_core.bench import family_method
+
+    absent = family_method("gen absent", "gan", {"name": "core.gmm"}, requires=("import:no_such_module_gda",))
+    run = run_bench([tiny_suite(methods=standard_methods(absent, self_train=False), ratios=(), seeds=1)],
+                    tmp_path, quiet=True)
+    assert any(s.what == "method gen absent" and "no_such_module_gda" in s.why for s in run.skipped)
+    assert not any(r["method"].startswith("gen absent") for r in run.rows)
+
+
+def test_a_bad_family_is_refused():
+    from gda_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="family 'transformer'"):
+        Method("x", "generative", family="transformer")
+    with pytest.raises(ConfigError, match="generative methods"):
+        Method("x", "real", sweep=True)

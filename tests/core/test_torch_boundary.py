@@ -13,6 +13,9 @@ import gda_core
 
 CORE = Path(gda_core.__file__).resolve().parent
 HELPERS = CORE / "torch"
+EXTRAS = (CORE / "tabular",)
+"""Components of an optional extra that pulls torch (``gda-core[tabular]``: ctgan): like a plugin,
+they use the helpers, inside their methods only (checked below), so listing them stays torch-free."""
 
 
 def _module_name(path: Path) -> str:
@@ -40,11 +43,25 @@ def _imports(path: Path, source: str | None = None) -> list[tuple[int, str]]:
 
 
 def test_no_framework_module_imports_the_torch_helpers():
-    framework = [p for p in sorted(CORE.rglob("*.py")) if HELPERS not in p.parents]
+    framework = [p for p in sorted(CORE.rglob("*.py")) if HELPERS not in p.parents
+                 and not any(extra in p.parents for extra in EXTRAS)]
     assert len(framework) > 20  # the scan sees the framework
     bad = [f"{p.relative_to(CORE)}:{line} imports {mod}" for p in framework for line, mod in _imports(p)
            if mod == "gda_core.torch" or mod.startswith("gda_core.torch.")]
     assert bad == []
+
+
+def test_the_extras_import_torch_and_its_helpers_only_inside_functions():
+    heavy = ("torch", "ctgan", "safetensors", "pandas", "gda_core.torch")
+    allowed = ("gda_core.torch.accelerators",)  # DeviceParams: pydantic only, no torch at import
+    for extra in EXTRAS:
+        for p in sorted(extra.rglob("*.py")):
+            tree = ast.parse(p.read_text(), str(p))
+            top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+            names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+            names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+            bad = [m for m in names if m not in allowed and any(m == h or m.startswith(h + ".") for h in heavy)]
+            assert bad == [], f"{p.relative_to(CORE)} imports {bad} at module level"
 
 
 def test_the_scan_sees_relative_and_late_imports_of_the_helpers():
@@ -95,3 +112,14 @@ def test_gda_list_and_a_core_run_work_without_torch(tmp_path):
                    "generate: {per_class: 4}\nvalidators: [core.prdc]\n")
     _gda_without_torch("run", str(cfg), "-o", str(tmp_path / "out"), "-q", cwd=tmp_path)
     assert (tmp_path / "out" / "report.md").is_file()
+
+
+def test_gda_list_describes_the_tabular_extra_without_torch_or_ctgan(tmp_path):
+    code = BLOCK_TORCH.replace('name.startswith("gda_core.torch")', 'name.split(".")[0] in ("ctgan", "pandas")')
+    env = {**os.environ, "GDA_LOAD_PLUGINS": ""}
+    done = subprocess.run([sys.executable, "-c", code, "list", "generators"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("core.ctgan", "core.tvae"):
+        body = done.stdout.split(f"  {name}  ", 1)[1].split("\n  core.", 1)[0]
+        assert "conditioning:" in body and "error" not in body, body

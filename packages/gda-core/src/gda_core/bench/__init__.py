@@ -10,9 +10,11 @@ atomically so that a killed bench resumes; :mod:`.stats` compares methods paired
 from __future__ import annotations
 
 from .suite import (
+    FAMILIES,
     DownstreamModel,
     Method,
     Suite,
+    family_method,
     get_suite,
     linear_and_svm,
     near_copy_method,
@@ -21,5 +23,5 @@ from .suite import (
     suites,
 )
 
-__all__ = ["DownstreamModel", "Method", "Suite", "get_suite", "linear_and_svm", "near_copy_method", "pool_methods",
-           "standard_methods", "suites"]
+__all__ = ["FAMILIES", "DownstreamModel", "Method", "Suite", "family_method", "get_suite", "linear_and_svm",
+           "near_copy_method", "pool_methods", "standard_methods", "suites"]

@@ -104,6 +104,51 @@ def sweep_table(rows: Sequence[dict[str, Any]], real_rows: Sequence[dict[str, An
     return out
 
 
+def sweep_of(row: dict[str, Any]) -> str:
+    """The method whose generator a sweep row comes from (``gen``: the suite's; rows of cells
+    written before per-method sweeps carry none)."""
+    return row.get("sweep") or "gen"
+
+
+def _avg(rows: Sequence[dict[str, Any]], key: str) -> float:
+    vals = [float(r[key]) for r in rows if r.get(key) not in (None, "") and math.isfinite(float(r[key]))]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def family_table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Per generator family (the methods with a ``family``; one suite, one model): the kept set's
+    paired gain over real only and over self-training (or classical augmentation where the suite
+    has no pool), the generated set's precision, recall and near-copy share (before selection),
+    fit seconds and samples per second."""
+    refs = references(rows)
+    other = "self-train" if "self-train" in refs else "classical"
+    real, ref = _scores(rows, "real"), _scores(rows, other)
+    out = []
+    fam_rows = [r for r in rows if r.get("family") and r["kind"] != "sweep"]
+    for base in _ordered(r["method"].split(" (")[0] for r in fam_rows):
+        mine = [r for r in fam_rows if r["method"].split(" (")[0] == base]
+        labels = _ordered(r["method"] for r in mine)
+        kept, generated = labels[-1], next((m for m in labels if m.endswith("(no selection)")), labels[0])
+        scores = _scores(mine, kept)
+        gen_rows = [r for r in mine if r["method"] == generated]
+        cells = [mine[0]["family"], kept, f"{mean_std(list(scores.values()))[0] * 100:.1f}"]
+        for reference in (real, ref):
+            pr = paired(scores, reference) if reference else None
+            cells.append(pr.text() + (" *" if pr.significant else "") if pr else "")
+        cells += [_num(_avg(gen_rows, "precision"), 2), _num(_avg(gen_rows, "recall"), 2),
+                  _num(_avg(gen_rows, "near_copy_share"), 2), _num(_avg(gen_rows, "near_copy_share_real"), 2),
+                  _num(_avg(gen_rows, "fit_s"), 1), _num(_avg(gen_rows, "samples_per_s"), 0), str(len(scores))]
+        out.append(cells)
+    return out
+
+
+def family_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The column names of :func:`family_table` for these rows."""
+    other = "self-train" if "self-train" in references(rows) else "classical"
+    return ["family", "method (kept)", "mean", "vs real [95% CI]", f"vs {other} [95% CI]", "precision",
+            "recall", "near-copy (generated)", "held-out real near-copy", "fit s", "samples/s", "seeds"]
+
+
 def _md_table(columns: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -136,12 +181,16 @@ def plot_suite(suite: str, rows: Sequence[dict[str, Any]], path: Path) -> bool:
                 lo.append((p.mean - p.low) * 100)
                 hi.append((p.high - p.mean) * 100)
         ax1.errorbar(ys, xs, xerr=[lo, hi], fmt="o", capsize=3, label=model)
-        sweep = [r for r in mine if r["kind"] == "sweep"]
-        ratios = sorted({r["ratio"] for r in sweep})
-        if ratios:
+        sweeps = [r for r in mine if r["kind"] == "sweep"]
+        names = _ordered(sweep_of(r) for r in sweeps)
+        for name in names:
+            sweep = [r for r in sweeps if sweep_of(r) == name]
+            ratios = sorted({r["ratio"] for r in sweep})
             stats = [mean_std([r["score"] for r in sweep if r["ratio"] == q]) for q in ratios]
+            what = "real + synthetic" if len(names) == 1 else f"+ {name}"
             line = ax2.errorbar(ratios, [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o",
-                                capsize=3, label=f"{model}: real + synthetic")
+                                capsize=3, label=f"{model}: {what}")
+        if names:
             if real:
                 ax2.axhline(mean_std(list(real.values()))[0], ls="--", color=line[0].get_color(),
                             label=f"{model}: real only")
@@ -203,13 +252,26 @@ def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
             ["method", "near-copy", "held-out real near-copy", "precision", "recall", "density", "coverage",
              "Fréchet (real floor)", "fit s", "generate s", "select s", "validate s", "samples/s", "peak MB"],
             fidelity_table(first)), ""]
+        if any(r.get("family") for r in rows):
+            parts += ["### Generator families", "", "The survey's model-selection question: one method per "
+                      "family, trained on the same data by the same strategy (gain of the kept set; precision, "
+                      "recall and near-copies of the generated set, before selection).", ""]
+            for model in models:
+                mine = [r for r in rows if r["model"] == model]
+                parts += [f"{model}:", "", _md_table(family_columns(mine), family_table(mine)), ""]
         sweep = [r for r in rows if r["kind"] == "sweep"]
         if sweep:
             parts += ["### Synthetic-to-real ratio sweep", ""]
-            for model in models:
-                parts += [f"{model}:", "", _md_table(["ratio", "synthetic", "mean ± std", "vs real [95% CI]", "W/L"],
-                                                     sweep_table([r for r in sweep if r["model"] == model],
-                                                                 [r for r in rows if r["model"] == model])), ""]
+            for name in _ordered(sweep_of(r) for r in sweep):
+                mine = [r for r in sweep if sweep_of(r) == name]
+                family = next((r.get("family") for r in mine if r.get("family")), "")
+                title = "the suite's generator (`gen`, " if name == "gen" else f"`{name}` ("
+                parts += [f"Sweep of {title}{family or 'no family'}):", ""]
+                for model in models:
+                    parts += [f"{model}:", "", _md_table(["ratio", "synthetic", "mean ± std", "vs real [95% CI]",
+                                                          "W/L"],
+                                                         sweep_table([r for r in mine if r["model"] == model],
+                                                                     [r for r in rows if r["model"] == model])), ""]
         png = out / f"{suite}.png"
         if plot_suite(suite, rows, png):
             parts += [f"![{suite}]({png.name})", ""]

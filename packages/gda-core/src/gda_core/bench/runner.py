@@ -46,14 +46,17 @@ PROTOCOL_VERSION = "1"
 """Bumped when the bench computes a cell differently; older cells are then recomputed."""
 
 FIELDS = [
-    "suite", "method", "kind", "seed", "split", "model", "metric", "score", "ratio", "n_real", "n_synthetic",
+    "suite", "method", "kind", "family", "sweep", "seed", "split", "model", "metric", "score", "ratio", "n_real",
+    "n_synthetic",
     "near_copy_share", "near_copy_share_real", "precision", "recall", "density", "coverage",
     "frechet", "frechet_real", "pseudo_label_accuracy", "fit_s", "generate_s", "select_s",
     "validate_s", "samples_per_s", "peak_rss_mb", "quick", "cell",
 ]
 """Columns of ``results.csv``: one row per suite x method x seed x downstream model. ``split`` is a
 digest of the labelled training ids and the test ids: equal within a seed (so pairing is fair),
-different across seeds (a run seed redraws the split and the k shots)."""
+different across seeds (a run seed redraws the split and the k shots). ``family`` is the generator
+family a method stands for (``Method.family``); ``sweep`` names the method whose generator a
+ratio-sweep row comes from (``gen``: the suite's base generator)."""
 
 
 @dataclasses.dataclass
@@ -110,17 +113,32 @@ def split_digest(train, test) -> str:
     return h.hexdigest()[:10]
 
 
+def _method_key(m: Method) -> dict[str, Any]:
+    """What of a method decides its cell: its fields, those at their defaults left out (so a field
+    added to :class:`Method` does not recompute the cells of suites that do not use it)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Method) if f.default is not dataclasses.MISSING}
+    return {k: v for k, v in dataclasses.asdict(m).items()
+            if k not in ("family", "sweep", "quick") or v != defaults.get(k)}
+
+
 def _ref_name(ref: Any) -> str | None:
     return ref.get("name") if isinstance(ref, dict) else ref
 
 
 def missing_requirements(method: Method) -> list[str]:
     """What ``method.requires`` names that is not installed: ``"kind:name"`` is a component,
-    ``"kind:name#param"`` one of its parameters."""
+    ``"kind:name#param"`` one of its parameters, ``"import:module"`` a Python module (a library
+    an optional extra brings, such as ``ctgan`` for ``core.ctgan``)."""
+    import importlib.util
+
     out = []
     for req in method.requires:
         kind, _, rest = req.partition(":")
         name, _, param = rest.partition("#")
+        if kind == "import":
+            if importlib.util.find_spec(name) is None:
+                out.append(f"the Python module {name}")
+            continue
         try:
             if name not in host.components(kind):
                 out.append(req)
@@ -170,19 +188,23 @@ class SuiteRunner:
         fit a generator of their own, so a bench stopped early has the widest paired comparison."""
         variants: list[tuple[str, ...]] = [()]
         for m in self.methods:
-            if m.variant not in variants:
-                variants.append(m.variant)
+            if self._variant(m) not in variants:
+                variants.append(self._variant(m))
         tasks: list[tuple[int, int, int, str, Callable[[], list[dict[str, Any]]]]] = []
         for seed in range(self.seeds):
             base_fit = self._fit_key(self._variant_config((), [], seed))
             for i, variant in enumerate(variants):
-                methods = [m for m in self.methods if m.variant == variant]
+                methods = [m for m in self.methods if self._variant(m) == variant]
                 tier = 0 if not variant else (1 if self._fit_key(self._variant_config(variant, methods, seed))
                                               == base_fit else 2)
                 tasks.append((tier, i, seed, f"seed {seed} {' '.join(variant) or 'base'}",
                               lambda v=variant, ms=methods, s=seed: self.cell(v, ms, s)))
             if self.ratios:
                 tasks.append((1, len(variants), seed, f"seed {seed} ratio sweep", lambda s=seed: self.sweep(s)))
+                # a method's own sweep reuses its cell's fitted generator: after every cell has run
+                for j, m in enumerate(m for m in self.methods if m.sweep):
+                    tasks.append((3, j, seed, f"seed {seed} ratio sweep of {m.name}",
+                                  lambda s=seed, m=m: self.sweep(s, m)))
         rows: list[dict[str, Any]] = []
         for _tier, _i, _seed, what, fn in sorted(tasks, key=lambda t: t[:3]):
             rows += self._guarded(what, fn)
@@ -210,7 +232,7 @@ class SuiteRunner:
               compute: Callable[[Path], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         """Read a finished cell back, or compute and write it atomically."""
         key = _digest({"protocol": PROTOCOL_VERSION, "gda": __version__, "config": config,
-                       "methods": [dataclasses.asdict(m) for m in methods],
+                       "methods": [_method_key(m) for m in methods],
                        "downstream": [dataclasses.asdict(d) for d in self.downstream],
                        "ratios": self.ratios, "features": self.suite.features})
         path = self.out / "cells" / self.suite.name / f"{name}-seed{seed}.json"
@@ -282,6 +304,10 @@ class SuiteRunner:
         cost["samples_per_s"] = n / gen_s if gen_s > 0 else math.nan
         return pipe, cost
 
+    def _variant(self, m: Method) -> tuple[str, ...]:
+        """The generation ``m`` reads from: its overrides, and its quick ones under ``--quick``."""
+        return (*m.variant, *(m.quick if self.quick and m.variant else ()))
+
     def _variant_config(self, variant: tuple[str, ...], methods: Sequence[Method], seed: int) -> dict[str, Any]:
         overrides = list(variant)
         if variant and not any(m.classical for m in methods):
@@ -317,15 +343,16 @@ class SuiteRunner:
                 sets.append((m, m.name, recs, {"pseudo_label_accuracy": acc}))
             else:
                 extra = classical if m.classical else []
+                family = {"family": m.family} if m.family and not m.classical else {}
                 if m.stage in ("each", "both"):
                     stages = pipe.stages if m.stage == "each" or len(pipe.stages) < 2 else [pipe.stages[0],
                                                                                              pipe.stages[-1]]
                     for label, recs in stages:
                         stage = label.replace("generated ", "").strip("()")
-                        sets.append((m, f"{m.name} ({stage})", list(recs) + extra, {}))
+                        sets.append((m, f"{m.name} ({stage})", list(recs) + extra, family))
                 else:
                     recs = pipe.stages[-1][1] if m.stage == "kept" else pipe.stages[0][1]
-                    sets.append((m, m.name, list(recs) + extra, {}))
+                    sets.append((m, m.name, list(recs) + extra, family))
         return self._score(ctx, sets, seed, cost)
 
     def _self_train(self, pipe) -> tuple[list[Record], float]:
@@ -384,18 +411,27 @@ class SuiteRunner:
                 })
         return rows
 
-    def sweep(self, seed: int) -> list[dict[str, Any]]:
+    def sweep(self, seed: int, of: Method | None = None) -> list[dict[str, Any]]:
         """Real + the first ``ratio x n_c`` generated samples of each class, for each ratio
-        (no selection, so the sets are nested), from one generation at the largest ratio."""
+        (no selection, so the sets are nested), from one generation at the largest ratio: of the
+        suite's base generator (with the suite's ``sweep`` overrides), or of method ``of``'s."""
         top = max(self.ratios)
-        overrides = [*self.suite.sweep, "generate.per_class=null", "generate.n=null",
-                     f"generate.ratio={top}", "selectors=[]", "baselines=[]"]
-        config = self._config(overrides, seed)
-        method = Method("ratio", "generative", stage="none")
-        return self._cell("sweep", config, [method], seed,
-                          lambda folder: self._sweep(config, method, seed, folder))
+        counts = ["generate.per_class=null", "generate.n=null", f"generate.ratio={top}", "selectors=[]",
+                  "baselines=[]"]
+        if of is None:
+            config = self._config([*self.suite.sweep, *counts], seed)
+            base = next((m for m in self.methods if m.name == "gen"), None)
+            method = Method("ratio", "generative", stage="none", family=base.family if base else "")
+            name, label, sweep = "sweep", "ratio", "gen"
+        else:
+            config = self._config([*self._variant(of), *counts], seed)
+            method = dataclasses.replace(of, stage="none", sweep=False)
+            name, label, sweep = f"sweep-{_slug(of.name)}", f"{of.name} ratio", of.name
+        return self._cell(name, config, [method], seed,
+                          lambda folder: self._sweep(config, method, seed, folder, label, sweep))
 
-    def _sweep(self, config, method: Method, seed: int, folder: Path) -> list[dict[str, Any]]:
+    def _sweep(self, config, method: Method, seed: int, folder: Path, label: str = "ratio",
+               sweep: str = "gen") -> list[dict[str, Any]]:
         pipe, cost = self._run(config, folder)
         ctx = pipe.context
         counts = {c: len(v) for c, v in ctx.train.by_class().items()}
@@ -403,9 +439,10 @@ class SuiteRunner:
         for r in pipe.synthetic:
             by_class.setdefault(r.label, []).append(r)
         rows = []
+        tags = {"family": method.family, "sweep": sweep}
         for ratio in sorted(self.ratios):
             recs = [r for c, n in counts.items() for r in by_class.get(c, [])[:max(1, round(ratio * n))]]
-            rows += self._score(ctx, [(method, f"ratio {ratio:g}", recs, {})], seed, cost, ratio=ratio)
+            rows += self._score(ctx, [(method, f"{label} {ratio:g}", recs, tags)], seed, cost, ratio=ratio)
         return rows
 
 

@@ -19,6 +19,10 @@ KINDS = ("real", "classical", "generative", "self-train")
 generator's samples (optionally + classical); real + the unlabelled pool pseudo-labelled
 with no generator."""
 
+FAMILIES = ("", "gmm", "kde", "vae", "gan", "diffusion", "lm")
+"""The generator families a generative method can belong to (the survey's four, with the GMM/KDE
+baselines GDA adds for vectors); "" is none (a variant of a family's method, or no generator)."""
+
 STAGES = ("kept", "none", "each", "both")
 """Which synthetic set a generative method takes: the selector chain's kept set, the set before
 selection, one row per stage (before selection and after each selector), or two rows: before
@@ -43,6 +47,11 @@ class Method:
     ``overrides`` are ``dotted.path=value`` config overrides of this method's generation
     (methods with equal overrides share one generation per seed); ``requires`` names
     components (``"strategies:core.pool"``) without which the method is listed as not run.
+    ``family`` names the generator family the method stands for in the family table (one method
+    per family and suite: the suite's model-selection question); ``sweep`` asks for a ratio sweep
+    of this method's own generator (beside the suite's, which sweeps the base generator);
+    ``quick`` are overrides added after ``overrides`` under ``--quick`` (tiny settings for a
+    method that replaces the suite's generator, whose quick overrides it would otherwise lose).
     """
 
     name: str
@@ -52,12 +61,20 @@ class Method:
     classical: bool = False
     requires: tuple[str, ...] = ()
     summary: str = ""
+    family: str = ""
+    sweep: bool = False
+    quick: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"method {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.stage not in STAGES:
             raise ConfigError(f"method {self.name!r}: stage {self.stage!r} is not one of {', '.join(STAGES)}")
+        if self.family not in FAMILIES:
+            raise ConfigError(f"method {self.name!r}: family {self.family!r} is not one of "
+                              f"{', '.join(f for f in FAMILIES if f)}")
+        if (self.family or self.sweep or self.quick) and self.kind != "generative":
+            raise ConfigError(f"method {self.name!r}: family, sweep and quick are for generative methods")
 
     @property
     def variant(self) -> tuple[str, ...]:
@@ -65,14 +82,16 @@ class Method:
         return self.overrides if self.kind == "generative" else ()
 
 
-def standard_methods(*extra: Method, self_train: bool = True) -> list[Method]:
+def standard_methods(*extra: Method, self_train: bool = True, family: str = "") -> list[Method]:
     """The methods every suite runs where it can, then ``extra`` (the novelty strategies):
     real only, classical, generative before selection and after each selector, generative +
-    classical, and self-training on the pool with no generator."""
+    classical, and self-training on the pool with no generator. ``family`` is the family of the
+    suite's own generator (the ``gen`` method's)."""
     out = [
         Method("real", "real", summary="real k-shot set only"),
         Method("classical", "classical", summary="real + the suite's classical augmentation"),
-        Method("gen", "generative", stage="each", summary="real + generated, before and after each selector"),
+        Method("gen", "generative", stage="each", family=family,
+               summary="real + generated, before and after each selector"),
         Method("gen+classical", "generative", classical=True, summary="real + kept generated + classical"),
     ]
     if self_train:
@@ -174,3 +193,21 @@ def pool_methods(*overrides: str) -> list[Method]:
         Method("gen pretrain-finetune", "generative", overrides=("strategy.name=core.pretrain-finetune", *overrides),
                requires=("strategies:core.pretrain-finetune",), summary="pretrained on the pool, then fine-tuned"),
     ]
+
+
+def family_method(name: str, family: str, generator: dict[str, Any], *, quick: dict[str, Any] | None = None,
+                  requires: tuple[str, ...] = (), summary: str = "", sweep: bool = True,
+                  extra: tuple[str, ...] = ()) -> Method:
+    """The method that stands for ``family`` in a suite: the suite's data, strategy, counts and
+    selectors with its generator replaced by ``generator`` (``{"name": ..., "params": {...}}``;
+    ``quick`` params replace its params under ``--quick``), both stages (before selection and
+    kept), and its own ratio sweep."""
+    import json
+
+    def ref(g: dict[str, Any]) -> str:
+        return "generator=" + json.dumps(g, sort_keys=True)
+
+    quick_ref = (ref({**generator, "params": {**generator.get("params", {}), **quick}}),) if quick else ()
+    return Method(name, "generative", overrides=(ref(generator), *extra), stage="both", family=family,
+                  sweep=sweep, quick=quick_ref, requires=(f"generators:{generator['name']}", *requires),
+                  summary=summary)

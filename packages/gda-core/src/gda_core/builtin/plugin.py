@@ -11,6 +11,8 @@ P = "gda_core"
 def register_generators(register):
     register("core.gmm", f"{P}.builtin.generators.gmm:GaussianMixtureGenerator")
     register("core.kde", f"{P}.builtin.generators.kde:KernelDensityGenerator")
+    register("core.ctgan", f"{P}.tabular.ctgan:CTGANGenerator")
+    register("core.tvae", f"{P}.tabular.tvae:TVAEGenerator")
 
 
 @hookimpl
