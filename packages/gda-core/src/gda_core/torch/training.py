@@ -199,7 +199,9 @@ class TrainingLoop:
     ``step.generator``. ``precision``: a precision name (``auto``, ``float32``, ``bfloat16``,
     ``float16``) or a torch dtype. ``ema``: :class:`EMA` (or a decay) by module name; a decay of 0
     means none. ``chooser`` scores the ``choose`` module (default: the only module, or the only
-    one with an EMA) after every step and its kept checkpoint is restored at the end.
+    one with an EMA) after every step and its kept checkpoint is restored at the end; ``choose``
+    may name several modules (a tuple: TimeGAN samples through three of its five networks), which
+    the chooser then scores, keeps and restores together as one ``ModuleDict`` sharing their weights.
     ``context`` gives ``progress`` and, unless ``scratch`` is given, the scratch folder
     (``context.scratch_dir(desc)``); ``resume=False`` turns saving off. ``key`` is anything else
     that must match for a saved state to be resumed (the loop already checks the module
@@ -208,7 +210,8 @@ class TrainingLoop:
 
     def __init__(self, modules: Mapping[str, Any], step: StepFunction, optimizers: Mapping[str, Optim], *,
                  steps: int, seed: int, device: Any = "cpu", precision: Any = "auto",
-                 ema: Mapping[str, EMA | float] | None = None, chooser: Any = None, choose: str | None = None,
+                 ema: Mapping[str, EMA | float] | None = None, chooser: Any = None,
+                 choose: str | tuple[str, ...] | None = None,
                  context: Any = None, progress: Callable[..., Any] | None = None, desc: str = "train",
                  scratch: str | os.PathLike[str] | None = None, resume: bool = True, save_every: int | None = None,
                  save_seconds: float | None = 60.0, key: Any = None) -> None:
@@ -238,6 +241,9 @@ class TrainingLoop:
             if len(only) != 1:
                 raise ValueError("TrainingLoop: name the module the chooser scores (choose=...)")
             choose = only[0]
+        unknown = [n for n in ((choose,) if isinstance(choose, str) else choose or ()) if n not in self.modules]
+        if unknown:
+            raise ValueError(f"TrainingLoop: the chooser scores unknown module(s) {unknown}")
         self.choose = choose
         self.desc = desc
         self.progress = progress or (context.progress if context is not None else None)
@@ -335,8 +341,17 @@ class TrainingLoop:
         if self.chooser is not None:
             self.chooser.after_step(i + 1, self.steps, self._scored())
 
-    def _scored(self) -> Any:
-        return self.ema.get(self.choose, self.modules[self.choose])
+    def _scored(self, modules: Mapping[str, Any] | None = None) -> Any:
+        """The module the chooser scores (of ``modules``, default the EMA copies where there are
+        some); several named in ``choose`` come together as one ``ModuleDict`` sharing their weights."""
+        import torch
+
+        pick = modules if modules is not None else {n: self.ema.get(n, m) for n, m in self.modules.items()}
+        if isinstance(self.choose, str):
+            return pick[self.choose]
+        together = torch.nn.ModuleDict({n: pick[n] for n in self.choose})
+        together.training = all(pick[n].training for n in self.choose)
+        return together
 
     # -- running ----------------------------------------------------------------------
 
@@ -376,7 +391,7 @@ class TrainingLoop:
         final = {n: self.ema.get(n, m) for n, m in self.modules.items()}
         history, best = [], None
         if self.chooser is not None:
-            self.chooser.restore(final[self.choose])
+            self.chooser.restore(self._scored(final))
             history, best = list(self.chooser.history), self.chooser.best_step
         for m in final.values():
             m.eval()
