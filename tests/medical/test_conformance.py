@@ -9,12 +9,12 @@ import numpy as np
 from gda_core.testing import GeneratorContract, SelectorContract
 
 
-def _phantoms(n_train=4, n_test=4):
+def _phantoms(n_train=4, n_test=4, size=16):
     from gda_core.context import RunContext
     from gda_core.records import Dataset
     from gda_medical.datasets import PhantomsDataset
 
-    return PhantomsDataset(size=16, n_train=n_train, n_test=n_test, num_objs=3).load(
+    return PhantomsDataset(size=size, n_train=n_train, n_test=n_test, num_objs=3).load(
         RunContext(train=Dataset([]), seed=0, quiet=True))
 
 
@@ -34,6 +34,24 @@ class TestDDPM3D(GeneratorContract):
 
     def train_data(self):
         return _phantoms().train
+
+
+class TestPix2Pix(GeneratorContract):
+    name = "medical.pix2pix"
+    plugins = ("gda-medical",)
+    params = {"channels": [4, 8], "disc_channels": 4, "disc_layers": 1, "steps": 2, "batch_size": 2, "device": "cpu"}
+
+    def train_data(self):
+        return _phantoms(size=8).train
+
+
+class TestVAE3D(GeneratorContract):
+    name = "medical.vae3d"
+    plugins = ("gda-medical",)
+    params = {"channels": [4, 8], "latent_dim": 4, "steps": 2, "batch_size": 2, "device": "cpu"}
+
+    def train_data(self):
+        return _phantoms(size=8).train
 
 
 class TestRealism(SelectorContract):

@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 EXPECTED = {
-    "generators": {"medical.ddpm3d", "medical.mask2image", "medical.ldm3d", "medical.classical"},
+    "generators": {"medical.ddpm3d", "medical.mask2image", "medical.ldm3d", "medical.classical", "medical.pix2pix",
+                   "medical.vae3d"},
     "selectors": {"medical.realism"},
     "validators": {"medical.mmd", "medical.msssim-diversity"},
     "applications": {"medical.segmentation"},

@@ -12,6 +12,8 @@ def register_generators(register):
     register("medical.ddpm3d", f"{P}.generators.ddpm3d:DDPM3DGenerator")
     register("medical.mask2image", f"{P}.generators.mask2image:Mask2ImageGenerator")
     register("medical.ldm3d", f"{P}.generators.ldm3d:LatentDiffusion3DGenerator")
+    register("medical.pix2pix", f"{P}.generators.pix2pix:Pix2PixGenerator")
+    register("medical.vae3d", f"{P}.generators.vae3d:VAE3DGenerator")
     register("medical.classical", f"{P}.generators.classical:ClassicalAugmentation")
 
 

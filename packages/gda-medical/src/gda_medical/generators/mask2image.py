@@ -4,13 +4,12 @@ image + label pair for segmentation augmentation."""
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field
 
 from gda_core.errors import DataError
 from gda_core.records import Record
 from gda_core.torch.accelerators import seeded
 
-from ..perturb import perturb_mask
+from ..masks import MaskParams, masks_for, one_hot
 from ..volumes import (
     from_model_range,
     num_label_classes,
@@ -21,21 +20,8 @@ from ..volumes import (
 from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet
 
 
-class Mask2ImageParams(DiffusionParams):
-    shift: float = Field(0.1, ge=0, le=0.5, description="random shift of the conditioning mask (fraction of size)")
-    scale: float = Field(0.1, ge=0, lt=1, description="random scaling of the conditioning mask (+- fraction)")
-    rotate: float = Field(0.0, ge=0, description="random rotation of the conditioning mask (radians)")
-    elastic: float = Field(0.0, ge=0, description="elastic deformation magnitude in voxels (0: none)")
-    perturb: bool = Field(True, description="perturb the real masks so that the image + label pairs are new")
-
-
-def one_hot(labels, k: int):
-    """``(N, 1, ...)`` integer labels to ``(N, k-1, ...)`` foreground channels in [-1, 1]."""
-    import torch
-
-    lab = labels.long()[:, 0]
-    oh = torch.nn.functional.one_hot(lab.clamp(0, k - 1), k).movedim(-1, 1)[:, 1:].float()
-    return oh * 2.0 - 1.0
+class Mask2ImageParams(MaskParams, DiffusionParams):
+    pass
 
 
 class Mask2ImageGenerator(DiffusionGenerator):
@@ -94,25 +80,8 @@ class Mask2ImageGenerator(DiffusionGenerator):
         self._fit_unet(x, cond, context, desc="fine-tune medical.mask2image", steps=steps, seed_offset=1)
 
     def masks_for(self, conditions, seed: int, context) -> list[np.ndarray]:
-        """The (perturbed) label volume each condition asks for."""
-        p = self.params
-        masks = []
-        train = list(context.train.records) if context is not None else []
-        if not train:
-            raise DataError("medical.mask2image needs the real training volumes to take masks from")
-        for i, cond in enumerate(conditions):
-            ref = self._reference(cond, context) or train[i % len(train)]
-            if ref.target is None:
-                raise DataError(f"medical.mask2image: record {ref.id!r} has no label volume to condition on")
-            m = np.asarray(ref.target)
-            m = m[None] if m.ndim == 3 else m
-            if cond.get("mask") is not None:
-                m = np.asarray(cond["mask"]).reshape(m.shape)
-            elif p.perturb:
-                m = perturb_mask(m, seed * 9973 + i, shift=p.shift, scale=p.scale, rotate=p.rotate,
-                                 elastic=p.elastic)
-            masks.append(m.astype(np.uint8))
-        return masks
+        """The (perturbed) label volume each condition asks for (:func:`gda_medical.masks.masks_for`)."""
+        return masks_for(conditions, seed, context, self.params, "medical.mask2image")
 
     def generate(self, conditions, *, seed: int, context) -> list[Record]:
         import torch
