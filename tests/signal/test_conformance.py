@@ -29,6 +29,24 @@ class TestDiffusion1D(GeneratorContract):
         return make_sines(4, length=32)
 
 
+class TestTimeGAN(GeneratorContract):
+    name = "signal.timegan"
+    plugins = ("gda-signal",)
+    params = {"hidden_dim": 4, "num_layers": 1, "steps": 2, "batch_size": 4, "device": "cpu"}
+
+    def train_data(self):
+        return make_sines(4, length=16)
+
+
+class TestVAE1D(GeneratorContract):
+    name = "signal.vae1d"
+    plugins = ("gda-signal",)
+    params = {"channels": [8, 8], "latent_dim": 4, "steps": 2, "batch_size": 4, "device": "cpu"}
+
+    def train_data(self):
+        return make_sines(4, length=32)
+
+
 class TestNoiseFilter(SelectorContract):
     name = "signal.noise-filter"
     plugins = ("gda-signal",)

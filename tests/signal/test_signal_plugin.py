@@ -8,7 +8,7 @@ import sys
 import pytest
 
 NAMES = {
-    "generators": ["signal.diffusion1d", "signal.classical", "signal.specdiff"],
+    "generators": ["signal.diffusion1d", "signal.classical", "signal.specdiff", "signal.timegan", "signal.vae1d"],
     "validators": ["signal.discriminative", "signal.predictive"],
     "applications": ["signal.classifier", "signal.mel-cnn"],
     "selectors": ["signal.noise-filter"],

@@ -12,6 +12,8 @@ def register_generators(register):
     register("signal.diffusion1d", f"{P}.generators.diffusion1d:Diffusion1DGenerator")
     register("signal.classical", f"{P}.generators.classical:ClassicalAugmentation")
     register("signal.specdiff", f"{P}.generators.specdiff:SpecDiffGenerator")
+    register("signal.timegan", f"{P}.generators.timegan:TimeGANGenerator")
+    register("signal.vae1d", f"{P}.generators.vae1d:VAE1DGenerator")
 
 
 @hookimpl
