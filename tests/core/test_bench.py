@@ -51,6 +51,22 @@ def third_party():
     host.unregister_plugin("bench-third-party")
 
 
+def test_a_method_needing_an_unset_variable_is_listed_as_not_run(monkeypatch, tmp_path):
+    served = Method("served", "generative", overrides=("generate.per_class=2",),
+                    requires=("env:GDA_TEST_SERVER_URL", "strategies:nope.x"))
+    suite = tiny_suite(methods=[Method("real", "real"), served])
+    monkeypatch.delenv("GDA_TEST_SERVER_URL", raising=False)
+    runner = bench_runner.SuiteRunner(suite, tmp_path, seeds=1, quick=False, quiet=True)
+    assert [m.name for m in runner.methods] == ["real"]
+    assert [(s.what, s.why) for s in runner.skipped] == [
+        ("method served", "not installed: strategies:nope.x; not run: set GDA_TEST_SERVER_URL")]
+    monkeypatch.setenv("GDA_TEST_SERVER_URL", "http://127.0.0.1:8000/v1")
+    suite = tiny_suite(methods=[Method("real", "real"), Method("served", "generative",
+                                                               requires=("env:GDA_TEST_SERVER_URL",))])
+    assert [m.name for m in bench_runner.SuiteRunner(suite, tmp_path, seeds=1, quick=False, quiet=True).methods] \
+        == ["real", "served"]
+
+
 # --- statistics ------------------------------------------------------------------
 
 

@@ -147,3 +147,25 @@ def test_a_real_run_writes_the_headline_first(tmp_path):
     assert md.index("near-copy share, kept synthetic") < md.index("data set:")
     assert "## Samples" in md
     assert "2 seeds" in md and "1 seeds" not in md
+
+
+def test_the_generators_own_tables_follow_the_selection_counts(tmp_path):
+    from gda_core.components import Generator
+
+    class Served(Generator):
+        def report_tables(self, folder, records):
+            return [Table("Requests to the server", ["quantity", "value"], [["requests", len(records)]])]
+
+    class Broken(Generator):
+        def report_tables(self, folder, records):
+            raise OSError("unreadable")
+
+    result = _result(tmp_path)
+    result.generator = Served()
+    md = to_markdown(build_blocks(result))
+    assert md.index("## Generation and selection") < md.index("**Requests to the server**")
+    assert "| requests | 4 |" in md
+    result.generator = Broken()
+    assert "The generator's report tables failed: unreadable" in to_markdown(build_blocks(result))
+    result.generator = Generator()  # the default adds nothing
+    assert "Requests to the server" not in to_markdown(build_blocks(result))

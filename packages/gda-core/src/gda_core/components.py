@@ -136,6 +136,13 @@ class Generator(Component):
     def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         raise NotImplementedError
 
+    def report_tables(self, folder: Path, records: Sequence[Record]) -> list[Table]:
+        """Tables for the run report about how ``records`` (this run's synthetic set) were made, read
+        from the run folder ``folder`` (requests sent to a server, tokens, cost, rejections...). Called
+        when the report is written, possibly in another process than the one that generated; the
+        default adds none."""
+        return []
+
     def save_state(self, path: Path) -> None:
         """Write fitted state (weights) into the folder ``path``."""
 

@@ -641,7 +641,8 @@ class Pipeline:
         ctx = self._ctx()
         return RunResult(self.folder, ctx.train, ctx.test, self.synthetic, self.baselines, self.results,
                          stages=list(self.stages), config=self.resolved.resolved_dict(), loader=self.resolved.dataset,
-                         pool=ctx.pool, strategy=self.resolved.strategy, pseudo_labels=self.pseudo_labels)
+                         pool=ctx.pool, strategy=self.resolved.strategy, pseudo_labels=self.pseudo_labels,
+                         generator=self.resolved.generator)
 
     def _ctx(self) -> RunContext:
         if self.context is None:

@@ -170,6 +170,22 @@ def _preview(result: RunResult, rng_seed: int) -> list[Block]:
     return blocks
 
 
+def _generator_tables(result: RunResult) -> list[Block]:
+    """The generator's own tables (:meth:`~gda_core.Generator.report_tables`: requests, tokens, cost)."""
+    gen = result.generator
+    if gen is None:
+        return []
+    try:
+        tables = gen.report_tables(result.folder, result.synthetic)
+    except Exception as exc:  # a broken table must not cost the report
+        log.warning("the report tables of generator %s failed: %s", getattr(gen, "name", "?"), exc)
+        return [("p", f"The generator's report tables failed: {exc}")]
+    blocks: list[Block] = []
+    for t in tables:
+        blocks += [("p", f"**{t.title}**"), ("table", (t.columns, [[_fmt(c) for c in row] for row in t.rows]))]
+    return blocks
+
+
 def build_blocks(result: RunResult) -> list[Block]:
     """The report as a list of (kind, content) blocks: h1/h2/p/warn/table/img/list."""
     cfg = result.config
@@ -199,6 +215,7 @@ def build_blocks(result: RunResult) -> list[Block]:
     for name, recs in result.baselines.items():
         rows.append([f"baseline {name}", len(recs), _per_class(recs)])
     blocks.append(("table", (["stage", "records", "per class"], rows)))
+    blocks += _generator_tables(result)
     for name, res in result.results.items():
         blocks.append(("h2", f"Validator `{name}`"))
         if res.metrics and not res.tables:

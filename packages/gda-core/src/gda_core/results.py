@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .components import DatasetLoader, Strategy, ValidationResult
+from .components import DatasetLoader, Generator, Strategy, ValidationResult
 from .records import Dataset, Record
 
 
@@ -23,7 +23,8 @@ class RunResult:
     ``loader`` is the run's data-set loader, whose :meth:`~gda_core.DatasetLoader.preview`
     draws real and kept synthetic samples for the report. ``pool`` is the loader's unlabelled
     pool (None when it offers none) and ``strategy`` the run's strategy, so the report can say
-    whether the pool was used.
+    whether the pool was used; ``generator`` is the run's generator, whose
+    :meth:`~gda_core.Generator.report_tables` add to the report.
     """
 
     folder: Path
@@ -40,6 +41,7 @@ class RunResult:
     pseudo_labels: dict[str, Any] | None = None
     """``{"records": n, "accuracy_vs_hidden_labels": acc or None}`` of the pool records the strategy
     pseudo-labelled and trained on (:meth:`~gda_core.Strategy.pseudo_labelled`), None without any."""
+    generator: Generator | None = None
 
     @property
     def kept(self) -> list[Record]:

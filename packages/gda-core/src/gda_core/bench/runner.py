@@ -128,7 +128,8 @@ def _ref_name(ref: Any) -> str | None:
 def missing_requirements(method: Method) -> list[str]:
     """What ``method.requires`` names that is not installed: ``"kind:name"`` is a component,
     ``"kind:name#param"`` one of its parameters, ``"import:module"`` a Python module (a library
-    an optional extra brings, such as ``ctgan`` for ``core.ctgan``)."""
+    an optional extra brings, such as ``ctgan`` for ``core.ctgan``); ``"env:NAME"`` an environment
+    variable that must be set (a server URL, say)."""
     import importlib.util
 
     out = []
@@ -138,6 +139,10 @@ def missing_requirements(method: Method) -> list[str]:
         if kind == "import":
             if importlib.util.find_spec(name) is None:
                 out.append(f"the Python module {name}")
+            continue
+        if kind == "env":
+            if not os.environ.get(name):
+                out.append(req)
             continue
         try:
             if name not in host.components(kind):
@@ -175,8 +180,12 @@ class SuiteRunner:
                 self.skipped.append(Skipped(suite.name, f"method {m.name}", "not selected (--method)"))
                 continue
             missing = missing_requirements(m)
+            unset = [r.partition(":")[2] for r in missing if r.startswith("env:")]
+            absent = [r for r in missing if not r.startswith("env:")]
             if missing:
-                self.skipped.append(Skipped(suite.name, f"method {m.name}", f"not installed: {', '.join(missing)}"))
+                why = ([f"not installed: {', '.join(absent)}"] if absent else []) + (
+                    [f"not run: set {', '.join(unset)}"] if unset else [])
+                self.skipped.append(Skipped(suite.name, f"method {m.name}", "; ".join(why)))
             else:
                 self.methods.append(m)
 

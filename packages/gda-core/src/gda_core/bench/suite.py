@@ -46,7 +46,8 @@ class Method:
 
     ``overrides`` are ``dotted.path=value`` config overrides of this method's generation
     (methods with equal overrides share one generation per seed); ``requires`` names
-    components (``"strategies:core.pool"``) without which the method is listed as not run.
+    components (``"strategies:core.pool"``) or environment variables (``"env:NAME"``, a server
+    URL) without which the method is listed as not run.
     ``family`` names the generator family the method stands for in the family table (one method
     per family and suite: the suite's model-selection question); ``sweep`` asks for a ratio sweep
     of this method's own generator (beside the suite's, which sweeps the base generator);
