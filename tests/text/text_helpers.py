@@ -37,7 +37,7 @@ def context(train: Dataset, test: Dataset | None = None, seed: int = 0, workdir:
 
 
 def build_tiny_gpt2(path: Path, texts: list[str], *, pretrain_epochs: int = 0, chat_template: str | None = None,
-                    n_embd: int = 32) -> Path:
+                    n_embd: int = 32, n_positions: int = 64) -> Path:
     """A GPT-2-style model (a few thousand parameters) with a BPE tokenizer trained on ``texts``,
     optionally pre-trained on them, saved with ``save_pretrained`` into ``path``."""
     import torch
@@ -55,7 +55,7 @@ def build_tiny_gpt2(path: Path, texts: list[str], *, pretrain_epochs: int = 0, c
     if chat_template is not None:
         fast.chat_template = chat_template
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(fast), n_positions=64, n_embd=n_embd, n_layer=2, n_head=2,
+    config = GPT2Config(vocab_size=len(fast), n_positions=n_positions, n_embd=n_embd, n_layer=2, n_head=2,
                         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
                         pad_token_id=fast.pad_token_id)
     model = GPT2LMHeadModel(config)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -17,36 +16,35 @@ from gda_core.errors import ConfigError, GDAError
 from gda_core.records import Record
 from gda_core.torch.accelerators import DeviceParams
 
-DEFAULT_TEMPLATE = "Here are {n} examples of {label} messages, one per line.\n{examples}\n"
-DEFAULT_INSTRUCTION = ("Write {k} new, varied examples of {label} messages. Keep them similar in style to the "
-                       "examples below but do not copy them. Write one example per line, with no numbering and "
-                       "nothing else.\n\nExamples:\n{examples}")
+from ..prompts import (
+    DEFAULT_INSTRUCTION,
+    DEFAULT_TEMPLATE,
+    PromptTemplateParams,
+    assign,
+    by_class,
+    class_texts,
+    draw,
+    label_name,
+    parse_lines,
+    pool_texts,
+    render,
+)
+
+__all__ = ["DEFAULT_INSTRUCTION", "DEFAULT_TEMPLATE", "PromptGenerator", "PromptParams", "parse_lines"]
+
 STATE_FILE = "text_generator_state.json"
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]+|\(?\d{1,3}[.):]|[a-z][.)])\s+", re.IGNORECASE)
 
 
-class PromptParams(DeviceParams):
+class PromptParams(PromptTemplateParams, DeviceParams):
     model: str | None = Field(None, description="causal LM: a local folder or hub id (None: text.lora trains one "
                               "from scratch)")
     adapter: str | None = Field(None, description="a saved LoRA adapter folder to load on top of the model")
     conditioning: Literal["auto", "few-shot", "label"] = Field(
         "auto", description="few-shot prompts, or a label prefix (needs a fine-tuned model); auto: label "
         "when an adapter is loaded or trained, else few-shot")
-    template: str = Field(DEFAULT_TEMPLATE, description="few-shot prompt for plain LMs; fields {label}, "
-                          "{examples}, {n}, {k}")
-    instruction: str = Field(DEFAULT_INSTRUCTION, description="user message for chat models; fields {label}, "
-                             "{examples}, {n}, {k}")
-    system: str | None = Field(None, description="system message for chat models")
     chat: Literal["auto", "yes", "no"] = Field("auto", description="use the tokenizer's chat template "
                                                "(auto: when it has one)")
-    example_format: str = Field("- {text}", description="how each real example is written into a prompt")
     label_format: str = Field("{label}: ", description="label prefix for label-conditioned training and sampling")
-    label_names: dict[str, str] = Field(default_factory=dict, description="label value -> name used in prompts")
-    shots: int = Field(5, gt=0, description="real examples per few-shot prompt", json_schema_extra=SAMPLING)
-    samples_per_prompt: int = Field(5, gt=0, description="samples parsed from each few-shot completion "
-                                    "(one per line)", json_schema_extra=SAMPLING)
-    max_rounds: int = Field(4, gt=0, description="re-prompt rounds when completions yield too few lines",
-                            json_schema_extra=SAMPLING)
     max_new_tokens: int = Field(48, gt=0, description="tokens generated per sample (few-shot: per line)",
                                 json_schema_extra=SAMPLING)
     temperature: float = Field(1.0, ge=0, description="sampling temperature (0: greedy)", json_schema_extra=SAMPLING)
@@ -55,17 +53,8 @@ class PromptParams(DeviceParams):
     repetition_penalty: float = Field(1.0, gt=0, description="transformers' repetition penalty",
                                       json_schema_extra=SAMPLING)
     batch_size: int = Field(16, gt=0, description="prompts per generate call", json_schema_extra=SAMPLING)
-    min_chars: int = Field(3, ge=0, description="parsed lines shorter than this are skipped",
-                           json_schema_extra=SAMPLING)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="weights dtype "
                                                                      "(auto: bf16 on a capable GPU, else fp32)")
-
-    @field_validator("template", "instruction")
-    @classmethod
-    def _has_examples(cls, v: str) -> str:
-        if "{examples}" not in v:
-            raise ValueError("must contain the field {examples}")
-        return v
 
     @field_validator("label_format")
     @classmethod
@@ -73,16 +62,6 @@ class PromptParams(DeviceParams):
         if "{label}" not in v:
             raise ValueError("must contain the field {label}")
         return v
-
-
-def parse_lines(completion: str, min_chars: int = 3) -> list[str]:
-    """One sample per non-empty line, with bullets, numbering and quotes stripped."""
-    out = []
-    for line in completion.splitlines():
-        line = _BULLET.sub("", line.strip()).strip().strip('"').strip()
-        if len(line) >= max(1, min_chars):
-            out.append(line)
-    return out
 
 
 def base_state_dict(model) -> dict[str, Any]:
@@ -112,6 +91,7 @@ class PromptGenerator(Generator):
         self.model_ = None
         self.tokenizer_ = None
         self.examples_: dict[str, list[str]] = {}
+        self.pool_: list[str] = []
         self.base_trained_ = False  # the base weights live in the saved folder (trained from scratch)
         self.has_adapter_ = False
 
@@ -163,7 +143,7 @@ class PromptGenerator(Generator):
         return c == "label" or (c == "auto" and self.has_adapter_)
 
     def label_name(self, label: Any) -> str:
-        return self.params.label_names.get(str(label), str(label))
+        return label_name(self.params, label)
 
     def label_prompt(self, label: Any) -> str:
         return self.params.label_format.format(label=self.label_name(label))
@@ -171,8 +151,10 @@ class PromptGenerator(Generator):
     # -- Generator interface --------------------------------------------------
 
     def fit(self, train, context) -> None:
-        """Keep the real texts of each class for the prompts; load the model if needed."""
-        self.examples_ = {str(c): [str(r.data) for r in recs] for c, recs in train.by_class().items()}
+        """Keep the real texts of each class (and the pool's, for ``pool_shots``) for the prompts; load
+        the model if needed."""
+        self.examples_ = class_texts(train)
+        self.pool_ = pool_texts(context)
         if self.model_ is None:
             self.load_model()
 
@@ -206,18 +188,17 @@ class PromptGenerator(Generator):
                                   meta={"prompt": prompt, "empty": not text}))
         return records
 
-    def build_prompt(self, label: Any, examples: Sequence[str]) -> str:
-        """The few-shot prompt for ``label`` with ``examples`` (through the chat template if used)."""
+    def build_prompt(self, label: Any, examples: Sequence[str], unlabelled: Sequence[str] = ()) -> str:
+        """The few-shot prompt for ``label`` with ``examples`` (and pool texts ``unlabelled``), through
+        the chat template if used."""
         p = self.params
-        block = "\n".join(p.example_format.format(text=t) for t in examples)
-        fields = {"label": self.label_name(label), "examples": block, "n": len(examples), "k": p.samples_per_prompt}
         use_chat = p.chat == "yes" or (p.chat == "auto" and getattr(self.tokenizer_, "chat_template", None))
         if not use_chat:
-            return p.template.format(**fields)
+            return render(p, p.template, label, examples, unlabelled)
         if not getattr(self.tokenizer_, "chat_template", None):
             raise ConfigError("generator.params.chat: 'yes' but the tokenizer has no chat template")
         messages = ([{"role": "system", "content": p.system}] if p.system else []) + [
-            {"role": "user", "content": p.instruction.format(**fields)}]
+            {"role": "user", "content": render(p, p.instruction, label, examples, unlabelled)}]
         return self.tokenizer_.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def _generate_few_shot(self, conditions, seed, context) -> list[Record]:
@@ -225,11 +206,7 @@ class PromptGenerator(Generator):
         if not self.examples_:
             raise GDAError("text.prompt has no real examples: fit it on the training set first")
         rng = np.random.default_rng(seed)
-        wanted: dict[str, list[int]] = {}
-        labels: dict[str, Any] = {}
-        for i, c in enumerate(conditions):
-            wanted.setdefault(str(c.get("label")), []).append(i)
-            labels[str(c.get("label"))] = c.get("label")
+        wanted, labels = by_class(conditions)
         pools: dict[str, list[tuple[str, str]]] = {k: [] for k in wanted}
         for rnd in range(p.max_rounds):
             prompts, owners = [], []
@@ -239,8 +216,8 @@ class PromptGenerator(Generator):
                     continue
                 real = self.examples_.get(key) or [t for ts in self.examples_.values() for t in ts]
                 for _ in range(-(-missing // p.samples_per_prompt)):
-                    chosen = rng.choice(len(real), size=min(p.shots, len(real)), replace=False)
-                    prompts.append(self.build_prompt(labels[key], [real[j] for j in chosen]))
+                    examples = draw(rng, real, p.shots)
+                    prompts.append(self.build_prompt(labels[key], examples, draw(rng, self.pool_, p.pool_shots)))
                     owners.append(key)
             if not prompts:
                 break
@@ -251,24 +228,14 @@ class PromptGenerator(Generator):
                 for line in parse_lines(out, p.min_chars)[:p.samples_per_prompt]:
                     if line not in real_set:
                         pools[key].append((line, prompt))
-        records: list[Record | None] = [None] * len(conditions)
-        for key, idx in wanted.items():
-            pool = pools[key]
-            for j, i in enumerate(idx):
-                if j < len(pool):
-                    text, prompt = pool[j]
-                elif pool:  # too few parsed lines: reuse (core.dedup drops the repeats)
-                    text, prompt = pool[j % len(pool)]
-                else:
-                    text, prompt = "", ""
-                records[i] = Record(id="", data=text, label=conditions[i].get("label"),
-                                    meta={"prompt": prompt, "empty": not text})
-        return [r for r in records if r is not None]
+        return [Record(id="", data=text, label=cond.get("label"), meta={"prompt": prompt, "empty": not text})
+                for cond, (text, prompt) in zip(conditions, assign(conditions, wanted, pools))]
 
     # -- persistence ----------------------------------------------------------
 
     def save_state(self, path: Path) -> None:
-        state = {"examples": self.examples_, "base_trained": self.base_trained_, "has_adapter": self.has_adapter_}
+        state = {"examples": self.examples_, "pool": self.pool_, "base_trained": self.base_trained_,
+                 "has_adapter": self.has_adapter_}
         (path / STATE_FILE).write_text(json.dumps(state, indent=1, ensure_ascii=False))
         if self.model_ is None:
             return
@@ -296,6 +263,7 @@ class PromptGenerator(Generator):
             raise GDAError(f"{path} has no {STATE_FILE}")
         state = json.loads(state_file.read_text())
         self.examples_ = state.get("examples", {})
+        self.pool_ = state.get("pool", [])
         base = path / "base"
         has_base = state.get("base_trained") and base.is_dir()
         if not has_base and self.params.model is None:
