@@ -1,6 +1,8 @@
 """gda-text's generator and selector pass the conformance kit (gda_core.testing).
 
-text.prompt and text.perplexity need a causal language model; their own tests build a tiny one."""
+text.prompt and text.perplexity need a causal language model; their own tests build a tiny one. text.openai's
+contract runs in test_openai_server.py, against the real server the conftest starts in the background (the
+later it is needed, the more of its start-up other tests hide)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 from gda_core.bench import DownstreamModel, Method, Suite, near_copy_method, standard_methods
+
+OPENAI_URL_ENV = "GDA_BENCH_OPENAI_URL"
+OPENAI_MODEL_ENV = "GDA_BENCH_OPENAI_MODEL"
+OPENAI_KEY_ENV = "GDA_BENCH_OPENAI_API_KEY"
+"""``gda bench text`` runs its ``gen openai`` method when these name a server and a model (the key, when
+the server wants one, in the third; its name, never its value, goes into the config)."""
+
+
+def openai_method() -> Method:
+    """Few-shot generation by the model at ``$GDA_BENCH_OPENAI_URL`` (``text.openai``, chat, 5 samples
+    per request, 8 in flight), selected like the base chain without the perplexity selector (which
+    needs an in-process LM); listed as not run while the variables are unset."""
+    params = {"base_url": os.environ.get(OPENAI_URL_ENV) or "http://127.0.0.1:8000/v1",
+              "model": os.environ.get(OPENAI_MODEL_ENV) or "unset", "temperature": 1.0, "top_p": 0.95,
+              "shots": 5, "samples_per_prompt": 5, "max_new_tokens": 40, "concurrency": 8,
+              "api_key_env": OPENAI_KEY_ENV if os.environ.get(OPENAI_KEY_ENV) else None}
+    selectors = ["text.format", {"name": "core.dedup", "params": {"real_ratio": 0.2, "self_ratio": 0.2}},
+                 {"name": "core.confidence", "params": {"keep": 0.2, "threshold": None}}]
+    return Method("gen openai", "generative", stage="each", summary="few-shot prompts to a served LLM "
+                  f"(text.openai at ${OPENAI_URL_ENV}, model ${OPENAI_MODEL_ENV})",
+                  overrides=(f"generator={json.dumps({'name': 'text.openai', 'params': params})}",
+                             "strategy=core.train", f"selectors={json.dumps(selectors)}"),
+                  requires=("generators:text.openai", f"env:{OPENAI_URL_ENV}", f"env:{OPENAI_MODEL_ENV}"))
 
 
 def text_suite() -> Suite:
@@ -12,7 +38,8 @@ def text_suite() -> Suite:
     perplexity, de-duplication and confidence selection, nlpaug as the classical baseline;
     logistic regression on MiniLM sentence embeddings and on TF-IDF downstream. Pool variants: the
     LM also learns the 15 unlabelled texts per class, or LoRA on confidently pseudo-labelled ones;
-    self-training labels the pool with no generator."""
+    self-training labels the pool with no generator. ``gen openai`` prompts a served LLM (text.openai)
+    when ``$GDA_BENCH_OPENAI_URL`` and ``$GDA_BENCH_OPENAI_MODEL`` are set."""
     return Suite(
         name="text",
         summary="support intents, 10 of 25 per class, text.prompt + text.lora; MiniLM + LR and TF-IDF + LR",
@@ -44,6 +71,7 @@ def text_suite() -> Suite:
                    summary="LoRA on labelled + confidently pseudo-labelled pool texts"),
             near_copy_method("[text.format, core.near-copy, {name: core.confidence, "
                              "params: {keep: 0.2, threshold: null}}]"),
+            openai_method(),
         ),
         quick=("strategy.params.scratch.epochs=4", "strategy.params.epochs=2", "generate.per_class=25"),
         quick_ratios=(0.5, 1.0, 2.0),

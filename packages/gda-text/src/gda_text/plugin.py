@@ -11,6 +11,7 @@ P = "gda_text"
 def register_generators(register):
     register("text.prompt", f"{P}.generators.prompt:PromptGenerator")
     register("text.nlpaug", f"{P}.generators.nlpaug:NlpaugGenerator")
+    register("text.openai", f"{P}.generators.openai:OpenAIGenerator")
 
 
 @hookimpl
