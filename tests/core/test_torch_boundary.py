@@ -123,3 +123,11 @@ def test_gda_list_describes_the_tabular_extra_without_torch_or_ctgan(tmp_path):
     for name in ("core.ctgan", "core.tvae"):
         body = done.stdout.split(f"  {name}  ", 1)[1].split("\n  core.", 1)[0]
         assert "conditioning:" in body and "error" not in body, body
+
+
+def test_importing_the_torch_helpers_imports_no_torch():
+    code = ("import sys\nimport gda_core.torch.accelerators, gda_core.torch.diffusion, gda_core.torch.sampling\n"
+            "import gda_core.torch.training, gda_core.torch.weights\nprint('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
