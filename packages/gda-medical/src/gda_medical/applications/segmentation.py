@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from pydantic import Field, model_validator
 
@@ -18,6 +20,10 @@ from gda_core.torch.accelerators import (
 )
 
 from ..volumes import num_label_classes, stack_images, stack_targets
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class SegmentationParams(PrecisionParams):
@@ -53,24 +59,20 @@ class SegmentationApplication(Application):
     ``SlidingWindowInferer`` and scored by MONAI's ``DiceMetric`` (foreground classes, mean
     over test volumes). Records without a label volume are left out of training."""
 
+    data_kind = "arrays"
     Params = SegmentationParams
     metric = "dice"
 
-    def evaluate(self, train, test, *, seed: int, context) -> dict[str, float]:
+    def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
+        """Train the UNet on ``train``'s labelled volumes, return its mean foreground Dice on ``test``."""
         import torch
-        from monai.data import decollate_batch
-        from monai.inferers import SlidingWindowInferer
-        from monai.losses import DiceCELoss
-        from monai.metrics import DiceMetric
-        from monai.networks.nets import UNet
-        from monai.transforms import AsDiscrete
 
-        p = self.params
         usable = [r for r in train.records if r.target is not None]
         if not usable:
             raise DataError("medical.segmentation needs training volumes with labels (Record.target)")
         if any(r.target is None for r in test.records):
             raise DataError("medical.segmentation needs a label volume for every test volume")
+        p = self.params
         k = p.num_classes or max(num_label_classes(usable), num_label_classes(test.records))
         apply_thread_setting()  # once per process
         dev = pick_device(p.device)
@@ -80,6 +82,20 @@ class SegmentationApplication(Application):
         patch = tuple(p.patch_size) if p.patch_size else size
         if any(a > b for a, b in zip(patch, size)):
             raise DataError(f"medical.segmentation: patch_size {patch} exceeds the volume size {size}")
+        net = self._train(x, y, k, size, patch, dev, seed, context)
+        dice = self._dice(net, test, k, patch, dev)
+        return {"dice": dice if np.isfinite(dice) else 0.0, "train_volumes": float(len(usable))}
+
+    def _train(self, x: Any, y: Any, k: int, size: tuple[int, ...], patch: tuple[int, ...], dev: Any, seed: int,
+               context: RunContext) -> Any:
+        """A UNet of ``k`` output classes trained ``steps`` iterations with Dice + cross-entropy on
+        random batches (random patches of ``patch`` when smaller than ``size``; random flips with
+        ``augment``) of the volumes ``x`` and labels ``y``."""
+        import torch
+        from monai.losses import DiceCELoss
+        from monai.networks.nets import UNet
+
+        p = self.params
         with seeded(seed):
             net = UNet(spatial_dims=3, in_channels=x.shape[1], out_channels=k, channels=tuple(p.channels),
                        strides=(2,) * (len(p.channels) - 1), num_res_units=p.num_res_units).to(dev)
@@ -88,22 +104,43 @@ class SegmentationApplication(Application):
         g = torch_generator(seed)
         net.train()
         for _ in context.progress(range(p.steps), desc="train segmentation", total=p.steps):
-            idx = torch.randint(0, len(x), (p.batch_size,), generator=g)
-            xb, yb = x[idx], y[idx]
-            if patch != size:
-                starts = [int(torch.randint(0, s - q + 1, (1,), generator=g)) for s, q in zip(size, patch)]
-                sl = (slice(None), slice(None)) + tuple(slice(a, a + q) for a, q in zip(starts, patch))
-                xb, yb = xb[sl], yb[sl]
-            if p.augment:
-                for ax in (2, 3, 4):
-                    if bool(torch.rand(1, generator=g) < 0.5):
-                        xb, yb = xb.flip(ax), yb.flip(ax)
+            xb, yb = self._batch(x, y, size, patch, g)
             xb, yb = xb.to(dev), yb.to(dev)
             with autocast(dev, p.precision):
                 loss = loss_fn(net(xb).float(), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        return net
+
+    def _batch(self, x: Any, y: Any, size: tuple[int, ...], patch: tuple[int, ...], g: Any) -> tuple[Any, Any]:
+        """One training batch: ``batch_size`` volumes drawn with replacement, cut to a random patch,
+        flipped at random along each axis with ``augment``."""
+        import torch
+
+        p = self.params
+        idx = torch.randint(0, len(x), (p.batch_size,), generator=g)
+        xb, yb = x[idx], y[idx]
+        if patch != size:
+            starts = [int(torch.randint(0, s - q + 1, (1,), generator=g)) for s, q in zip(size, patch)]
+            sl = (slice(None), slice(None)) + tuple(slice(a, a + q) for a, q in zip(starts, patch))
+            xb, yb = xb[sl], yb[sl]
+        if p.augment:
+            for ax in (2, 3, 4):
+                if bool(torch.rand(1, generator=g) < 0.5):
+                    xb, yb = xb.flip(ax), yb.flip(ax)
+        return xb, yb
+
+    def _dice(self, net: Any, test: Dataset, k: int, patch: tuple[int, ...], dev: Any) -> float:
+        """Mean foreground Dice (MONAI's ``DiceMetric``) of ``net`` on ``test``, inferred with a
+        sliding window of ``patch``."""
+        import torch
+        from monai.data import decollate_batch
+        from monai.inferers import SlidingWindowInferer
+        from monai.metrics import DiceMetric
+        from monai.transforms import AsDiscrete
+
+        p = self.params
         net.eval()
         inferer = SlidingWindowInferer(roi_size=patch, sw_batch_size=p.sw_batch_size, overlap=0.25)
         metric = DiceMetric(include_background=False, reduction="mean", ignore_empty=True)
@@ -118,5 +155,4 @@ class SegmentationApplication(Application):
                 preds = [post_pred(o) for o in decollate_batch(logits.cpu())]
                 labs = [post_lab(o) for o in decollate_batch(yt[i:i + p.sw_batch_size])]
                 metric(y_pred=preds, y=labs)
-        dice = float(metric.aggregate().item())
-        return {"dice": dice if np.isfinite(dice) else 0.0, "train_volumes": float(len(usable))}
+        return float(metric.aggregate().item())

@@ -35,22 +35,15 @@ class LoRAFineTune(Strategy):
     The adapter is saved on its own (``save_lora_weights``, safetensors) and loaded into
     the generator's pipeline for sampling."""
 
+    data_kind = "arrays"
     Params = LoRAParams
 
     def fit(self, generator, train, context) -> Any:
-        import numpy as np
+        """Train a LoRA adapter of ``generator``'s UNet on ``train``, save it, and load it into the generator."""
         import torch
-        import torch.nn.functional as F
-        from diffusers import DDPMScheduler, StableDiffusionPipeline
-        from diffusers.utils import convert_state_dict_to_diffusers
-        from peft import LoraConfig
-        from peft.utils import get_peft_model_state_dict
 
-        from gda_core.torch.accelerators import apply_thread_setting, autocast, pick_device, pick_dtype, torch_generator
+        from gda_core.torch.accelerators import apply_thread_setting, pick_device, pick_dtype
 
-        from .._clip import class_prompt
-        from .._images import resize_batch, set_channels, stack
-        from .._sd import default_resolution, load_text2img
         from ..generators.sd import StableDiffusionGenerator
 
         if not isinstance(generator, StableDiffusionGenerator):
@@ -64,15 +57,40 @@ class LoRAFineTune(Strategy):
         dtype = pick_dtype(device, gp.precision)
         seed = context.seed if p.seed is None else p.seed
         torch.manual_seed(seed)
-        pipe = load_text2img(gp.model, device, torch.float32, "generator.params.model")
-        unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
-        for m in (unet, vae, text_encoder):
-            m.requires_grad_(False)
-        unet.add_adapter(LoraConfig(r=p.rank, lora_alpha=p.alpha or p.rank, init_lora_weights="gaussian",
-                                    target_modules=list(p.target_modules)))
-        trainable = [q for q in unet.parameters() if q.requires_grad]
-        side = p.resolution or gp.resolution or default_resolution(pipe)
+        pipe, unet = self._pipeline_with_adapter(gp, device)
+        latents, cond, empty = self._encode(pipe, train, gp, device)
+        self.losses_ = self._train(unet, pipe.scheduler.config, latents, cond, empty, device, dtype, seed, context)
+        out = self._save(unet, gp, context)
+        del pipe, unet
+        generator.set_lora(out)
+        return generator
 
+    def _pipeline_with_adapter(self, gp: Any, device: Any) -> tuple[Any, Any]:
+        """The base text-to-image pipeline, frozen, its UNet given fresh LoRA adapters: ``(pipe, unet)``."""
+        import torch
+        from peft import LoraConfig
+
+        from .._sd import load_text2img
+
+        p = self.params
+        pipe = load_text2img(gp.model, device, torch.float32, "generator.params.model")
+        for m in (pipe.unet, pipe.vae, pipe.text_encoder):
+            m.requires_grad_(False)
+        pipe.unet.add_adapter(LoraConfig(r=p.rank, lora_alpha=p.alpha or p.rank, init_lora_weights="gaussian",
+                                         target_modules=list(p.target_modules)))
+        return pipe, pipe.unet
+
+    def _encode(self, pipe: Any, train: Any, gp: Any, device: Any) -> tuple[Any, Any, Any]:
+        """VAE latents of the training images, their class prompts' text embeddings and the empty
+        prompt's (for caption dropout): ``(latents, cond, empty)``."""
+        import torch
+
+        from .._clip import class_prompt
+        from .._images import resize_batch, set_channels, stack
+        from .._sd import default_resolution
+
+        vae, text_encoder, tokenizer = pipe.vae, pipe.text_encoder, pipe.tokenizer
+        side = self.params.resolution or gp.resolution or default_resolution(pipe)
         with torch.no_grad():
             x = torch.from_numpy(stack(train.records))
             x = resize_batch(set_channels(x, 3), (side, side)) * 2.0 - 1.0
@@ -80,18 +98,29 @@ class LoRAFineTune(Strategy):
             for s in range(0, len(x), 16):
                 dist = vae.encode(x[s:s + 16].to(device)).latent_dist
                 latents.append(dist.mean * vae.config.scaling_factor)
-            latents = torch.cat(latents)
             prompts = [class_prompt(gp.prompt, r.label, gp.class_names) for r in train.records]
             tok = tokenizer(prompts + [""], padding="max_length", max_length=tokenizer.model_max_length,
                             truncation=True, return_tensors="pt")
             emb = text_encoder(tok.input_ids.to(device))[0]
-            cond, empty = emb[:-1], emb[-1:]
+        return torch.cat(latents), emb[:-1], emb[-1:]
 
-        noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
-        opt = torch.optim.AdamW(trainable, lr=p.learning_rate, weight_decay=1e-2)
+    def _train(self, unet: Any, scheduler_config: Any, latents: Any, cond: Any, empty: Any, device: Any,
+               dtype: Any, seed: int, context: Any) -> list[float]:
+        """``steps`` AdamW steps of the noise-prediction (or v-prediction) loss on random batches of
+        the latents, a ``caption_dropout`` share of prompts emptied; the loss of each step."""
+        import torch
+        import torch.nn.functional as F
+        from diffusers import DDPMScheduler
+
+        from gda_core.torch.accelerators import autocast, torch_generator
+
+        p = self.params
+        noise_sched = DDPMScheduler.from_config(scheduler_config)
+        opt = torch.optim.AdamW([q for q in unet.parameters() if q.requires_grad], lr=p.learning_rate,
+                                weight_decay=1e-2)
         g = torch_generator(seed)
         unet.train()
-        self.losses_: list[float] = []
+        losses: list[float] = []
         n = len(latents)
         for _ in context.progress(range(p.steps), desc="vision.lora train", total=p.steps):
             idx = torch.randint(0, n, (p.batch_size,), generator=g)
@@ -112,17 +141,24 @@ class LoRAFineTune(Strategy):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            self.losses_.append(float(loss.detach()))
+            losses.append(float(loss.detach()))
+        return losses
 
+    def _save(self, unet: Any, gp: Any, context: Any) -> Path:
+        """Write the adapter (diffusers' LoRA safetensors) and ``gda_lora.json``; its folder."""
+        import numpy as np
+        from diffusers import StableDiffusionPipeline
+        from diffusers.utils import convert_state_dict_to_diffusers
+        from peft.utils import get_peft_model_state_dict
+
+        p = self.params
         out = self._output_dir(context)
         state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
         StableDiffusionPipeline.save_lora_weights(str(out), unet_lora_layers=state, safe_serialization=True)
         (out / "gda_lora.json").write_text(json.dumps({
             "base_model": gp.model, "rank": p.rank, "alpha": p.alpha or p.rank, "steps": p.steps,
             "final_loss": float(np.mean(self.losses_[-10:])), "target_modules": list(p.target_modules)}, indent=2))
-        del pipe, unet
-        generator.set_lora(out)
-        return generator
+        return out
 
     def _output_dir(self, context) -> Path:
         if self.params.output:
