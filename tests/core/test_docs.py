@@ -197,6 +197,7 @@ def test_writing_plugins_documents_the_conformance_kit():
 def test_the_template_runs_the_conformance_kit():
     tests = (TEMPLATE / "tests" / "test_plugin.py").read_text(encoding="utf-8")
     assert "(GeneratorContract)" in tests and "(SelectorContract)" in tests
+    assert "test_every_component = conformance_suite(\"gda_example\", globals(), skip=SKIP)" in tests
 
 
 def test_the_torch_generator_example_trains_and_samples_its_classes(tmp_path):

@@ -58,16 +58,72 @@ def sampling_fields(params_cls: type[BaseModel]) -> frozenset[str]:
                      if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("sampling"))
 
 
+DATA_KINDS = ("arrays", "texts", "any")
+"""What records a component takes (:attr:`Component.data_kind`)."""
+
+
+def check_records(component: Component, records: Any, method: str, *, allow_empty: bool = False) -> None:
+    """Raise :class:`DataError` (one line naming ``component``) when ``records`` (a :class:`Dataset`,
+    a sequence of records, or :class:`ValidationInputs`, whose training set is checked) is empty
+    and ``method`` needs records, or holds records of another kind than its :attr:`~Component.data_kind`."""
+    if isinstance(records, ValidationInputs):
+        records = records.train
+    recs = records.records if isinstance(records, Dataset) else records
+    who = f"{component.kind_label} {component.name or type(component).__name__}"
+    if not allow_empty and len(recs) == 0:
+        raise DataError(f"{who}: {method} got no records")
+    kind = component.data_kind
+    if kind == "arrays" and any(isinstance(r.data, str) for r in recs):
+        raise DataError(f"{who} takes arrays of numbers, and these records are texts (use a text component)")
+    if kind == "texts" and any(not isinstance(r.data, str) for r in recs):
+        raise DataError(f"{who} takes texts, and these records are arrays")
+
+
+def _checked(fn: Any, method: str, arg: str, position: int, allow_empty: bool) -> Any:
+    """``fn`` (a component method) with its records argument checked by :func:`check_records` first."""
+    import functools
+
+    @functools.wraps(fn)
+    def checked(self: Component, *args: Any, **kwargs: Any) -> Any:
+        records = args[position] if len(args) > position else kwargs.get(arg)
+        if records is not None:
+            check_records(self, records, method, allow_empty=allow_empty)
+        return fn(self, *args, **kwargs)
+
+    checked._gda_checked = True  # type: ignore[attr-defined]
+    return checked
+
+
 class Component:
     """Base of every registered component.
 
     ``name`` is set on the instance to the dotted name it was built under
     (:meth:`gda_core.host.PluginHost.create`, or the config); classes are never
     changed. ``Params`` declares the accepted parameters and their defaults.
+
+    ``data_kind`` says what records the component takes: ``"arrays"`` (numbers, any shape),
+    ``"texts"``, or ``"any"`` (the default: it works on an embedder's features, or on both). The
+    methods its kind lists in ``checked_inputs`` (a generator's ``fit``, a selector's ``fit`` and
+    ``score``, ...) get their records checked before they run: no records where some are needed,
+    or records of the other kind, is one :class:`DataError` naming the component, never a
+    traceback from deep inside a library.
     """
 
     name: str = ""
     Params: ClassVar[type[Params]] = Params
+    data_kind: ClassVar[str] = "any"
+    kind_label: ClassVar[str] = "component"
+    checked_inputs: ClassVar[dict[str, tuple[str, int, bool]]] = {}
+    """``method: (records argument, its position after self, whether no records is fine)``."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.data_kind not in DATA_KINDS:
+            raise TypeError(f"{cls.__qualname__}.data_kind is {cls.data_kind!r}, not one of {', '.join(DATA_KINDS)}")
+        for method, (arg, position, allow_empty) in cls.checked_inputs.items():
+            fn = cls.__dict__.get(method)
+            if fn is not None and not getattr(fn, "_gda_checked", False):
+                setattr(cls, method, _checked(fn, method, arg, position, allow_empty))
 
     def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
         if params is not None and kwargs:
@@ -108,6 +164,8 @@ class Generator(Component):
     ``save_state`` writes; ``from_pretrained(path)`` reads them back.
     """
 
+    kind_label = "generator"
+    checked_inputs = {"fit": ("train", 0, False)}
     version: ClassVar[str] = "0"
     config_name: ClassVar[str] = "gda_generator.json"
     min_class_size: ClassVar[int] = 1
@@ -232,6 +290,9 @@ class Strategy(Component):
     (``source_id``) in turn, for generators that start from a real sample.
     """
 
+    kind_label = "strategy"
+    checked_inputs = {"fit": ("train", 1, False)}
+
     def uses_pool(self) -> bool:
         """Whether this strategy (with its parameters) learns from the data set's unlabelled pool
         (``context.pool``). The pipeline refuses a run that would need one when the loader offers
@@ -308,6 +369,8 @@ class Selector(Component):
     """
 
     Params = SelectorParams
+    kind_label = "selector"
+    checked_inputs = {"fit": ("train", 0, False), "score": ("synthetic", 0, True)}
     higher_is_better: ClassVar[bool] = True
     per_sample: ClassVar[bool] = False
     """True when ``score`` of any chunk of records gives the whole set's scores of those records
@@ -395,6 +458,8 @@ class Validator(Component):
     """
 
     accepts_empty: ClassVar[bool] = False
+    kind_label = "validator"
+    checked_inputs = {"evaluate": ("inputs", 0, False)}
 
     def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         raise NotImplementedError
@@ -413,6 +478,8 @@ class Application(Component):
     """
 
     metric: ClassVar[str] = "accuracy"
+    kind_label = "application"
+    checked_inputs = {"evaluate": ("train", 0, False)}
 
     def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
         raise NotImplementedError
@@ -440,6 +507,8 @@ class DataSplits:
 
 class DatasetLoader(Component):
     """Loads real records, and writes samples back in the modality's native format."""
+
+    kind_label = "dataset"
 
     pool_hint: ClassVar[str] = "it has no way to offer one"
     """How this loader is made to offer an unlabelled pool (``DataSplits.pool``), as a hint for the
@@ -487,6 +556,9 @@ class DatasetLoader(Component):
 class Embedder(Component):
     """Turns records into feature vectors for selectors and validators."""
 
+    kind_label = "embedder"
+    checked_inputs = {"fit": ("train", 0, False), "embed": ("records", 0, True)}
+
     def fit(self, train: Dataset, context: RunContext) -> None:
         """Learn from the real training records (a no-op for fixed embedders)."""
 
@@ -497,3 +569,8 @@ class Embedder(Component):
 KINDS: dict[str, type[Component]] = dict(zip(
     COMPONENT_KINDS, (Generator, Strategy, Selector, Validator, Application, DatasetLoader, Embedder), strict=True))
 """Each component kind's base class, by kind name (:data:`gda_core.hookspecs.COMPONENT_KINDS`)."""
+
+for _base in KINDS.values():  # the bases' own methods (a selector that keeps the no-op fit) are checked too
+    for _method, (_arg, _position, _empty) in _base.checked_inputs.items():
+        if _method in vars(_base):
+            setattr(_base, _method, _checked(vars(_base)[_method], _method, _arg, _position, _empty))

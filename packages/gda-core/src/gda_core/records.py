@@ -163,7 +163,6 @@ class RecordSpec:
     shape: tuple[int, ...] | None
     ndim: int | None
     target_shape: tuple[int, ...] | None
-    has_target: bool
     classes: frozenset[str]
 
     @classmethod
@@ -176,13 +175,13 @@ class RecordSpec:
         return cls(text=text, shape=next(iter(shapes)) if len(shapes) == 1 else None,
                    ndim=len(next(iter(shapes))) if len({len(s) for s in shapes}) == 1 else None,
                    target_shape=next(iter(targets)) if len(targets) == 1 else None,
-                   has_target=bool(recs) and all(r.target is not None for r in recs),
                    classes=frozenset(label_key(c) for c in ds.classes))
 
     def check(self, records: Any, expected: int, who: str) -> None:
         """Raise :class:`GDAError` (one line naming ``who``) unless ``records`` is a list of
         ``expected`` :class:`Record` objects like this spec's: text for text data and numeric,
-        finite arrays of the same shape (and target shape) for array data, labels among the classes."""
+        finite arrays of the same shape (and a target, when there is one, of the targets' shape)
+        for array data, labels among the classes."""
         if not isinstance(records, (list, tuple)):
             raise GDAError(f"{who} returned {type(records).__name__}, not a list of records")
         if len(records) != expected:
@@ -212,8 +211,6 @@ class RecordSpec:
             return f"has {a.ndim} dimensions, the training records {self.ndim}"
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
             return "holds NaN or infinite values"
-        if self.has_target and r.target is None:
-            return "has no target, and every training record has one"
         if r.target is not None and self.target_shape is not None and np.shape(r.target) != self.target_shape:
             return f"has a target of shape {np.shape(r.target)}, the training records' {self.target_shape}"
         return None

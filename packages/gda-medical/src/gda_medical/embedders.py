@@ -21,6 +21,7 @@ class PooledVolumeEmbedder(Embedder):
     Each volume average-pooled to a ``grid``^3 grid and flattened: a cheap feature vector for
     ``core.dedup``, ``core.mmd`` and ``core.prdc`` on volumes."""
 
+    data_kind = "arrays"
     Params = PooledParams
 
     def embed(self, records, context) -> np.ndarray:

@@ -12,12 +12,16 @@ from gda_core.records import flatten
 class FlattenEmbedder(Embedder):
     """Each sample's values, flattened into one vector."""
 
+    data_kind = "arrays"
+
     def embed(self, records, context) -> np.ndarray:
         return flatten(records)
 
 
 class StandardizeEmbedder(Embedder):
     """Flattened values scaled by the real training set's mean and standard deviation."""
+
+    data_kind = "arrays"
 
     def fit(self, train, context) -> None:
         X = flatten(train.records)
@@ -34,6 +38,7 @@ class PCAParams(Params):
 class PCAEmbedder(Embedder):
     """Principal components of the real training set (scikit-learn PCA)."""
 
+    data_kind = "arrays"
     Params = PCAParams
 
     def fit(self, train, context) -> None:

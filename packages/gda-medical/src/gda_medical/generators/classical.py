@@ -33,6 +33,7 @@ class ClassicalAugmentation(Generator):
     ``RandAffined``, ``Rand3DElasticd`` and intensity transforms, applied to the image and its
     label together, seeded."""
 
+    data_kind = "arrays"
     Params = ClassicalParams
     version = "1"
 

@@ -30,6 +30,7 @@ class DDPM3DGenerator(DiffusionGenerator):
     spherical interpolation of the DDIM inversions of two real volumes of the class (the
     condition's source and a random partner; with their label channels)."""
 
+    data_kind = "arrays"
     Params = DDPM3DParams
     who = "medical.ddpm3d"
 

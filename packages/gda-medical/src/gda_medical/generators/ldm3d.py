@@ -78,6 +78,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
     UNet, and with ``with_label`` the autoencoder too, on labelled volumes) implement the
     warm-start API of :mod:`gda_core.builtin.pool`."""
 
+    data_kind = "arrays"
     Params = LDM3DParams
     who = "medical.ldm3d"
 

@@ -33,6 +33,7 @@ class Mask2ImageGenerator(DiffusionGenerator):
     optionally shifted, scaled, rotated and elastically deformed; each synthetic image is
     returned with that mask as its ``Record.target``."""
 
+    data_kind = "arrays"
     Params = Mask2ImageParams
     who = "medical.mask2image"
 
@@ -86,6 +87,7 @@ class Mask2ImageGenerator(DiffusionGenerator):
     def generate(self, conditions, *, seed: int, context) -> list[Record]:
         import torch
 
+        self._require_fitted("unet")
         n = len(conditions)
         if n == 0:
             return []

@@ -31,6 +31,7 @@ class RealismSelector(Selector):
     an embedding. Keeps the ``keep`` fraction or those above ``threshold``; with
     ``copy_threshold`` it also drops near-copies of training volumes."""
 
+    data_kind = "arrays"
     Params = RealismParams
 
     def fit(self, train, context) -> None:

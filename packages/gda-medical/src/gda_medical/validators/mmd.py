@@ -24,6 +24,7 @@ class VolumeMMDValidator(Validator):
     the synthetic set before selection, each baseline, and the real test volumes (the floor
     a perfect generator reaches). Lower is closer."""
 
+    data_kind = "arrays"
     Params = VolumeMMDParams
 
     def evaluate(self, inputs, context) -> ValidationResult:

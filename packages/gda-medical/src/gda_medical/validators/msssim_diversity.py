@@ -30,6 +30,7 @@ class MSSSIMDiversityValidator(Validator):
     the same number for the real training volumes and each baseline. A synthetic set far
     above the real one has collapsed onto few modes."""
 
+    data_kind = "arrays"
     Params = DiversityParams
 
     def evaluate(self, inputs, context) -> ValidationResult:

@@ -28,6 +28,7 @@ class SignalClassifier(Application):
     core.downstream's repeats measure the spread over models.
     """
 
+    data_kind = "arrays"
     Params = SignalClassifierParams
     metric = "accuracy"
 

@@ -59,6 +59,7 @@ class MelCNNClassifier(Application):
     repeats measure the spread over models.
     """
 
+    data_kind = "arrays"
     Params = MelCNNParams
     metric = "accuracy"
 

@@ -25,6 +25,7 @@ class SignalEmbedder(Embedder):
     the real training series (unsupervised), or the pooled last block of a small 1-D CNN
     trained to tell the real classes apart."""
 
+    data_kind = "arrays"
     Params = SignalEmbedderParams
 
     def fit(self, train, context) -> None:

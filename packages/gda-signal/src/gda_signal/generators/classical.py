@@ -48,6 +48,7 @@ class ClassicalAugmentation(Generator):
     one or more classical augmentations (Um et al. 2017; Le Guennec et al. 2016;
     SpecAugment masks via torchaudio on the STFT, inverted back to a waveform)."""
 
+    data_kind = "arrays"
     Params = ClassicalParams
     version = "1"
 

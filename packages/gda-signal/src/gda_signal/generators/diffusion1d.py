@@ -60,6 +60,7 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
     ``checkpoint_step_`` record the choice.
     """
 
+    data_kind = "arrays"
     Params = Diffusion1DParams
     version = "1"
 

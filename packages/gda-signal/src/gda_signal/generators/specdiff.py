@@ -41,6 +41,7 @@ class SpecDiffGenerator(Generator):
     (safetensors), ``scheduler/`` and ``signal_meta.json``.
     """
 
+    data_kind = "arrays"
     Params = SpecDiffParams
     version = "1"
 

@@ -50,6 +50,7 @@ class NoiseFilterSelector(Selector):
     """Drops synthetic series rougher or spectrally flatter than their real class (noise-like),
     with a threshold calibrated on the real series; lower scores are better."""
 
+    data_kind = "arrays"
     Params = NoiseFilterParams
     higher_is_better = False
 

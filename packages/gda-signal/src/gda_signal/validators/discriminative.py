@@ -24,6 +24,7 @@ class DiscriminativeValidator(Validator):
     is trained to tell real training series from as many synthetic ones on 80% of each
     and tested on the other 20%; the score is |accuracy - 0.5| (0 = indistinguishable)."""
 
+    data_kind = "arrays"
     Params = DiscriminativeParams
 
     def evaluate(self, inputs, context) -> ValidationResult:

@@ -29,6 +29,7 @@ class PredictiveValidator(Validator):
     the reference; a univariate series predicts itself) and its mean absolute error is
     measured on real series, all min-max scaled to [0, 1] by the real range (lower is better)."""
 
+    data_kind = "arrays"
     Params = PredictiveParams
 
     def evaluate(self, inputs, context) -> ValidationResult:

@@ -36,6 +36,7 @@ class TextClassifierApplication(Application):
     (and character) n-grams with logistic regression by default, logistic regression on sentence
     embeddings, or a fine-tuned transformer encoder (sequence classification head)."""
 
+    data_kind = "texts"
     Params = TextClassifierParams
     metric = "accuracy"
 

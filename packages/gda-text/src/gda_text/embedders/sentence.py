@@ -56,6 +56,7 @@ class SentenceEmbedder(Embedder):
     384-d for all-MiniLM-L6-v2, for selectors and validators such as ``core.confidence``, ``core.dedup``,
     ``core.prdc`` and ``core.mmd``."""
 
+    data_kind = "texts"
     Params = SentenceParams
 
     def embed(self, records, context) -> np.ndarray:

@@ -18,6 +18,7 @@ class TfidfParams(Params):
 class TfidfEmbedder(Embedder):
     """TF-IDF vectors of the real training vocabulary, SVD-reduced: a fast text embedding."""
 
+    data_kind = "texts"
     Params = TfidfParams
 
     def fit(self, train, context) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from gda_core.components import Generator, Params
+from gda_core.components import SAMPLING, Generator, Params
 from gda_core.errors import ConfigError
 from gda_core.records import Record
 
@@ -23,6 +23,8 @@ OFFLINE_DEFAULT: list[str] = ["keyboard", "ocr", "char_swap", "char_delete", "ch
 
 
 class NlpaugParams(Params):
+    model_config = ConfigDict(json_schema_extra=SAMPLING)  # every parameter is a sampling one: fit only stores texts
+
     actions: list[Action] = Field(default_factory=lambda: list(OFFLINE_DEFAULT), min_length=1,
                                   description="augmenters drawn from at random per sample")
     chain: int = Field(1, ge=1, le=4, description="augmenters applied one after another to each sample")
@@ -51,6 +53,7 @@ class NlpaugGenerator(Generator):
     swaps/deletions/insertions, WordNet synonyms (when nltk's WordNet data is installed) and contextual word
     substitution (with a local masked LM)."""
 
+    data_kind = "texts"
     Params = NlpaugParams
     version = "1"
 

@@ -83,6 +83,7 @@ class PromptGenerator(Generator):
     Few-shot completions are parsed one sample per line; chat models get the instruction through their chat
     template. Generation is batched with left padding and seeded."""
 
+    data_kind = "texts"
     Params = PromptParams
     version = "1"
 

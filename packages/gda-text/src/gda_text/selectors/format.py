@@ -47,6 +47,7 @@ class FormatSelector(Selector):
     letters, back-to-back word repeats, share of out-of-vocabulary words, leaked label prefixes, copies of
     real texts, URLs, replacement (U+FFFD) and control characters (tabs included)."""
 
+    data_kind = "texts"
     Params = FormatParams
     higher_is_better = False
 

@@ -28,6 +28,7 @@ class PerplexitySelector(Selector):
     causal LM: the run's fine-tuned generator by default, given the intended label's prefix; keeps
     the least perplexing fraction per class (or those under ``threshold``)."""
 
+    data_kind = "texts"
     Params = PerplexityParams
     higher_is_better = False
 

@@ -60,6 +60,7 @@ class LoraStrategy(Strategy):
     training set, then sample label-conditioned (LAMBADA). Without pretrained weights it first trains
     a small GPT-2 (and its BPE tokenizer) from scratch on the real texts, then adds the adapter."""
 
+    data_kind = "texts"
     Params = LoraParams
     pseudo_: list | None = None
 

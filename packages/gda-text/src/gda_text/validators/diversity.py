@@ -80,6 +80,7 @@ class DiversityValidator(Validator):
     Distinct-n (higher is more diverse) and self-BLEU (lower is more diverse) of the real training texts, the
     kept synthetic texts, each selection stage and each baseline; mean words per text alongside."""
 
+    data_kind = "texts"
     Params = DiversityParams
 
     def _row(self, name: str, texts: Sequence[str], seed: int) -> tuple[list, dict[str, float]]:

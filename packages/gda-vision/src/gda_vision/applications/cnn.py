@@ -22,6 +22,7 @@ class CNNClassificationApplication(Application):
     """A small convolutional network (torch) trained on the given images and scored on the test
     images: accuracy and macro F1. Deterministic for a seed on CPU."""
 
+    data_kind = "arrays"
     Params = CNNParams
     metric = "accuracy"
 

@@ -19,6 +19,7 @@ class CLIPEmbedder(Embedder):
     """L2-normalised CLIP image embeddings from a given checkpoint (a fixed embedder: nothing
     is learnt from the real set)."""
 
+    data_kind = "arrays"
     Params = CLIPEmbedderParams
 
     def fit(self, train, context) -> None:

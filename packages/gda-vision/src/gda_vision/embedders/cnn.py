@@ -18,6 +18,7 @@ class CNNEmbedder(Embedder):
     """A small CNN classifier trained on the real training images; its penultimate
     features (``feature_dim`` values after ReLU) feed the core selectors and validators."""
 
+    data_kind = "arrays"
     Params = CNNEmbedderParams
 
     def fit(self, train, context) -> None:

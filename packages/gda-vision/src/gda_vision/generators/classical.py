@@ -54,6 +54,7 @@ class ClassicalAugmentationGenerator(Generator):
     class (``source_id`` of the condition, else a random one) after a random flip, a small
     rotation/zoom/shift (scipy ``affine_transform``) and Gaussian noise."""
 
+    data_kind = "arrays"
     Params = ClassicalParams
     version = "1"
 

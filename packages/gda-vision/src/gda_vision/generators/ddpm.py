@@ -139,6 +139,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
     :mod:`gda_core.builtin.pool`.
     """
 
+    data_kind = "arrays"
     Params = DDPMParams
     version = "2"
 

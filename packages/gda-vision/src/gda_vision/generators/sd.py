@@ -51,6 +51,7 @@ class StableDiffusionGenerator(Generator):
     LoRA adapter, not the base checkpoint, which stays where ``model`` points.
     """
 
+    data_kind = "arrays"
     Params = SDParams
     version = "1"
 

@@ -28,6 +28,7 @@ class CLIPFilterSelector(Selector):
     class prompt, or by the softmax probability of its class among all class prompts, and
     keeps the best ranked ones."""
 
+    data_kind = "arrays"
     Params = CLIPFilterParams
 
     def fit(self, train, context) -> None:

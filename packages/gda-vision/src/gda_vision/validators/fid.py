@@ -20,6 +20,7 @@ class FIDValidator(Validator):
     """Fréchet distance (the FID formula) between real and synthetic features of the configured
     embedder; the real train-vs-test distance is given as a reference floor."""
 
+    data_kind = "arrays"
     Params = FIDParams
 
     def evaluate(self, inputs, context) -> ValidationResult:

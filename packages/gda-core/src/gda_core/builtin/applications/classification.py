@@ -94,6 +94,7 @@ def make_classifier(kind: str, seed: int, *, probability: bool = False):
 class ClassificationApplication(Application):
     """Train a scikit-learn classifier; report accuracy and macro F1 on the test records."""
 
+    data_kind = "arrays"
     Params = ClassificationParams
     metric = "accuracy"
 

@@ -27,6 +27,7 @@ class GaussianMixtureGenerator(Generator):
     Samples are reshaped to the shape of the real ones. Deterministic under a seed.
     """
 
+    data_kind = "arrays"
     Params = GMMParams
     version = "1"
     min_class_size = 2  # scikit-learn's GaussianMixture needs two samples

@@ -22,6 +22,7 @@ class KernelDensityGenerator(Generator):
     Uses ``sklearn.neighbors.KernelDensity`` for sampling.
     """
 
+    data_kind = "arrays"
     Params = KDEParams
     version = "1"
 
