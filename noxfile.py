@@ -2,8 +2,9 @@
 
 Environments are shared: every session that needs the same torch build runs in one
 virtual environment under ``.nox/env-<name>`` (``ENVS`` below), and installs into it only
-what it adds (its package and test extras), so torch and the common libraries are
-installed once per build, not once per session. nox has no option to share one
+what it adds (its torch build, its package and test extras), so torch and the common
+libraries are installed once per build, not once per session, and a session that needs no
+torch (the core demo) installs none. nox has no option to share one
 environment between sessions, so these sessions run with ``venv_backend="none"`` and
 :class:`SharedEnv` creates the environment with the standard library's ``venv`` and runs
 its ``pip`` and tools by path (installs through ``session.run_install``, so
@@ -28,20 +29,25 @@ nox.options.sessions = ["lint", "core", "vision", "medical", "text", "signal", "
 
 PYTHON = "3.11"
 CORE = "./packages/gda-core"
-# One environment per torch build. torch 2.13.0 is a CPU-only wheel on this machine's disk
-# (fast, 0.9 GB); PyPI's torchaudio 2.11 imports only beside the 2.14.1 build.
+# One environment per torch build; each session installs the build with its own packages
+# (SharedEnv.install). torch 2.13.0 is a CPU-only wheel on this machine's disk (fast, 0.9 GB);
+# PyPI's torchaudio 2.11 imports only beside the 2.14.1 build, a CUDA one (5.5 GB with its
+# nvidia-* wheels, which libtorch_cuda.so links, so they stay).
 ENVS: dict[str, list[str]] = {
     "cpu": ["torch==2.13.0"],
     "audio": ["torch==2.14.1", "torchaudio==2.11.0"],
 }
-# The environment of the test sessions. Measured 2026-11-25 on the 2-core machine: "cpu" for
-# core/vision/medical/text beside "audio" for signal made 8.0 GB of .nox; one "audio" environment
-# for every test session is 6.5 GB and about 4 minutes faster (torch is installed once), at the
-# cost of testing vision, medical and text on the CUDA build of torch 2.14.1 (run on the CPU).
-CPU_ENV = "audio"
-# The demo (the README's main job) stays on the small CPU-only torch: a newcomer who runs only the
-# demo installs 0.9 GB of torch, not 5.5 GB.
-DEMO_ENV = "cpu"
+# Distributions removed from an environment after every install into it. triton (0.9 GB) comes
+# with the CUDA build of torch 2.14.1, but only torch.compile's GPU code generation uses it:
+# `import torch` and everything GDA and its tests do on a CPU run without it (nothing links it).
+# pip puts it back whenever it resolves torch's dependencies, hence after every install.
+DROP: dict[str, list[str]] = {"audio": ["triton"]}
+# The environment of the demo and of every test session but signal: the CPU-only torch, so the
+# README's two commands share it (the demo first creates it; the tests add their packages) and a
+# newcomer who runs only the demo installs 0.9 GB of torch, not 5.5 GB. gda-signal needs
+# torchaudio, so its session alone runs in "audio", which holds only what signal needs.
+CPU_ENV = "cpu"
+DEMO_ENV = CPU_ENV
 # Test sessions: package -> (environment, example run end to end, overrides that shrink it).
 PACKAGES: dict[str, tuple[str, str, list[str]]] = {}  # filled below the smoke overrides
 TEST_TOOLS = ["pytest>=8", "hatchling>=1.21", "hypothesis>=6"]
@@ -64,9 +70,10 @@ def _interpreter() -> str:
 class SharedEnv:
     """A virtual environment at ``.nox/env-<name>`` shared by every session that names it.
 
-    Created once (``python -m venv``) with the environment's torch build installed first;
-    later sessions reuse it and install only what they add. Installs print pip's own
-    progress (never silenced), so a long first install shows what it is doing.
+    Created once (``python -m venv``), empty; each session installs its torch build (``ENVS``)
+    with its packages, which pip skips when they are there already, and ``DROP`` goes after
+    every install. Installs print pip's own progress (never silenced), so a long first install
+    shows what it is doing.
     """
 
     def __init__(self, session: nox.Session, name: str) -> None:
@@ -76,9 +83,8 @@ class SharedEnv:
         self.bin = self.path / ("Scripts" if os.name == "nt" else "bin")
         self.python = str(self.bin / ("python.exe" if os.name == "nt" else "python"))
         if not Path(self.python).exists():
-            session.log(f"creating the shared environment {self.path} ({', '.join(ENVS[name]) or 'no torch'})")
+            session.log(f"creating the shared environment {self.path} (for {', '.join(ENVS[name]) or 'no torch'})")
             session.run_install(_interpreter(), "-m", "venv", str(self.path))
-            self.install(*ENVS[name])
         else:
             session.log(f"reusing the shared environment {self.path}")
 
@@ -87,11 +93,16 @@ class SharedEnv:
         path = f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
         return {**ENV, **(extra or {}), "VIRTUAL_ENV": str(self.path), "PATH": path}
 
-    def install(self, *requirements: str) -> None:
-        """``pip install`` into this environment, with pip's progress shown."""
+    def install(self, *requirements: str, torch: bool = True) -> None:
+        """``pip install`` into this environment, with its torch build unless ``torch=False``
+        (pip's progress shown); then remove the environment's ``DROP`` distributions."""
+        requirements = (*ENVS[self.name], *requirements) if torch else requirements
         if requirements:
             self.session.run_install(self.python, "-m", "pip", "install", "--progress-bar", "on", *requirements,
                                      env=self.env(), silent=False)
+        if DROP.get(self.name):
+            self.session.run_install(self.python, "-m", "pip", "uninstall", "--yes", "--quiet", *DROP[self.name],
+                                     env=self.env(), silent=True)
 
     def run(self, *args: str, env: dict[str, str] | None = None, **kwargs: object) -> None:
         """Run a tool of this environment (``python``, ``gda``, ``pytest`` ...)."""
@@ -158,7 +169,7 @@ def _plugin_session(session: nox.Session, name: str) -> None:
 
 @nox.session(venv_backend="none")
 def vision(session: nox.Session) -> None:
-    """gda-vision, in the shared CPU-torch environment."""
+    """gda-vision, in the shared CPU-torch environment (the demo's)."""
     _plugin_session(session, "vision")
 
 
@@ -203,7 +214,7 @@ PACKAGES.update({
     "vision": (CPU_ENV, "examples/digits.yaml", VISION_SMOKE),
     "medical": (CPU_ENV, "examples/phantoms.yaml", MEDICAL_SMOKE),
     "text": (CPU_ENV, "examples/text.yaml", TEXT_SMOKE),
-    "signal": ("audio", "examples/gunpoint.yaml", SIGNAL_SMOKE),
+    "signal": ("audio", "examples/gunpoint.yaml", SIGNAL_SMOKE),  # torchaudio: the CUDA build of torch
 })
 
 
@@ -226,11 +237,11 @@ def build(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The README's main job: 5-shot digits with a class-conditional DDPM, writing runs/demo with a report.
 
-    `nox -s demo -- core` runs the torch-free core demo (wine, Gaussian mixture) instead.
+    `nox -s demo -- core` runs the core demo (wine, Gaussian mixture) instead; it installs no torch.
     """
     env = shared_env(session, DEMO_ENV)
     if session.posargs and session.posargs[0] == "core":
-        env.install(CORE)
+        env.install(CORE, torch=False)
         env.run("gda", "run", "examples/core.yaml", "-o", "runs/demo-core", "--overwrite")
         session.log("report: runs/demo-core/report.html (and report.md)")
         return
