@@ -1,17 +1,17 @@
 """Test, lint, build, demo and bench sessions.
 
-Environments are shared: every session that needs the same torch build runs in one
-virtual environment under ``.nox/env-<name>`` (``ENVS`` below), and installs into it only
-what it adds (its torch build, its package and test extras), so torch and the common
-libraries are installed once per build, not once per session, and a session that needs no
-torch (the core demo) installs none. nox has no option to share one
+The environment is shared: every session but lint runs in one virtual environment,
+``.nox/env`` (``TEST_TORCH`` and ``DEMO_TORCH`` below), and installs into it only what it
+adds (its package and test extras, its torch build), so torch and the common libraries are
+installed once, not once per session, and a session that needs no torch (the core demo)
+installs none. nox has no option to share one
 environment between sessions, so these sessions run with ``venv_backend="none"`` and
 :class:`SharedEnv` creates the environment with the standard library's ``venv`` and runs
 its ``pip`` and tools by path (installs through ``session.run_install``, so
 ``nox --install-only`` only builds the environments). Delete ``.nox/`` to start afresh.
 
 To add a test session: add the package to ``PACKAGES`` (or a session function calling
-``shared_env(session, ENV)``), with the ``ENVS`` entry naming its torch build.
+``shared_env(session)``).
 """
 
 from __future__ import annotations
@@ -29,27 +29,22 @@ nox.options.sessions = ["lint", "core", "vision", "medical", "text", "signal", "
 
 PYTHON = "3.11"
 CORE = "./packages/gda-core"
-# One environment per torch build; each session installs the build with its own packages
-# (SharedEnv.install). torch 2.13.0 is a CPU-only wheel on this machine's disk (fast, 0.9 GB);
-# PyPI's torchaudio 2.11 imports only beside the 2.14.1 build, a CUDA one (5.5 GB with its
-# nvidia-* wheels, which libtorch_cuda.so links, so they stay).
-ENVS: dict[str, list[str]] = {
-    "cpu": ["torch==2.13.0"],
-    "audio": ["torch==2.14.1", "torchaudio==2.11.0"],
-}
-# Distributions removed from an environment after every install into it. triton (0.9 GB) comes
-# with the CUDA build of torch 2.14.1, but only torch.compile's GPU code generation uses it:
-# `import torch` and everything GDA and its tests do on a CPU run without it (nothing links it).
-# pip puts it back whenever it resolves torch's dependencies, hence after every install.
-DROP: dict[str, list[str]] = {"audio": ["triton"]}
-# The environment of the demo and of every test session but signal: the CPU-only torch, so the
-# README's two commands share it (the demo first creates it; the tests add their packages) and a
-# newcomer who runs only the demo installs 0.9 GB of torch, not 5.5 GB. gda-signal needs
-# torchaudio, so its session alone runs in "audio", which holds only what signal needs.
-CPU_ENV = "cpu"
-DEMO_ENV = CPU_ENV
-# Test sessions: package -> (environment, example run end to end, overrides that shrink it).
-PACKAGES: dict[str, tuple[str, str, list[str]]] = {}  # filled below the smoke overrides
+# One environment, .nox/env, for the demo and every test session, with one of two torch builds.
+# The tests pin TEST_TORCH: PyPI's torchaudio 2.11 (gda-signal) imports only beside torch 2.14.1,
+# a CUDA build (it runs on the CPU; 5.5 GB with its nvidia-* wheels, which libtorch_cuda.so links,
+# so they stay). The demo takes DEMO_TORCH, the CPU-only torch 2.13.0 on this machine's disk
+# (0.9 GB), only where the environment has no torch yet: a newcomer who runs only the demo
+# installs 0.9 GB of torch, not 5.5 GB; the tests then replace it in place, and a demo after the
+# tests runs on their build rather than install the other one beside it (one environment of
+# about 5.7 GB after the README's two commands, where one per build made 8.3 GB).
+TEST_TORCH = ["torch==2.14.1", "torchaudio==2.11.0"]
+DEMO_TORCH = ["torch==2.13.0"]
+# Removed after every install. triton (0.9 GB) comes with torch 2.14.1, but only torch.compile's
+# GPU code generation uses it: `import torch` and everything GDA and its tests do on a CPU run
+# without it (no library links it). pip puts it back whenever it resolves torch's dependencies.
+DROP = ["triton"]
+# Test sessions: package -> (example run end to end, overrides that shrink it).
+PACKAGES: dict[str, tuple[str, list[str]]] = {}  # filled below the smoke overrides
 TEST_TOOLS = ["pytest>=8", "hatchling>=1.21", "hypothesis>=6"]
 # Every command's environment. GDA_LOAD_PLUGINS restricts the plugins a command loads (an empty
 # string: only the core's built-ins), so a shared environment behaves like a package's own one.
@@ -68,22 +63,21 @@ def _interpreter() -> str:
 
 
 class SharedEnv:
-    """A virtual environment at ``.nox/env-<name>`` shared by every session that names it.
+    """The virtual environment at ``.nox/env`` that every session but lint shares.
 
-    Created once (``python -m venv``), empty; each session installs its torch build (``ENVS``)
-    with its packages, which pip skips when they are there already, and ``DROP`` goes after
-    every install. Installs print pip's own progress (never silenced), so a long first install
-    shows what it is doing.
+    Created once (``python -m venv``), empty; each session installs its torch build with its
+    packages (:meth:`install`), which pip skips when they are there already, and ``DROP`` goes
+    after every install. Installs print pip's own progress (never silenced), so a long first
+    install shows what it is doing.
     """
 
-    def __init__(self, session: nox.Session, name: str) -> None:
+    def __init__(self, session: nox.Session) -> None:
         self.session = session
-        self.name = name
-        self.path = session.cache_dir.parent / f"env-{name}"  # cache_dir is <envdir>/.cache
+        self.path = session.cache_dir.parent / "env"  # cache_dir is <envdir>/.cache
         self.bin = self.path / ("Scripts" if os.name == "nt" else "bin")
         self.python = str(self.bin / ("python.exe" if os.name == "nt" else "python"))
         if not Path(self.python).exists():
-            session.log(f"creating the shared environment {self.path} (for {', '.join(ENVS[name]) or 'no torch'})")
+            session.log(f"creating the shared environment {self.path}")
             session.run_install(_interpreter(), "-m", "venv", str(self.path))
         else:
             session.log(f"reusing the shared environment {self.path}")
@@ -93,16 +87,24 @@ class SharedEnv:
         path = f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"
         return {**ENV, **(extra or {}), "VIRTUAL_ENV": str(self.path), "PATH": path}
 
-    def install(self, *requirements: str, torch: bool = True) -> None:
-        """``pip install`` into this environment, with its torch build unless ``torch=False``
-        (pip's progress shown); then remove the environment's ``DROP`` distributions."""
-        requirements = (*ENVS[self.name], *requirements) if torch else requirements
+    def has_torch(self) -> bool:
+        """Whether some torch build is installed here."""
+        import subprocess
+
+        probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
+        return subprocess.run([self.python, "-c", probe], capture_output=True).returncode == 0
+
+    def install(self, *requirements: str, torch: str | None = "tests") -> None:
+        """``pip install`` into this environment with a torch build: ``"tests"`` (``TEST_TORCH``),
+        ``"demo"`` (``DEMO_TORCH`` when there is no torch yet, else the one there) or None (no
+        torch); pip's progress shown. Then remove ``DROP``."""
+        pins = TEST_TORCH if torch == "tests" else DEMO_TORCH if torch == "demo" and not self.has_torch() else []
+        requirements = (*pins, *requirements)
         if requirements:
             self.session.run_install(self.python, "-m", "pip", "install", "--progress-bar", "on", *requirements,
                                      env=self.env(), silent=False)
-        if DROP.get(self.name):
-            self.session.run_install(self.python, "-m", "pip", "uninstall", "--yes", "--quiet", *DROP[self.name],
-                                     env=self.env(), silent=True)
+        self.session.run_install(self.python, "-m", "pip", "uninstall", "--yes", "--quiet", *DROP,
+                                 env=self.env(), silent=True)
 
     def run(self, *args: str, env: dict[str, str] | None = None, **kwargs: object) -> None:
         """Run a tool of this environment (``python``, ``gda``, ``pytest`` ...)."""
@@ -110,9 +112,9 @@ class SharedEnv:
         self.session.run(tool, *args[1:], env=self.env(env), **kwargs)
 
 
-def shared_env(session: nox.Session, name: str) -> SharedEnv:
-    """The shared environment ``name`` (one of ``ENVS``) for this session."""
-    return SharedEnv(session, name)
+def shared_env(session: nox.Session) -> SharedEnv:
+    """The shared environment for this session."""
+    return SharedEnv(session)
 
 
 def pytest(env: SharedEnv, *paths: str) -> None:
@@ -142,8 +144,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def core(session: nox.Session) -> None:
-    """gda-core (torch-free code; runs in the shared CPU environment): unit tests, template plugin, example."""
-    env = shared_env(session, CPU_ENV)
+    """gda-core (its torch helpers need torch; the rest is torch-free): unit tests, template plugin, example."""
+    env = shared_env(session)
     env.install(f"{CORE}[test,scale]", *TEST_TOOLS)  # [scale]: faiss, for the approximate-search tests
     pytest(env, "tests/core", "tests/integration", "--ignore=tests/core/test_executors.py")
     smoke(env, "examples/core.yaml")
@@ -153,14 +155,14 @@ def core(session: nox.Session) -> None:
 def ray(session: nox.Session) -> None:
     """The Ray executor (gda-core[ray]): a local 2-CPU Ray instance inside the tests runs a core and a
     vision.ddpm pipeline, and a worker is killed (tests/core/test_executors.py; docs/scale.md)."""
-    env = shared_env(session, CPU_ENV)
+    env = shared_env(session)
     env.install(f"{CORE}[test,ray]", "./packages/gda-vision", *TEST_TOOLS)
     pytest(env, "tests/core/test_executors.py")
 
 
 def _plugin_session(session: nox.Session, name: str) -> None:
-    env_name, example, overrides = PACKAGES[name]
-    env = shared_env(session, env_name)
+    example, overrides = PACKAGES[name]
+    env = shared_env(session)
     env.install(CORE, f"./packages/gda-{name}[test]", *TEST_TOOLS)
     pytest(env, f"tests/{name}")
     if os.path.exists(example):
@@ -169,25 +171,25 @@ def _plugin_session(session: nox.Session, name: str) -> None:
 
 @nox.session(venv_backend="none")
 def vision(session: nox.Session) -> None:
-    """gda-vision, in the shared CPU-torch environment (the demo's)."""
+    """gda-vision, in the shared environment."""
     _plugin_session(session, "vision")
 
 
 @nox.session(venv_backend="none")
 def medical(session: nox.Session) -> None:
-    """gda-medical, in the shared CPU-torch environment."""
+    """gda-medical, in the shared environment."""
     _plugin_session(session, "medical")
 
 
 @nox.session(venv_backend="none")
 def text(session: nox.Session) -> None:
-    """gda-text, in the shared CPU-torch environment."""
+    """gda-text, in the shared environment."""
     _plugin_session(session, "text")
 
 
 @nox.session(venv_backend="none")
 def signal(session: nox.Session) -> None:
-    """gda-signal, in the shared audio environment (torch 2.14.1, the build PyPI's torchaudio works with)."""
+    """gda-signal (torchaudio, hence the tests' torch 2.14.1), in the shared environment."""
     _plugin_session(session, "signal")
 
 
@@ -211,10 +213,10 @@ SIGNAL_SMOKE: list[str] = [
     "validators.2.params.repeats=1", "application.params.n_kernels=168", "embedder.params.n_kernels=84",
 ]
 PACKAGES.update({
-    "vision": (CPU_ENV, "examples/digits.yaml", VISION_SMOKE),
-    "medical": (CPU_ENV, "examples/phantoms.yaml", MEDICAL_SMOKE),
-    "text": (CPU_ENV, "examples/text.yaml", TEXT_SMOKE),
-    "signal": ("audio", "examples/gunpoint.yaml", SIGNAL_SMOKE),  # torchaudio: the CUDA build of torch
+    "vision": ("examples/digits.yaml", VISION_SMOKE),
+    "medical": ("examples/phantoms.yaml", MEDICAL_SMOKE),
+    "text": ("examples/text.yaml", TEXT_SMOKE),
+    "signal": ("examples/gunpoint.yaml", SIGNAL_SMOKE),
 })
 
 
@@ -239,13 +241,13 @@ def demo(session: nox.Session) -> None:
 
     `nox -s demo -- core` runs the core demo (wine, Gaussian mixture) instead; it installs no torch.
     """
-    env = shared_env(session, DEMO_ENV)
+    env = shared_env(session)
     if session.posargs and session.posargs[0] == "core":
-        env.install(CORE, torch=False)
+        env.install(CORE, torch=None)
         env.run("gda", "run", "examples/core.yaml", "-o", "runs/demo-core", "--overwrite")
         session.log("report: runs/demo-core/report.html (and report.md)")
         return
-    env.install(CORE, "./packages/gda-vision")
+    env.install(CORE, "./packages/gda-vision", torch="demo")
     env.run("gda", "run", "examples/digits.yaml", "-o", "runs/demo", "--overwrite",
             env={"GDA_LOAD_PLUGINS": "gda-vision"})
     session.log("report: runs/demo/report.html (and report.md)")
@@ -254,7 +256,7 @@ def demo(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Benchmarks in benchmarks/ with every package installed (timings, not pass/fail)."""
-    env = shared_env(session, "audio")
+    env = shared_env(session)
     plugins = list(PACKAGES)
     env.install(f"{CORE}[ray]", *[f"./packages/gda-{p}" for p in plugins])  # [ray]: Ray and faiss (docs/scale.md)
     for script in sorted(os.listdir("benchmarks")):
