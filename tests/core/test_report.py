@@ -169,3 +169,56 @@ def test_the_generators_own_tables_follow_the_selection_counts(tmp_path):
     assert "The generator's report tables failed: unreadable" in to_markdown(build_blocks(result))
     result.generator = Generator()  # the default adds nothing
     assert "Requests to the server" not in to_markdown(build_blocks(result))
+
+
+def test_the_pool_stage_has_headline_rows_and_its_own_section(tmp_path):
+    cfg = small_config(strategy={"name": "core.pseudo-label", "params": {"keep": 0.5}},
+                       validators=["core.memorization"])
+    result = gda_core.run(cfg, tmp_path / "run", quiet=True)
+    md = (tmp_path / "run" / "report.md").read_text()
+    n_pool, k = len(result.pool), result.pseudo_labels["records"]
+    assert k == round(0.5 * n_pool) and len(result.train) == 24  # wine, 8 shots per class
+    head = md[: md.index("- data set:")]
+    assert f"| unlabelled pool | {n_pool} records | real records without labels" in head
+    assert f"| pool records pseudo-labelled and kept | {k} ({100 * k / n_pool:.1f}% of the pool) |" in head
+    assert f"the generator trained on 24 labelled records + these {k} ({24 + k} in all)" in head
+    acc = result.pseudo_labels["accuracy_vs_hidden_labels"]
+    assert 0.5 < acc <= 1 and f"| pseudo-label accuracy | {100 * acc:.1f}% |" in head
+    section = md[md.index("## Unlabelled pool"): md.index("## Samples")]
+    assert f"kept {k} of its records" in section and f"({24 + k} in all)" in section
+    per_class = result.pseudo_labels["per_class"]
+    assert sum(v["records"] for v in per_class.values()) == k
+    assert "| class | records | right (vs hidden labels) |" in section
+    # the near-copy section says where the generator's training records came from
+    assert (f"Near-copies of the generator's {24 + k} training records (24 labelled + {k} from the unlabelled "
+            "pool)") in md
+
+
+def test_an_unused_pool_gets_a_section_that_says_so(tmp_path):
+    gda_core.run(small_config(validators=["core.memorization"]), tmp_path / "run", quiet=True)
+    md = (tmp_path / "run" / "report.md").read_text()
+    section = md[md.index("## Unlabelled pool"): md.index("## Samples")]
+    assert "Strategy `core.train` does not learn from them; the generator trained on the labelled records alone" \
+        in section and "`core.pseudo-label`" in section
+    assert "unused: strategy `core.train` does not learn from them" in md[: md.index("- data set:")]
+    assert "pseudo-label accuracy" not in md
+
+
+def test_a_figure_is_captioned_once(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    def draw(ax, record):
+        ax.plot([0, 1])
+
+    def no_title_in_the_png(self, *args, **kwargs):
+        raise AssertionError("the samples grid draws its caption into the PNG: the report shows it twice")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", no_title_in_the_png)
+    real = {"0": [Record(id="a", data=np.zeros(2), label=0)]}
+    fig = sample_grid(real, real, draw, title="Rows: a caption")
+    blocks = [("img", fig)]
+    assert to_markdown(blocks).count("Rows: a caption") == 2  # the image's alt text and its one visible caption
+    from gda_core.report import to_html
+
+    page = to_html(blocks)
+    assert page.count("<figcaption>Rows: a caption</figcaption>") == 1

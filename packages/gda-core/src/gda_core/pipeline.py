@@ -29,7 +29,7 @@ from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import SCRATCH_DIR, FitContext, RunContext
 from .errors import ConfigError, DataError, GDAError, RunFolderError
 from .executors import ShardTask, open_executor
-from .records import SYNTHETIC, Dataset, Provenance, Record, RecordSpec, json_safe, validate_dataset
+from .records import SYNTHETIC, Dataset, Provenance, Record, RecordSpec, json_safe, label_key, validate_dataset
 from .report import write_report
 from .results import RunResult
 from .splits import hidden_labels, label_accuracy, split_train_test, without_hidden_labels
@@ -628,7 +628,12 @@ class Pipeline:
             self.pseudo_labels = None
             return
         acc = self.pseudo_label_accuracy(pseudo)
-        self.pseudo_labels = {"records": len(pseudo), "accuracy_vs_hidden_labels": acc}
+        by_class: dict[str, list[Record]] = {}
+        for r in pseudo:
+            by_class.setdefault(label_key(r.label), []).append(r)
+        self.pseudo_labels = {"records": len(pseudo), "accuracy_vs_hidden_labels": acc,
+                              "per_class": {c: {"records": len(rs), "accuracy_vs_hidden_labels":
+                                                self.pseudo_label_accuracy(rs)} for c, rs in sorted(by_class.items())}}
         if acc is None:
             return
         log.info("%s: %d pseudo-labelled pool records, accuracy vs hidden labels %.3f (report only)",

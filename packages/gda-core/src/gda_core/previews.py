@@ -72,8 +72,7 @@ def sample_grid(real: Mapping[str, Sequence[Record]], kept: Mapping[str, Sequenc
         axes[0][0].set_title("real", loc="left", fontsize=9)
     if n_kept:
         axes[0][n_cols - n_kept].set_title("kept synthetic", loc="left", fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout()  # no suptitle: the report captions the figure with its title, once
     return Figure(title, filename, figure_png(fig))
 
 

@@ -64,7 +64,8 @@ def _per_class(records: list[Record]) -> str:
 
 
 def headline(result: RunResult) -> list[Block]:
-    """The near-copy share (kept vs held-out real), PRDC and Fréchet distance, and the copy warning."""
+    """The near-copy share (kept vs held-out real), PRDC and Fréchet distance, the pool stage's
+    rows (:func:`pool_rows`), and the copy warning."""
     blocks: list[Block] = []
     mem = result.results.get("core.memorization")
     m = mem.metrics if mem is not None else {}
@@ -92,9 +93,11 @@ def headline(result: RunResult) -> list[Block]:
         for k, v in res.metrics.items():
             if k in ("fid", "frechet") or k.startswith(("frechet_", "fid_")):
                 rows.append([f"Fréchet distance {k} ({name})", _fmt(v), "to real features; lower is closer"])
+    none_measured = not rows and mem is None
+    rows += pool_rows(result)
     if rows:
         blocks.append(("table", (["headline", "value", "meaning"], rows)))
-    elif mem is None:
+    if none_measured:
         blocks.append(("p", "No near-copy check ran (add the `core.memorization` validator)."))
     return blocks
 
@@ -132,6 +135,69 @@ def pool_summary(result: RunResult) -> str | None:
     others = ", ".join(f"`{s}`" for s in pool_strategies() if s != name)
     return f"{line}, unused: strategy `{name}` does not learn from it" + (
         f" (strategies that do: {others})" if others else "")
+
+
+def _pool_used(result: RunResult) -> bool:
+    return result.strategy is not None and result.strategy.uses_pool()
+
+
+def pool_rows(result: RunResult) -> list[list[str]]:
+    """Headline rows of the pool stage: the pool's size, the records the strategy pseudo-labelled
+    and trained on, their accuracy against the pool's hidden labels (none without a pool)."""
+    if result.pool is None or len(result.pool) == 0:
+        return []
+    name, n = _name(result.config, "strategy"), len(result.pool)
+    rows = [["unlabelled pool", plural(n, "record"), "real records without labels the data set offers (never a test "
+             "record); " + (f"strategy `{name}` learnt from them" if _pool_used(result) else
+                            f"unused: strategy `{name}` does not learn from them")]]
+    pseudo = result.pseudo_labels if _pool_used(result) else None
+    if pseudo:
+        k = pseudo["records"]
+        rows.append(["pool records pseudo-labelled and kept", f"{k} ({_pct(k / n)} of the pool)",
+                     f"the generator trained on {plural(len(result.train), 'labelled record')} + these {k} "
+                     f"({len(result.train) + k} in all)"])
+        if pseudo.get("accuracy_vs_hidden_labels") is not None:
+            rows.append(["pseudo-label accuracy", _pct(pseudo["accuracy_vs_hidden_labels"]),
+                         "share of those labels that match the pool's hidden labels: a figure for this report "
+                         "only (the loader kept them aside; nothing learns from them)"])
+    return rows
+
+
+def pool_blocks(result: RunResult) -> list[Block]:
+    """The report's section on the unlabelled pool: what it is, whether and how the strategy used
+    it, and the pseudo-labels per class (nothing without a pool)."""
+    if result.pool is None or len(result.pool) == 0:
+        return []
+    name, n = _name(result.config, "strategy"), len(result.pool)
+    blocks: list[Block] = [("h2", "Unlabelled pool")]
+    intro = (f"The data set `{_name(result.config, 'dataset')}` offers {plural(n, 'unlabelled record')} beside its "
+             f"{plural(len(result.train), 'labelled training record')}: real records without labels, never a "
+             "test record.")
+    if not _pool_used(result):
+        others = ", ".join(f"`{s}`" for s in pool_strategies() if s != name)
+        return blocks + [("p", f"{intro} Strategy `{name}` does not learn from them; the generator trained on "
+                               f"the labelled records alone." + (f" Strategies that learn from a pool: {others}."
+                                                                 if others else ""))]
+    pseudo = result.pseudo_labels
+    if not pseudo:
+        return blocks + [("p", f"{intro} Strategy `{name}` learnt from them without pseudo-labels "
+                               "(`pool_strategy.json` has its summary).")]
+    k, acc = pseudo["records"], pseudo.get("accuracy_vs_hidden_labels")
+    text = (f"{intro} Strategy `{name}` pseudo-labelled the pool and kept {k} of its records ({_pct(k / n)}); "
+            f"the generator trained on the {len(result.train)} labelled records and these {k} "
+            f"({len(result.train) + k} in all), and near-copy checks measure against all of them.")
+    if acc is not None:
+        text += (f" {_pct(acc)} of the kept pseudo-labels match the pool's hidden labels, which the loader kept "
+                 "aside: a figure for this report only, never seen by the strategy, the generator or the selectors.")
+    blocks.append(("p", text))
+    per_class = pseudo.get("per_class") or {}
+    if per_class:
+        scored = any(v.get("accuracy_vs_hidden_labels") is not None for v in per_class.values())
+        rows = [[c, v["records"], *([_pct(v["accuracy_vs_hidden_labels"])] if scored else [])]
+                for c, v in sorted(per_class.items(), key=lambda kv: (len(kv[0]), kv[0]))]
+        blocks += [("p", "**Pseudo-labelled pool records per predicted class**"),
+                   ("table", (["class", "records", *(["right (vs hidden labels)"] if scored else [])], rows))]
+    return blocks
 
 
 def _preview(result: RunResult, rng_seed: int) -> list[Block]:
@@ -205,6 +271,7 @@ def build_blocks(result: RunResult) -> list[Block]:
         f"application: `{_name(cfg, 'application')}`; embedder: `{_name(cfg, 'embedder')}`",
         f"seed: {seed}; full config in `config.yaml`",
     ]))
+    blocks += pool_blocks(result)
     blocks += _preview(result, seed)
     blocks.append(("h2", "Generation and selection"))
     rows = [["generated", len(result.synthetic), _per_class(result.synthetic)]]
@@ -249,8 +316,8 @@ def to_markdown(blocks: list[Block]) -> str:
             lines = ["| " + " | ".join(map(_cell, cols)) + " |", "|" + "---|" * len(cols)]
             lines += ["| " + " | ".join(map(_cell, r)) + " |" for r in rows]
             out.append("\n".join(lines) + "\n")
-        elif kind == "img":
-            out.append(f"![{content.title}](figures/{content.filename})\n")
+        elif kind == "img":  # the caption once, under the image (the PNG carries none of its own)
+            out.append(f"![{content.title}](figures/{content.filename})\n\n*{content.title}*\n")
     return "\n".join(out)
 
 

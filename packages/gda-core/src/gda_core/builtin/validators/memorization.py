@@ -141,7 +141,8 @@ class MemorizationValidator(Validator):
                 rows.append([name, len(recs), round(_share(d, tau), 4),
                              _round(float(np.median(d))) if len(d) else None])
             tables.append(Table(
-                f"Near-copies of the generator's {len(ref)} training records ({_space_name(space, context, p)}; "
+                f"Near-copies of the generator's {_reference_size(reference, context)} "
+                f"({_space_name(space, context, p)}; "
                 f"tau = {tau:.4g}, the {p.quantile:g} quantile of {_calibrated_on(how, context)})",
                 ["set", "n", "near-copy share", "median NN distance"], rows))
             if m["near_copy_share"] > m["near_copy_share_real"] + 0.05:
@@ -149,6 +150,16 @@ class MemorizationValidator(Validator):
                              f"near-copies of training data, against {m['near_copy_share_real']:.0%} of held-out "
                              "real samples: the generator copies")
         return ValidationResult(metrics=metrics, tables=tables, notes=notes)
+
+
+def _reference_size(reference, context) -> str:
+    """``1016 training records (50 labelled + 966 from the unlabelled pool)``, or ``50 training records``."""
+    train_ids = {r.id for r in context.train.records}
+    from_pool = sum(r.id not in train_ids for r in reference.records)
+    n = len(reference)
+    if not from_pool:
+        return f"{n} training records"
+    return f"{n} training records ({n - from_pool} labelled + {from_pool} from the unlabelled pool)"
 
 
 def _calibrated_on(how: str, context) -> str:
