@@ -26,8 +26,16 @@ def test_gunpoint_example_runs_end_to_end(tmp_path):
     assert len(res.synthetic) == 8 and len(res.baselines["signal.classical"]) == 8
     assert all(r.data.shape == (1, 150) for r in res.synthetic)
     m = res.metrics
-    for key in ("real.accuracy.mean", "real+synthetic.accuracy.mean", "real+signal.classical (baseline).accuracy.mean"):
-        assert 0.0 <= m["core.downstream"][key] <= 1.0
+    down = m["core.downstream"]
+    # GunPoint has 2 classes: MiniRocket on 4 real series per class is well above chance, and the
+    # classical baseline's jittered and scaled copies keep it there
+    assert down["real.accuracy.mean"] > 0.8, down  # 0.93 measured
+    assert down["real+signal.classical (baseline).accuracy.mean"] > 0.8, down
+    # the baseline series lie nearest real series of their own class (labels carried through)
+    X = np.stack([r.data.ravel() for r in res.train.records])
+    classical = res.baselines["signal.classical"]
+    nearest = [res.train.records[int(np.argmin(np.linalg.norm(X - r.data.ravel(), axis=1)))].label for r in classical]
+    assert np.mean([n == r.label for n, r in zip(nearest, classical)]) > 0.8
     assert 0.0 <= m["signal.discriminative"]["discriminative_score"] <= 0.5
     assert m["signal.predictive"]["predictive_score"] > 0
     rows = [json.loads(line) for line in (tmp_path / "run" / "manifest.jsonl").read_text().splitlines()]

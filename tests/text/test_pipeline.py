@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from gda_core import run
@@ -47,9 +48,20 @@ def test_run_generates_selects_validates_and_writes_texts(finished):
     rows = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
     assert all("text" in row for row in rows)
     down = res.metrics["core.downstream"]
-    for key in ("real.accuracy.mean", "real+synthetic.accuracy.mean", "real+text.nlpaug (baseline).accuracy.mean",
-                "real+generated (no selection).accuracy.mean"):
-        assert 0 <= down[key] <= 1, key
+    # four intents: 6 real texts per class already put the TF-IDF model above chance (0.25; 0.58 measured), and
+    # adding nlpaug's perturbed copies (which keep their intent) does not pull it down
+    assert down["real.accuracy.mean"] > 0.4, down
+    assert down["real+text.nlpaug (baseline).accuracy.mean"] > down["real.accuracy.mean"] - 0.1, down
+    # the baseline texts are classified as their own intent by a model of the real texts (labels carried)
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)), LogisticRegression(C=10))
+    model.fit([str(r.data) for r in res.train.records], [r.label for r in res.train.records])
+    nlpaug = res.baselines["text.nlpaug"]
+    right = np.mean(model.predict([str(r.data) for r in nlpaug]) == np.asarray([r.label for r in nlpaug]))
+    assert right > 0.8, right
     assert "synthetic.self_bleu" in res.metrics["text.diversity"]
     assert {"precision", "recall", "density", "coverage"} <= set(res.metrics["core.prdc"])
     assert (folder / "model" / "adapter" / "adapter_config.json").is_file()

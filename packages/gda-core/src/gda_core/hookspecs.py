@@ -12,7 +12,13 @@ the path form keeps ``gda plugins`` from importing the component's module.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 hookspec = pluggy.HookspecMarker("gda")
 hookimpl = pluggy.HookimplMarker("gda")
@@ -38,7 +44,7 @@ KIND_LABELS: dict[str, str] = {"generators": "generator", "strategies": "strateg
 
 
 @hookspec
-def register_generators(register):
+def register_generators(register: Callable[[str, Any], None]) -> None:
     """Register generators (subclasses of ``gda_core.Generator``) with ``register(name, cls)``."""
 
 
@@ -46,7 +52,7 @@ def register_generators(register):
 
 
 @hookspec
-def register_strategies(register):
+def register_strategies(register: Callable[[str, Any], None]) -> None:
     """Register strategies (subclasses of ``gda_core.Strategy``): how a generator is fitted and driven."""
 
 
@@ -54,7 +60,7 @@ def register_strategies(register):
 
 
 @hookspec
-def register_selectors(register):
+def register_selectors(register: Callable[[str, Any], None]) -> None:
     """Register selectors (subclasses of ``gda_core.Selector``) that score and filter synthetic samples."""
 
 
@@ -62,7 +68,7 @@ def register_selectors(register):
 
 
 @hookspec
-def register_validators(register):
+def register_validators(register: Callable[[str, Any], None]) -> None:
     """Register validators (subclasses of ``gda_core.Validator``) that measure fidelity and usefulness."""
 
 
@@ -70,7 +76,7 @@ def register_validators(register):
 
 
 @hookspec
-def register_applications(register):
+def register_applications(register: Callable[[str, Any], None]) -> None:
     """Register applications (subclasses of ``gda_core.Application``): downstream tasks validators train."""
 
 
@@ -78,22 +84,22 @@ def register_applications(register):
 
 
 @hookspec
-def register_datasets(register):
+def register_datasets(register: Callable[[str, Any], None]) -> None:
     """Register data set loaders (subclasses of ``gda_core.DatasetLoader``)."""
 
 
 @hookspec
-def register_embedders(register):
+def register_embedders(register: Callable[[str, Any], None]) -> None:
     """Register embedders (subclasses of ``gda_core.Embedder``): feature extractors for selectors and validators."""
 
 
 @hookspec
-def register_commands(cli):
+def register_commands(cli: Any) -> None:
     """Add subcommands to the ``gda`` CLI; ``cli`` is its ``click.Group``."""
 
 
 @hookspec
-def register_bench_suites(register):
+def register_bench_suites(register: Callable[[str, Any], None]) -> None:
     """Register ``gda bench`` suites with ``register(name, suite)``: a ``gda_core.bench.Suite``, a
     function returning one, or its import path ``"module:attr"``. Names are lower case, dots
     optional (``"digits"``). Keep the suite's module free of heavy imports: ``gda bench --list``

@@ -19,7 +19,12 @@ neighbours it found (directly, not through norms), so an exact copy is at distan
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing import Any
 
 BACKENDS = ("auto", "exact", "faiss", "faiss-ivf")
 EXACT_MAX_PAIRS = 10**8
@@ -94,7 +99,7 @@ class ReferenceIndex:
         chosen = choose_backend(self.backend, n_query, len(self.reference))
         return chosen, chosen == "faiss-ivf" or n_query * len(self.reference) > FLAT_MAX_PAIRS
 
-    def index(self, ivf: bool):
+    def index(self, ivf: bool) -> Any:
         """The faiss index (flat or IVF) over the reference rows, built once."""
         if ivf not in self._faiss:
             self._faiss[ivf] = faiss_index(self.reference, ivf=ivf)
@@ -298,7 +303,7 @@ def _augment(y: np.ndarray) -> np.ndarray:
     return np.concatenate([y, np.ones((len(y), 1), np.float32)], axis=1)
 
 
-def faiss_index(reference: np.ndarray, *, ivf: bool, seed: int = 0):
+def faiss_index(reference: np.ndarray, *, ivf: bool, seed: int = 0) -> Any:
     """A faiss index over ``reference`` rows: flat (exact) or ``PCA,IVF,SQfp16`` (approximate).
 
     The IVF index has about ``2 * sqrt(n)`` cells (k-means, 10 iterations, on at most 40 rows per

@@ -28,7 +28,7 @@ from .components import DataSplits, Strategy, ValidationInputs, ValidationResult
 from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import SCRATCH_DIR, FitContext, RunContext
 from .errors import ConfigError, DataError, GDAError, RunFolderError
-from .executors import ShardTask, open_executor
+from .executors import Executor, ShardTask, open_executor
 from .records import SYNTHETIC, Dataset, Provenance, Record, RecordSpec, json_safe, label_key, validate_dataset
 from .report import write_report
 from .results import RunResult
@@ -120,7 +120,7 @@ class Pipeline:
             self.on_step(StepEvent(name, time.perf_counter() - t0, self, loaded=info["loaded"]))
 
     @contextlib.contextmanager
-    def executor(self):
+    def executor(self) -> Iterator[Executor]:
         """The run's executor (``executor`` in the config: local, or ray): opened by the first
         caller, shared by nested ones (one Ray session for generation and selection), closed after."""
         if self._executor_open is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -19,6 +19,10 @@ from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
 
 from .volumes import affine_of
+
+if TYPE_CHECKING:
+    from gda_core.components import Figure, Table
+    from gda_core.context import RunContext
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 POOL_SEED = 2**31
@@ -53,7 +57,7 @@ class VolumeDatasetLoader(DatasetLoader):
             write_nifti(np.asarray(record.target), affine, stem.parent / f"{stem.name}_label.nii.gz")
         return out
 
-    def preview(self, real, kept):
+    def preview(self, real: dict[str, list[Record]], kept: dict[str, list[Record]]) -> Figure | Table | None:
         """Mid axial slices: per class, real volumes beside kept synthetic ones, each image in grey with
         its label's outline (red) and area (tinted) on top."""
         from gda_core.previews import sample_grid
@@ -143,7 +147,7 @@ class PhantomsDataset(VolumeDatasetLoader):
                               meta={"affine": affine.tolist(), "spacing": [p.spacing] * 3}))
         return out
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         train = Dataset(self._records(self.params.n_train, "phantom-train", context.seed * 2 + 1),
                         modality="volume", classes=[self.params.label])
         test = Dataset(self._records(self.params.n_test, "phantom-test", context.seed * 2 + 2),
@@ -318,7 +322,7 @@ class NiftiDataset(VolumeDatasetLoader):
                               meta={"affine": affine.tolist(), "spacing": spacing, "source_file": str(img_path)}))
         return out
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         p = self.params
         records = self._records(Path(p.path).expanduser(), p.labels, "train", "path")
         masked = any(r.target is not None for r in records)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Embedder, Params
 
 from .volumes import stack_images
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Record
 
 
 class PooledParams(Params):
@@ -24,7 +32,7 @@ class PooledVolumeEmbedder(Embedder):
     data_kind = "arrays"
     Params = PooledParams
 
-    def embed(self, records, context) -> np.ndarray:
+    def embed(self, records: Sequence[Record], context: RunContext) -> np.ndarray:
         import torch
 
         g = self.params.grid

@@ -5,13 +5,18 @@ and one-hot encoding of masks for the networks."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params
 from gda_core.errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
 
 
 class MaskParams(Params):
@@ -24,7 +29,7 @@ class MaskParams(Params):
     perturb: bool = Field(True, description="perturb the real masks so that the image + label pairs are new")
 
 
-def one_hot(labels, k: int):
+def one_hot(labels: Any, k: int) -> Any:
     """``(N, 1, ...)`` integer labels to ``(N, k-1, ...)`` foreground channels in [-1, 1]."""
     import torch
 
@@ -33,7 +38,7 @@ def one_hot(labels, k: int):
     return oh * 2.0 - 1.0
 
 
-def reference_record(condition: dict[str, Any], context) -> Any:
+def reference_record(condition: dict[str, Any], context: RunContext) -> Any:
     """The real record a condition names (``source_id``), if the run context's train or pool holds it."""
     sid = condition.get("source_id")
     if context is None or sid is None:
@@ -45,7 +50,8 @@ def reference_record(condition: dict[str, Any], context) -> Any:
     return None
 
 
-def masks_for(conditions, seed: int, context, params: MaskParams, who: str) -> list[np.ndarray]:
+def masks_for(conditions: Sequence[dict[str, Any]], seed: int, context: RunContext, params: MaskParams,
+              who: str) -> list[np.ndarray]:
     """The (perturbed) label volume ``(1, D, H, W)`` uint8 each condition asks for."""
     train = list(context.train.records) if context is not None else []
     if not train:

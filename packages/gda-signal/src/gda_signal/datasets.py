@@ -8,7 +8,7 @@ configured explicitly (``on_length_mismatch``, ``on_nan``, ``on_rate_mismatch``)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -19,6 +19,9 @@ from gda_core.records import Dataset, Record
 from gda_core.splits import class_folders, k_shot, k_shot_with_pool, split_train_test
 
 from ._util import LengthFix, NanFix, as_signal, fix_length, fix_nan, plain
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
 
 UCR_SHIPPED = ("GunPoint", "ArrowHead", "ItalyPowerDemand", "BasicMotions", "JapaneseVowels", "OSULeaf",
                "ACSF1", "PickupGestureWiimoteZ", "UnitTest")
@@ -138,7 +141,7 @@ class UCRDataset(_SignalLoader):
     pool_hint = ("set dataset.params.k_shot: the training series beyond it form the pool (with pool: true, the "
                  "default)")
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         p = self.params
         if p.name not in UCR_SHIPPED:
             raise ConfigError(f"dataset.params.name: {p.name!r} is not shipped with aeon; "
@@ -189,7 +192,7 @@ class ArraysDataset(_SignalLoader):
                 raise DataError(f"{path}: {name} must be (N, length) or (N, channels, length), not {a.shape}")
         return X, y, Xt, yt
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         X, y, Xt, yt = self._read()
         p = self.params
         src = Path(p.path).expanduser()
@@ -296,7 +299,7 @@ class AudioFolderDataset(_SignalLoader):
                               meta={"sample_rate": self.params.sample_rate, "file": str(f)}))
         return out
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         p = self.params
         train = self._read(p.path, "train", p.length)
         test = None

@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -14,6 +14,12 @@ from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
 from gda_core.splits import HIDDEN_LABEL, k_shot_with_pool
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.components import Figure, Table
+    from gda_core.context import RunContext
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SUPPORT_CLASSES = ["account", "billing", "shipping", "technical"]
@@ -104,7 +110,7 @@ class TextSampleWriter(DatasetLoader):
     """Writes kept synthetic texts as UTF-8 ``.txt`` files and all of them as one ``kept.csv``
     (text, label, id); shared by the text loaders."""
 
-    def save_samples(self, records, folder: Path) -> dict[str, Path | None]:
+    def save_samples(self, records: Sequence[Record], folder: Path) -> dict[str, Path | None]:
         import csv
 
         files = super().save_samples(records, folder)
@@ -120,7 +126,7 @@ class TextSampleWriter(DatasetLoader):
         out.write_text(str(record.data) + "\n", encoding="utf-8")
         return out
 
-    def preview(self, real, kept):
+    def preview(self, real: dict[str, list[Record]], kept: dict[str, list[Record]]) -> Figure | Table | None:
         """A table of examples: per class, real texts beside kept synthetic ones."""
         from gda_core.previews import sample_table
 
@@ -143,7 +149,7 @@ class SupportTicketsDataset(TextSampleWriter):
     pool_hint = ("set dataset.params.k_shot: the training texts beyond it form the pool (with pool: true, the "
                  "default)")
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         def part(name: str, prefix: str) -> Dataset:
             path = DATA_DIR / name
             return rows_to_dataset(read_rows(path), path=path, text_column="text", label_column="label",
@@ -188,7 +194,7 @@ class TextTableDataset(TextSampleWriter):
         return rows_to_dataset(rows, path=path, text_column=p.text_column, label_column=label_column,
                                prefix=prefix, classes=classes, unlabelled_ok=field != "test_path")
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         p = self.params
         rows = self._read(p.path, "path", "train")
         train = Dataset([r for r in rows.records if r.label is not None], modality="text")

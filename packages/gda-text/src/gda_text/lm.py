@@ -29,7 +29,7 @@ def check_source(name_or_path: str, field: str) -> None:
         raise ConfigError(f"{field}: {name_or_path} is not a folder")
 
 
-def load_tokenizer(name_or_path: str, field: str = "generator.params.model"):
+def load_tokenizer(name_or_path: str, field: str = "generator.params.model") -> Any:
     """A tokenizer that pads on the left (for batched generation) and has a pad token."""
     from transformers import AutoTokenizer
 
@@ -43,7 +43,7 @@ def load_tokenizer(name_or_path: str, field: str = "generator.params.model"):
     return prepare_tokenizer(tok)
 
 
-def prepare_tokenizer(tok):
+def prepare_tokenizer(tok: Any) -> Any:
     tok.padding_side = "left"
     if tok.pad_token is None:
         if tok.eos_token is not None:
@@ -53,7 +53,8 @@ def prepare_tokenizer(tok):
     return tok
 
 
-def load_causal_lm(name_or_path: str, *, device: str = "cpu", dtype: Any = None, field: str = "generator.params.model"):
+def load_causal_lm(name_or_path: str, *, device: str = "cpu", dtype: Any = None,
+                   field: str = "generator.params.model") -> Any:
     """A causal LM from a local folder or hub id, in eval mode on ``device``."""
     from transformers import AutoModelForCausalLM
 
@@ -67,7 +68,7 @@ def load_causal_lm(name_or_path: str, *, device: str = "cpu", dtype: Any = None,
     return model.to(device).eval()
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
+def train_tokenizer(texts: Sequence[str], vocab_size: int = 2000) -> Any:
     """A byte-level BPE tokenizer trained on ``texts`` (any string stays encodable)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -83,7 +84,7 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
     return prepare_tokenizer(fast)
 
 
-def build_gpt2(tokenizer, *, n_layer: int, n_embd: int, n_head: int, n_positions: int, seed: int):
+def build_gpt2(tokenizer: Any, *, n_layer: int, n_embd: int, n_head: int, n_positions: int, seed: int) -> Any:
     """A randomly initialised GPT-2 model sized for ``tokenizer``."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -95,7 +96,7 @@ def build_gpt2(tokenizer, *, n_layer: int, n_embd: int, n_head: int, n_positions
     return GPT2LMHeadModel(config)
 
 
-def max_positions(model) -> int | None:
+def max_positions(model: Any) -> int | None:
     """The longest sequence the model's position embeddings allow (None if unbounded or unknown)."""
     config = getattr(model, "config", None)
     for name in ("n_positions", "max_position_embeddings", "n_ctx"):
@@ -105,7 +106,7 @@ def max_positions(model) -> int | None:
     return None
 
 
-def with_bos(tokenizer, ids: list[int]) -> list[int]:
+def with_bos(tokenizer: Any, ids: list[int]) -> list[int]:
     """``ids`` led by the tokenizer's bos token (once), so a sequence start looks the same in
     training, scoring and sampling."""
     bos = tokenizer.bos_token_id
@@ -114,7 +115,8 @@ def with_bos(tokenizer, ids: list[int]) -> list[int]:
     return [bos, *ids]
 
 
-def encode_for_training(tokenizer, texts: Sequence[str], max_length: int, prompts: Sequence[str] | None = None):
+def encode_for_training(tokenizer: Any, texts: Sequence[str], max_length: int,
+                        prompts: Sequence[str] | None = None) -> Any:
     """Token ids of ``prompt + text + eos`` per text, with labels masked on the prompt (and padding)."""
     eos = tokenizer.eos_token or ""
     rows = []
@@ -257,20 +259,20 @@ def _text_nll(model, tokenizer, texts: Sequence[str], *, prompts: Sequence[str] 
     return out
 
 
-def train_causal_lm(model, tokenizer, texts, **kwargs) -> list[float]:
+def train_causal_lm(model: Any, tokenizer: Any, texts: Sequence[str], **kwargs: Any) -> list[float]:
     """Next-token training (AdamW, linear warm-up then cosine decay) of the trainable parameters;
     ``prompts`` (one per text) are conditioned on but not trained on. Returns each epoch's mean loss."""
     apply_thread_setting()
     return _train_causal_lm(model, tokenizer, texts, **kwargs)
 
 
-def generate_continuations(model, tokenizer, prompts, **kwargs) -> list[str]:
+def generate_continuations(model: Any, tokenizer: Any, prompts: Sequence[str], **kwargs: Any) -> list[str]:
     """Sampled continuations of ``prompts``: batched, left padded, deterministic given ``seed``."""
     apply_thread_setting()
     return _generate_continuations(model, tokenizer, prompts, **kwargs)
 
 
-def text_nll(model, tokenizer, texts, **kwargs) -> list[float]:
+def text_nll(model: Any, tokenizer: Any, texts: Sequence[str], **kwargs: Any) -> list[float]:
     """Mean negative log-likelihood per token of each text (given its ``prompts``) under ``model``."""
     apply_thread_setting()
     return _text_nll(model, tokenizer, texts, **kwargs)

@@ -14,11 +14,16 @@ import json
 import re
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import Field, field_validator
 
 from gda_core.components import SAMPLING, Params
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 DEFAULT_TEMPLATE = "Here are {n} examples of {label} messages, one per line.\n{examples}\n"
 DEFAULT_INSTRUCTION = ("Write {k} new, varied examples of {label} messages. Keep them similar in style to the "
@@ -110,7 +115,7 @@ def render(p: PromptTemplateParams, text: str, label: Any, examples: Sequence[st
     return lead + text.format(**fields)
 
 
-def draw(rng, texts: Sequence[str], k: int) -> list[str]:
+def draw(rng: np.random.Generator, texts: Sequence[str], k: int) -> list[str]:
     """``k`` of ``texts`` (all when fewer) drawn without replacement by ``rng`` (numpy)."""
     if not texts or k <= 0:
         return []
@@ -118,12 +123,12 @@ def draw(rng, texts: Sequence[str], k: int) -> list[str]:
     return [texts[j] for j in chosen]
 
 
-def class_texts(train) -> dict[str, list[str]]:
+def class_texts(train: Dataset) -> dict[str, list[str]]:
     """The real texts of each class, by class key (``str(label)``)."""
     return {str(c): [str(r.data) for r in recs] for c, recs in train.by_class().items()}
 
 
-def pool_texts(context) -> list[str]:
+def pool_texts(context: RunContext) -> list[str]:
     """The texts of the run's unlabelled pool (none when the data set has no pool)."""
     pool = getattr(context, "pool", None)
     return [str(r.data) for r in pool.records] if pool is not None else []

@@ -7,7 +7,7 @@ synthetic samples are written back as PNG files.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -18,6 +18,10 @@ from gda_core.records import Dataset, Record
 from gda_core.splits import class_folders, k_shot, k_shot_with_pool
 
 from ._images import to_pil
+
+if TYPE_CHECKING:
+    from gda_core.components import Figure, Table
+    from gda_core.context import RunContext
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -56,7 +60,7 @@ class ImageDatasetLoader(DatasetLoader):
         to_pil(record.data).save(out, format="PNG")
         return out
 
-    def preview(self, real, kept):
+    def preview(self, real: dict[str, list[Record]], kept: dict[str, list[Record]]) -> Figure | Table | None:
         """An image grid: per class, real images beside kept synthetic ones."""
         from gda_core.previews import sample_grid
 
@@ -90,7 +94,7 @@ class DigitsDataset(ImageDatasetLoader):
     pool_hint = ("set dataset.params.k_shot: the training images beyond it form the pool (with pool: true, the "
                  "default)")
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
@@ -197,7 +201,7 @@ class ImageFolderDataset(ImageDatasetLoader):
             out.append(Record(id=f"unlabelled:{rel}", data=a, label=None, meta={"file": str(f)}))
         return out
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         train = self._read(self.params.path, "path")
         test = None
         if self.params.test_path:

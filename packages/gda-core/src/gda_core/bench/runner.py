@@ -23,7 +23,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from ..host import host
 from ..records import Record
 from .fidelity import copy_threshold, fidelity
 from .suite import Method, Suite
+
+if TYPE_CHECKING:
+    from gda_core.records import Dataset
 
 log = logging.getLogger("gda.bench")
 
@@ -101,7 +104,7 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def split_digest(train, test) -> str:
+def split_digest(train: Dataset, test: Dataset) -> str:
     """A digest of the labelled and the test records (ids, labels and contents): equal for the
     cells of one run seed, different when a run seed redraws or regenerates the data."""
     h = hashlib.sha256()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field
@@ -13,6 +13,11 @@ from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import DataError
 from gda_core.records import Dataset, Record
 from gda_core.splits import as_pool, k_shot, k_shot_with_pool, read_arrays
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
 
 
 def _records(X: np.ndarray, y: np.ndarray, prefix: str) -> list[Record]:
@@ -24,7 +29,7 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def save_table(records, folder: Path, feature_names: list[str] | None = None) -> dict[str, Path]:
+def save_table(records: Sequence[Record], folder: Path, feature_names: list[str] | None = None) -> dict[str, Path]:
     """Write vector records as one CSV (``id``, ``label``, features) in ``folder``."""
     import csv
 
@@ -181,7 +186,7 @@ class TableDataset(_TableWriter, DatasetLoader):
         return (Dataset([r for r in records if r.label is not None], modality="vector", meta=meta),
                 Dataset([r for r in records if r.label is None], modality="vector", meta=meta))
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         p = self.params
         train, pool = self._read(p.path)
         if len(train) == 0:
@@ -277,7 +282,7 @@ class ArrayDataset(DatasetLoader):
 
     Params = ArrayParams
 
-    def load(self, context) -> DataSplits:
+    def load(self, context: RunContext) -> DataSplits:
         p = self.params
         X, y, Xt, yt = read_arrays(p.path, p.labels_path)
         for name, a in (("X", X), ("X_test", Xt)):

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -53,6 +53,9 @@ from pydantic import Field
 from gda_core.components import Generator, Params, Strategy
 from gda_core.errors import ConfigError, DataError
 from gda_core.records import Dataset, Record
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
 
 log = logging.getLogger("gda")
 
@@ -173,7 +176,7 @@ def _relabelled(record: Record, label: Any, confidence: float) -> Record:
                   meta={**record.meta, PSEUDO_LABEL: {"confidence": confidence}})
 
 
-def pseudo_label(labelled: Dataset, pool: Dataset, context, params: PseudoLabelParams, *,
+def pseudo_label(labelled: Dataset, pool: Dataset, context: RunContext, params: PseudoLabelParams, *,
                  embedder: str | None = None) -> tuple[list[Record], dict[str, Any]]:
     """Label ``pool`` with a classifier fitted on ``labelled``; keep the most confident records.
 
@@ -236,7 +239,7 @@ class PseudoLabelStrategy(Strategy):
     def uses_pool(self) -> bool:
         return True
 
-    def fit(self, generator: Generator, train: Dataset, context) -> Generator:
+    def fit(self, generator: Generator, train: Dataset, context: RunContext) -> Generator:
         pool = _need_pool(context, "core.pseudo-label")
         self.pseudo_, self.summary_ = pseudo_label(train, pool, context, self.params)
         self.fitted_on_ = train.with_records(list(train.records) + self.pseudo_)
@@ -245,7 +248,7 @@ class PseudoLabelStrategy(Strategy):
         generator.fit(self.fitted_on_, context)
         return generator
 
-    def pseudo_labelled(self, train: Dataset, context) -> list[Record] | None:
+    def pseudo_labelled(self, train: Dataset, context: RunContext) -> list[Record] | None:
         """The pool records :meth:`fit` labelled and kept (labelled again, by the same
         deterministic labeller, when the generator was loaded from a run folder instead)."""
         if self.pseudo_ is None:
@@ -253,7 +256,7 @@ class PseudoLabelStrategy(Strategy):
                                                        context, self.params)
         return list(self.pseudo_)
 
-    def conditions(self, counts: dict[Any, int], train: Dataset, context) -> list[dict[str, Any]]:
+    def conditions(self, counts: dict[Any, int], train: Dataset, context: RunContext) -> list[dict[str, Any]]:
         pseudo = self.pseudo_labelled(train, context) if self.params.pool_conditions else None
         if not pseudo:
             return super().conditions(counts, train, context)
@@ -279,11 +282,11 @@ class PretrainFinetuneStrategy(PseudoLabelStrategy):
 
     Params = PretrainFinetuneParams
 
-    def pseudo_labelled(self, train: Dataset, context) -> list[Record] | None:
+    def pseudo_labelled(self, train: Dataset, context: RunContext) -> list[Record] | None:
         """The pseudo-labelled pool records fine-tuning used (``pseudo_label``), else None."""
         return super().pseudo_labelled(train, context) if self.params.pseudo_label else None
 
-    def fit(self, generator: Generator, train: Dataset, context) -> Generator:
+    def fit(self, generator: Generator, train: Dataset, context: RunContext) -> Generator:
         pool = _need_pool(context, "core.pretrain-finetune")
         if not supports_warm_start(generator):
             raise ConfigError(f"strategy core.pretrain-finetune: generator {generator.name or type(generator).__name__}"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
 from gda_core.components import Generator, Params, Strategy
 from gda_core.errors import ConfigError, GDAError
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class TrainFromScratch(Strategy):
@@ -33,7 +39,7 @@ class Pretrained(Strategy):
             raise ConfigError(f"strategy.params.path: {path} is not a folder")
         return path
 
-    def check(self, generator: Generator, train) -> None:
+    def check(self, generator: Generator, train: Dataset) -> None:
         """The folder must hold a model saved by the configured generator (no weights are loaded)."""
         path = self._path()
         try:
@@ -41,7 +47,7 @@ class Pretrained(Strategy):
         except GDAError as exc:
             raise ConfigError(f"strategy.params.path: {exc} (generator is {generator.name})") from exc
 
-    def fit(self, generator: Generator, train, context) -> Generator:
+    def fit(self, generator: Generator, train: Dataset, context: RunContext) -> Generator:
         path = self._path()
         try:
             loaded = type(generator).from_pretrained(path, **generator.sampling_params())

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -41,6 +41,12 @@ from gda_core.components import SAMPLING, Generator
 from gda_core.errors import ConfigError, DataError, GDAError
 from gda_core.records import Record, label_key
 from gda_core.torch.accelerators import DeviceParams
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 STATE_FILE = "tabular_state.json"
 WEIGHTS_FILE = "tabular_weights.safetensors"
@@ -195,7 +201,7 @@ class TabularSynthesizer(Generator):
 
     # -- fitting ----------------------------------------------------------------------
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         from joblib import parallel_config
 
         from gda_core.torch.accelerators import apply_thread_setting
@@ -268,7 +274,7 @@ class TabularSynthesizer(Generator):
                        f"asked class {self.classes_[cls_index]!r}; use generator.params.conditioning: per-class, "
                        "or raise generator.params.max_tries")
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("models_")
         keys = [label_key(c.get("label")) for c in conditions]
         for key, cond in zip(keys, conditions):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import ConfigDict, Field
 
@@ -11,6 +13,13 @@ from gda_core.records import Record
 
 from ..perturb import augment_pair
 from ..volumes import affine_of
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class ClassicalParams(Params):
@@ -37,16 +46,16 @@ class ClassicalAugmentation(Generator):
     Params = ClassicalParams
     version = "1"
 
-    def __init__(self, params=None, **kwargs) -> None:
+    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self.train_ = None
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         if not len(train):
             raise DataError("medical.classical needs real volumes to augment")
         self.train_ = train
 
-    def generate(self, conditions, *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         train = self.train_ if self.train_ is not None else context.train
         by_id = {r.id: r for r in train.records}
         p = self.params

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
@@ -14,6 +16,13 @@ from ..volumes import (
     num_label_classes,
 )
 from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, image_label_volumes
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class DDPM3DParams(InterpolationParams, DiffusionParams):
@@ -43,7 +52,7 @@ class DDPM3DGenerator(DiffusionGenerator):
         c = image_channels + (1 if k else 0)  # the label volume as one more channel
         return c, c
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         p = self.params
         use_label = p.with_label and all(r.target is not None for r in train.records)
         k = num_label_classes(train.records) if use_label else 0
@@ -55,7 +64,8 @@ class DDPM3DGenerator(DiffusionGenerator):
 
     # -- warm start (the optional API of gda_core.builtin.pool) ----------------
 
-    def pretrain(self, pool, context, *, steps: int | None = None, label_classes: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None,
+                 label_classes: int | None = None) -> None:
         """Fit on volumes without masks (a pool). With ``with_label`` the label channel is kept but
         carries no loss, so fine-tuning on labelled volumes teaches it; ``label_classes`` (default 2)
         sizes it. ``steps`` overrides ``steps``."""
@@ -70,13 +80,13 @@ class DDPM3DGenerator(DiffusionGenerator):
                        select=False)
         self.info["pretrained_steps"] = p.steps if steps is None else steps
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Continue training the pretrained network on labelled volumes (image + label channels)."""
         k = self._check_fine_tune(train, lora_rank, "medical.ddpm3d")
         x, _ = self._stack(train.records, k)
         self._fit_unet(x, None, context, desc="fine-tune medical.ddpm3d", steps=steps, seed_offset=1)
 
-    def generate(self, conditions, *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         n = len(conditions)
         if n == 0:
             return []

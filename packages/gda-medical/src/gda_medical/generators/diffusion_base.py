@@ -8,7 +8,7 @@ label channels, a mask to condition on, or an autoencoder's latents).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -33,6 +33,12 @@ from ..volumes import (
     save_module,
     volume_shape,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.components import Params
+    from gda_core.records import Record
 
 
 class DiffusionParams(CheckpointParams, PrecisionParams):
@@ -90,7 +96,7 @@ def augment_ids(augment: list[str]) -> int:
     return (8 if "flip" in augment else 1) * (4 if "rot90" in augment else 1)
 
 
-def augment_batch(x, cond, augment: list[str], p: float, generator):
+def augment_batch(x: Any, cond: Any, augment: list[str], p: float, generator: Generator) -> Any:
     """Apply random flips / in-plane 90-degree rotations to volumes ``x`` (B, C, D, H, W) and, identically,
     to their conditioning ``cond``; returns ``(x, cond, ids)`` with ``ids`` (B,) naming each transform."""
     import torch
@@ -121,7 +127,7 @@ def augment_batch(x, cond, augment: list[str], p: float, generator):
     return torch.stack(xs), None if cond is None else torch.stack(cs), ids
 
 
-def image_label_volumes(records, k: int):
+def image_label_volumes(records: Sequence[Record], k: int) -> Any:
     """``(N, C[+1], D, H, W)`` model-range volumes of ``records``; with ``k`` label classes the label
     volume (divided by ``k - 1``) as one more channel, background where a record has none (a pool volume)."""
     import torch
@@ -152,13 +158,13 @@ def unet_config(p: DiffusionParams, in_channels: int, out_channels: int) -> dict
     return cfg
 
 
-def build_unet(config: dict[str, Any]):
+def build_unet(config: dict[str, Any]) -> Any:
     from monai.networks.nets import DiffusionModelUNet
 
     return DiffusionModelUNet(**config)
 
 
-def make_scheduler(p: DiffusionParams, kind: str | None = None):
+def make_scheduler(p: DiffusionParams, kind: str | None = None) -> Any:
     from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
     kind = kind or p.scheduler
@@ -223,7 +229,7 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
     who: ClassVar[str] = "medical diffusion"
     """The registered name, for messages when the component was built directly (not by the host)."""
 
-    def __init__(self, params=None, **kwargs) -> None:
+    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self.unet = None
         self.info: dict[str, Any] = {}
@@ -249,7 +255,7 @@ class DiffusionGenerator(CheckpointedGenerator, Generator):
     # -- helpers --------------------------------------------------------------
 
     @property
-    def device(self):
+    def device(self) -> Any:
         apply_thread_setting()  # once per process
         return pick_device(self.params.device)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -24,6 +24,13 @@ from ..volumes import (
     volume_shape,
 )
 from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet, image_label_volumes, unet_config
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.components import Params
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class LDM3DParams(InterpolationParams, DiffusionParams):
@@ -55,7 +62,7 @@ class LDM3DParams(InterpolationParams, DiffusionParams):
         return self
 
 
-def build_autoencoder(kind: str, config: dict[str, Any]):
+def build_autoencoder(kind: str, config: dict[str, Any]) -> Any:
     if kind == "AutoencoderKlMaisi":
         from monai.apps.generation.maisi.networks.autoencoderkl_maisi import AutoencoderKlMaisi
 
@@ -82,7 +89,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
     Params = LDM3DParams
     who = "medical.ldm3d"
 
-    def __init__(self, params=None, **kwargs) -> None:
+    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self.autoencoder = None
 
@@ -134,7 +141,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
                            .float().cpu())
         return torch.cat(out)
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         p = self.params
         use_label = p.with_label and all(r.target is not None for r in train.records)
         self._fit_stages(train.records, num_label_classes(train.records) if use_label else 0, context)
@@ -173,7 +180,8 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
 
     # -- warm start (the optional API of gda_core.builtin.pool) ----------------
 
-    def pretrain(self, pool, context, *, steps: int | None = None, label_classes: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None,
+                 label_classes: int | None = None) -> None:
         """Fit both stages on volumes without masks (a pool): the autoencoder for ``ae_steps``, the latent
         UNet for ``steps`` (overriding ``steps``). With ``with_label`` the label channel is kept, all
         background, and learnt when fine-tuning; ``label_classes`` (default 2) sizes it."""
@@ -181,7 +189,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         self._fit_stages(pool.records, k, context, steps=steps, select=False, desc="pretrain latent diffusion")
         self.info["pretrained_steps"] = self.params.steps if steps is None else steps
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Continue training the pretrained latent UNet on labelled volumes, encoded by the pretrained
         autoencoder (its scale factor kept); with a label channel the autoencoder is fine-tuned first
         for ``ae_steps``, since the pool taught it no labels."""
@@ -217,7 +225,7 @@ class LatentDiffusion3DGenerator(DiffusionGenerator):
         except GDAError as exc:
             raise ConfigError(f"generator.params.{field}: {exc}") from exc
 
-    def generate(self, conditions, *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         """Sample latents (from noise, or at ``strength`` < 1 from the encoded source volumes) and decode
         them with the autoencoder, as MONAI's ``LatentDiffusionInferer`` does."""
         n = len(conditions)

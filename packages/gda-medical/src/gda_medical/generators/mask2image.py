@@ -3,6 +3,8 @@ image + label pair for segmentation augmentation."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from gda_core.errors import DataError
@@ -18,6 +20,13 @@ from ..volumes import (
     to_model_range,
 )
 from .diffusion_base import DiffusionGenerator, DiffusionParams, build_unet
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class Mask2ImageParams(MaskParams, DiffusionParams):
@@ -37,7 +46,7 @@ class Mask2ImageGenerator(DiffusionGenerator):
     Params = Mask2ImageParams
     who = "medical.mask2image"
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         import torch
 
         missing = [r.id for r in train.records if r.target is None]
@@ -57,7 +66,8 @@ class Mask2ImageGenerator(DiffusionGenerator):
 
     # -- warm start (the optional API of gda_core.builtin.pool) ----------------
 
-    def pretrain(self, pool, context, *, steps: int | None = None, label_classes: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None,
+                 label_classes: int | None = None) -> None:
         """Fit on volumes without masks (a pool): the mask channels are all 0, "no mask", between the
         one-hot values -1 and 1, so the network learns the images first and the masks when fine-tuned.
         ``label_classes`` (default 2) sizes the mask channels; ``steps`` overrides ``steps``."""
@@ -71,7 +81,7 @@ class Mask2ImageGenerator(DiffusionGenerator):
             self.unet = build_unet(self.info["unet_config"])
         self._fit_unet(x, cond, context, desc="pretrain medical.mask2image", steps=steps, select=False)
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Continue training the pretrained network on labelled volumes, conditioned on their masks."""
         import torch
 
@@ -80,11 +90,11 @@ class Mask2ImageGenerator(DiffusionGenerator):
         cond = one_hot(torch.from_numpy(stack_targets(train.records)), k)
         self._fit_unet(x, cond, context, desc="fine-tune medical.mask2image", steps=steps, seed_offset=1)
 
-    def masks_for(self, conditions, seed: int, context) -> list[np.ndarray]:
+    def masks_for(self, conditions: Sequence[dict[str, Any]], seed: int, context: RunContext) -> list[np.ndarray]:
         """The (perturbed) label volume each condition asks for (:func:`gda_medical.masks.masks_for`)."""
         return masks_for(conditions, seed, context, self.params, "medical.mask2image")
 
-    def generate(self, conditions, *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         import torch
 
         self._require_fitted("unet")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -27,6 +27,13 @@ from ..volumes import (
     to_model_range,
     volume_shape,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class Pix2PixParams(MaskParams, CheckpointParams, PrecisionParams):
@@ -134,7 +141,7 @@ class Pix2PixGenerator(CheckpointedGenerator, Generator):
 
     # -- fitting ----------------------------------------------------------------------
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         missing = [r.id for r in train.records if r.target is None]
         if missing:
             raise DataError(f"{self.who} needs a label volume for every training volume; {missing[0]!r} has none")
@@ -143,7 +150,8 @@ class Pix2PixGenerator(CheckpointedGenerator, Generator):
         self._new_networks(context.seed)
         self._train(train.records, context, desc=f"train {self.who}", paired=True)
 
-    def pretrain(self, pool, context, *, steps: int | None = None, label_classes: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None,
+                 label_classes: int | None = None) -> None:
         """Fit on volumes without masks (a pool): an unconditional GAN, the mask channels all 0 ("no mask",
         between the one-hot values -1 and 1), so fine-tuning adds the masks. ``label_classes`` (default 2)
         sizes the mask channels; ``steps`` overrides ``steps``."""
@@ -151,7 +159,7 @@ class Pix2PixGenerator(CheckpointedGenerator, Generator):
         self._new_networks(context.seed)
         self._train(pool.records, context, desc=f"pretrain {self.who}", paired=False, steps=steps, select=False)
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Continue training both pretrained networks on labelled pairs, conditioned on their masks."""
         if lora_rank:
             raise ConfigError(f"strategy.params.lora_rank: {self.who} fine-tunes every weight; set it to 0")
@@ -283,11 +291,11 @@ class Pix2PixGenerator(CheckpointedGenerator, Generator):
         net_g.train(was)
         return torch.cat(out)
 
-    def masks_for(self, conditions, seed: int, context) -> list[np.ndarray]:
+    def masks_for(self, conditions: Sequence[dict[str, Any]], seed: int, context: RunContext) -> list[np.ndarray]:
         """The (perturbed) label volume each condition asks for (:func:`gda_medical.masks.masks_for`)."""
         return masks_for(conditions, seed, context, self.params, self.who)
 
-    def generate(self, conditions, *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("net_g")
         if not conditions:
             return []

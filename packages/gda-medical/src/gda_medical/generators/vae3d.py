@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -25,6 +25,13 @@ from ..volumes import (
     to_model_range,
     volume_shape,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class VAE3DParams(CheckpointParams, PrecisionParams):
@@ -132,7 +139,7 @@ class VAE3DGenerator(CheckpointedGenerator, Generator):
 
     # -- fitting ----------------------------------------------------------------------
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         p = self.params
         if not len(train):
             raise DataError(f"{self.who}: the training set is empty")
@@ -146,7 +153,8 @@ class VAE3DGenerator(CheckpointedGenerator, Generator):
         self._new_model(context.seed)
         self._train(train.records, context, desc=f"train {self.who}")
 
-    def pretrain(self, pool, context, *, steps: int | None = None, label_classes: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None,
+                 label_classes: int | None = None) -> None:
         """Fit on volumes without masks (a pool) as the "no class": with ``with_label`` the label channels
         go in as 0 ("no mask") and carry no loss, so fine-tuning teaches them; ``label_classes`` (default 2)
         sizes them. ``pool.classes`` sizes the class input. ``steps`` overrides ``steps``."""
@@ -159,7 +167,7 @@ class VAE3DGenerator(CheckpointedGenerator, Generator):
         self._train(pool.records, context, desc=f"pretrain {self.who}", steps=steps, select=False)
         self.info["pretrained_steps"] = p.steps if steps is None else steps
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Continue training the pretrained network on labelled volumes (image + label channels)."""
         if lora_rank:
             raise ConfigError(f"strategy.params.lora_rank: {self.who} fine-tunes every weight; set it to 0")
@@ -280,7 +288,7 @@ class VAE3DGenerator(CheckpointedGenerator, Generator):
         c, k = self.info["shape"][0], int(self.info["label_classes"])
         return torch.tanh(out[:, :c]), (out[:, c:].argmax(1, keepdim=True) if k else None)
 
-    def generate(self, conditions, *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("vae")
         if not conditions:
             return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -11,6 +11,12 @@ from gda_core.components import Selector, SelectorParams
 
 from ..metrics import ms_ssim_matrix
 from ..volumes import stack_images
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class RealismParams(SelectorParams):
@@ -34,13 +40,13 @@ class RealismSelector(Selector):
     data_kind = "arrays"
     Params = RealismParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         if self.params.metric == "ms-ssim":
             self.real_ = stack_images(train.records)
         else:
             self.real_ = context.embed(train.records, self.params.embedder)
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         p = self.params
         if p.metric == "ms-ssim":
             sim = ms_ssim_matrix(stack_images(synthetic), self.real_, scales=p.scales, kernel_size=p.kernel_size)
@@ -49,7 +55,7 @@ class RealismSelector(Selector):
 
         return -nn_distances(context.embed(synthetic, p.embedder), self.real_)
 
-    def select(self, scores, synthetic, context) -> np.ndarray:
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         keep = super().select(scores, synthetic, context)
         if self.params.copy_threshold is not None:
             keep &= np.asarray(scores) <= self.params.copy_threshold

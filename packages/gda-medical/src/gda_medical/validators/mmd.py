@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
@@ -9,6 +11,10 @@ from gda_core.components import Params, Table, ValidationResult, Validator
 
 from ..metrics import monai_mmd
 from ..volumes import stack_images
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 
 class VolumeMMDParams(Params):
@@ -27,7 +33,7 @@ class VolumeMMDValidator(Validator):
     data_kind = "arrays"
     Params = VolumeMMDParams
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         p = self.params
         import torch
 

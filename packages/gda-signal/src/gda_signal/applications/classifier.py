@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -11,6 +11,10 @@ from gda_core.components import Application
 from gda_core.torch.accelerators import DeviceParams
 
 from .._util import stack, str_labels
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class SignalClassifierParams(DeviceParams):
@@ -32,7 +36,7 @@ class SignalClassifier(Application):
     Params = SignalClassifierParams
     metric = "accuracy"
 
-    def evaluate(self, train, test, *, seed, context) -> dict[str, float]:
+    def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, f1_score
 
         p = self.params

@@ -9,6 +9,8 @@ MiniRocket can fall below chance on chirps.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
@@ -16,6 +18,10 @@ from gda_core.components import Application
 from gda_core.torch.accelerators import DeviceParams
 
 from .._util import stack, str_labels
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class MelCNNParams(DeviceParams):
@@ -69,7 +75,7 @@ class MelCNNClassifier(Application):
         rates = {r.meta.get("sample_rate") for r in train.records} - {None}
         return int(next(iter(rates))) if len(rates) == 1 else 16000
 
-    def fit_predict(self, train, test, seed: int) -> np.ndarray:
+    def fit_predict(self, train: Dataset, test: Dataset, seed: int) -> np.ndarray:
         """Train on ``train`` and return the predicted class of each ``test`` record."""
         import torch
 
@@ -110,7 +116,7 @@ class MelCNNClassifier(Application):
             pred = torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)]).argmax(1).cpu().numpy()
         return np.asarray(keys)[pred]
 
-    def evaluate(self, train, test, *, seed, context) -> dict[str, float]:
+    def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, f1_score
 
         pred = self.fit_predict(train, test, int(seed) % (2**31))

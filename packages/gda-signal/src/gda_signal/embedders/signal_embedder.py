@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -11,6 +11,12 @@ from gda_core.components import Embedder
 from gda_core.torch.accelerators import DeviceParams
 
 from .._util import stack, str_labels
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class SignalEmbedderParams(DeviceParams):
@@ -28,7 +34,7 @@ class SignalEmbedder(Embedder):
     data_kind = "arrays"
     Params = SignalEmbedderParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         X = stack(train.records)
         p = self.params
         if p.model == "minirocket":
@@ -43,7 +49,7 @@ class SignalEmbedder(Embedder):
             self.model_ = train_cnn(X, y, len(keys), seed=context.seed, epochs=p.epochs, width=p.width,
                                     device=p.device, progress=context.progress)
 
-    def embed(self, records, context) -> np.ndarray:
+    def embed(self, records: Sequence[Record], context: RunContext) -> np.ndarray:
         X = stack(records)
         if self.params.model == "minirocket":
             return np.asarray(self.model_.transform(X.astype(np.float64)), dtype=np.float64)

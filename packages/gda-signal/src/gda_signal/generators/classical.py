@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import ConfigDict, Field, field_validator
@@ -12,6 +12,14 @@ from gda_core.errors import DataError
 from gda_core.records import Record
 
 from .._util import as_signal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 Method = Literal["jitter", "scaling", "magnitude-warp", "time-warp", "window-slice", "window-warp",
                  "time-mask", "frequency-mask"]
@@ -52,20 +60,20 @@ class ClassicalAugmentation(Generator):
     Params = ClassicalParams
     version = "1"
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         self.sources_ = {r.id: (as_signal(r.data), r.label) for r in train.records}
         self.by_class_: dict[str, list[str]] = {}
         for r in train.records:
             self.by_class_.setdefault(str(r.label), []).append(r.id)
 
-    def save_state(self, path) -> None:
+    def save_state(self, path: Path) -> None:
         import json
 
         ids = list(self.sources_)
         np.savez(path / "sources.npz", **{f"s{i}": self.sources_[k][0] for i, k in enumerate(ids)})
         (path / "sources.json").write_text(json.dumps({"ids": ids, "labels": [self.sources_[k][1] for k in ids]}))
 
-    def load_state(self, path) -> None:
+    def load_state(self, path: Path) -> None:
         import json
 
         meta = json.loads((path / "sources.json").read_text())
@@ -75,7 +83,7 @@ class ClassicalAugmentation(Generator):
         for k, (_, lab) in self.sources_.items():
             self.by_class_.setdefault(str(lab), []).append(k)
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("sources_")
         rng = np.random.default_rng(seed)
         out = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -17,6 +17,14 @@ from gda_core.torch.weights import safe_kwargs
 
 from .._diffusion import DiffusionTrainingParams
 from .._util import seed_all, stack
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class Diffusion1DParams(DiffusionTrainingParams, InterpolationParams, CheckpointParams, DeviceParams):
@@ -74,7 +82,7 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
                                  channel_mults=tuple(p.channel_mults), attention=p.attention, dropout=p.dropout,
                                  num_augment=len(p.augment))
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         X = stack(train.records)
         if len(X) == 0:
             raise DataError("signal.diffusion1d: the training set is empty")
@@ -86,7 +94,7 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
 
     # -- warm start (the optional API of gda_core.builtin.pool) -------------------
 
-    def pretrain(self, pool, context, *, steps: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None) -> None:
         """Fit on unlabelled series (every label None) as the model's "no class", sizing the class
         embedding for ``pool.classes``; the scaling is fitted on the pool. ``steps`` overrides ``steps``."""
         X = stack(pool.records)
@@ -102,7 +110,7 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
                     select=False)
         self.pretrain_losses_ = self.losses_
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Continue training the pretrained denoiser class-conditionally on ``train`` (its weights,
         scaling and classes are kept; label dropout keeps the "no class" learnt). No LoRA here."""
         from gda_core.errors import ConfigError
@@ -241,8 +249,8 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
             raise DataError(f"signal.diffusion1d was not fitted on class {label!r} (classes: {', '.join(keys)})")
         return keys.index(str(label))
 
-    def sample_arrays(self, labels: list[int], seed: int, context=None, *, init: np.ndarray | None = None,
-                      latents: np.ndarray | None = None) -> np.ndarray:
+    def sample_arrays(self, labels: list[int], seed: int, context: RunContext = None, *,
+                      init: np.ndarray | None = None, latents: np.ndarray | None = None) -> np.ndarray:
         """Denoise ``len(labels)`` series of the given class indices; returns (n, C, L) in data units.
 
         ``init`` (real series in data units) starts each one part-way at ``strength``;
@@ -313,7 +321,7 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
         w = interpolation_weights(seed, len(idx), self.params.interpolation_weights)
         return self.sample_arrays(idx, seed, context, latents=slerp(za, zb, w))
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("model_")
         idx = [self._label_index(c.get("label")) for c in conditions]
         p = self.params
@@ -329,14 +337,14 @@ class Diffusion1DGenerator(CheckpointedGenerator, Generator):
 
     # -- persistence ---------------------------------------------------------
 
-    def save_state(self, path) -> None:
+    def save_state(self, path: Path) -> None:
         self.model_.save_pretrained(path / "denoiser", safe_serialization=True)
         self.scheduler_.save_pretrained(path / "scheduler")
         meta = {"classes": self.classes_, "shape": self.shape_, "center": self.center_.tolist(),
                 "scale": self.scale_.tolist()}
         (path / "signal_meta.json").write_text(json.dumps(meta, indent=2))
 
-    def load_state(self, path) -> None:
+    def load_state(self, path: Path) -> None:
         from diffusers import DDPMScheduler
 
         from .._nets import Denoiser1D

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
@@ -15,6 +16,14 @@ from gda_core.torch.weights import safe_kwargs
 
 from .._diffusion import DiffusionTrainingParams
 from .._util import seed_all, stack
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class SpecDiffParams(DiffusionTrainingParams, DeviceParams):
@@ -56,7 +65,7 @@ class SpecDiffGenerator(Generator):
         f = 2 ** (len(self.params.block_out_channels) - 1)
         return h + (-h) % f, w + (-w) % f
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         from diffusers import UNet2DModel
 
         from gda_core.torch.training import fit_key
@@ -102,7 +111,7 @@ class SpecDiffGenerator(Generator):
     def _from_unit(self, Z: np.ndarray) -> np.ndarray:
         return ((np.clip(Z, -1, 1) + 1) / 2 * (self.hi_ - self.lo_) + self.lo_).astype(np.float32)
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         from .._diffusion import sample
 
         self._require_fitted("model_")
@@ -123,14 +132,14 @@ class SpecDiffGenerator(Generator):
         return [Record(id="", data=w.astype(np.float32), label=c.get("label"),
                        meta={"sample_rate": self.sample_rate_}) for w, c in zip(waves, conditions)]
 
-    def save_state(self, path) -> None:
+    def save_state(self, path: Path) -> None:
         self.model_.save_pretrained(path / "unet", safe_serialization=True)
         self.scheduler_.save_pretrained(path / "scheduler")
         meta = {"classes": self.classes_, "sample_rate": self.sample_rate_, "length": self.length_,
                 "channels": self.channels_, "mel_shape": self.mel_shape_, "lo": self.lo_, "hi": self.hi_}
         (path / "signal_meta.json").write_text(json.dumps(meta, indent=2))
 
-    def load_state(self, path) -> None:
+    def load_state(self, path: Path) -> None:
         from diffusers import DDPMScheduler, UNet2DModel
 
         meta = json.loads((path / "signal_meta.json").read_text())

@@ -16,6 +16,8 @@ the real series' own scores (default: 1.5 x the largest), never below ``min_thre
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
@@ -23,6 +25,12 @@ from gda_core.components import Selector, SelectorParams
 from gda_core.records import label_key
 
 from .._util import as_signal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 MAD_FLOOR = 0.05
 """Smallest spread (in log units) of a measure, so a class of near-identical series still has a scale."""
@@ -54,7 +62,7 @@ class NoiseFilterSelector(Selector):
     Params = NoiseFilterParams
     higher_is_better = False
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         feats: dict[str, list[np.ndarray]] = {}
         for r in train.records:
             feats.setdefault(label_key(r.label), []).append(noise_measures(as_signal(r.data, where=f"record {r.id}")))
@@ -75,11 +83,11 @@ class NoiseFilterSelector(Selector):
         med, mad = self.stats_.get(cls, self.stats_["*"])
         return float(np.max(np.maximum((f - med) / mad, 0.0)))
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         return np.array([self._score(noise_measures(as_signal(r.data, where=f"record {r.id}")), label_key(r.label))
                          for r in synthetic])
 
-    def select(self, scores, synthetic, context) -> np.ndarray:
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         keep = np.asarray(scores, dtype=float) <= (self.params.threshold if self.params.threshold is not None
                                                     else self.tau_)
         if self.params.keep is not None:

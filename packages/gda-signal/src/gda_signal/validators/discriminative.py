@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
@@ -9,6 +11,10 @@ from gda_core.components import Table, ValidationResult, Validator
 from gda_core.torch.accelerators import DeviceParams, apply_thread_setting, pick_device
 
 from .._util import stack
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 
 class DiscriminativeParams(DeviceParams):
@@ -27,7 +33,7 @@ class DiscriminativeValidator(Validator):
     data_kind = "arrays"
     Params = DiscriminativeParams
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         apply_thread_setting()
         return self._evaluate(inputs, context)
 

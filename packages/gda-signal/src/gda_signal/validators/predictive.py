@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -11,6 +11,10 @@ from gda_core.components import Table, ValidationResult, Validator
 from gda_core.torch.accelerators import DeviceParams, apply_thread_setting, pick_device
 
 from .._util import stack
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 
 class PredictiveParams(DeviceParams):
@@ -32,7 +36,7 @@ class PredictiveValidator(Validator):
     data_kind = "arrays"
     Params = PredictiveParams
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         apply_thread_setting()
         return self._evaluate(inputs, context)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -12,6 +12,12 @@ from gda_core.components import Application
 from gda_core.errors import ConfigError
 from gda_core.torch.accelerators import DeviceParams
 from gda_core.torch.weights import safe_kwargs
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class TextClassifierParams(DeviceParams):
@@ -40,7 +46,7 @@ class TextClassifierApplication(Application):
     Params = TextClassifierParams
     metric = "accuracy"
 
-    def evaluate(self, train, test, *, seed: int, context) -> dict[str, float]:
+    def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, f1_score
 
         y = np.asarray([str(v) for v in train.labels()])
@@ -58,7 +64,7 @@ class TextClassifierApplication(Application):
             return context.embed(ds.records)
         return [str(r.data) for r in ds.records]
 
-    def fit_sklearn(self, train, y, seed: int, context):
+    def fit_sklearn(self, train: Dataset, y: Any, seed: int, context: RunContext) -> Any:
         """The fitted scikit-learn pipeline for ``tfidf-logreg`` or ``embedding-logreg``."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression

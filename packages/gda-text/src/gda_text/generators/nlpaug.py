@@ -6,7 +6,7 @@ import random
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import ConfigDict, Field
@@ -14,6 +14,10 @@ from pydantic import ConfigDict, Field
 from gda_core.components import SAMPLING, Generator, Params
 from gda_core.errors import ConfigError
 from gda_core.records import Record
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 Action = Literal["keyboard", "ocr", "spelling", "char_swap", "char_delete", "char_insert", "char_substitute",
                  "word_swap", "word_delete", "word_insert", "word_crop", "word_split", "synonym", "contextual"]
@@ -57,7 +61,7 @@ class NlpaugGenerator(Generator):
     Params = NlpaugParams
     version = "1"
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         self.texts_ = {r.id: str(r.data) for r in train.records}
         self.by_class_ = {str(c): [str(r.data) for r in recs] for c, recs in train.by_class().items()}
         self.vocab_ = {key: sorted({w for t in texts for w in t.split() if w.isalpha()})
@@ -112,7 +116,7 @@ class NlpaugGenerator(Generator):
             words.insert(rng.randint(0, len(words)), rng.choice(vocab))
         return " ".join(words)
 
-    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("texts_")
         rng = random.Random(seed)
         out = []

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
@@ -37,6 +37,11 @@ from ..prompts import (
     screen,
     split_lines,
 )
+
+if TYPE_CHECKING:
+    from gda_core.components import Params
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 log = logging.getLogger("gda")
 
@@ -151,7 +156,7 @@ class OpenAIGenerator(Generator):
     Params = OpenAIParams
     version = "1"
 
-    def __init__(self, params=None, **kwargs) -> None:
+    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self.examples_: dict[str, list[str]] | None = None
         self.pool_: list[str] = []
@@ -160,7 +165,7 @@ class OpenAIGenerator(Generator):
 
     # -- fitting and state ----------------------------------------------------
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         """Keep the real texts of each class (and the pool's) for the prompts; nothing is sent."""
         self.examples_ = class_texts(train)
         self.pool_ = pool_texts(context)
@@ -208,7 +213,7 @@ class OpenAIGenerator(Generator):
         body.update(p.extra_body)
         return path, body, prompt
 
-    def cache(self, context) -> ResponseCache:
+    def cache(self, context: RunContext) -> ResponseCache:
         """The response cache: ``cache_dir``, else the run folder's ``requests/cache`` (none outside a run)."""
         if self.params.cache_dir is not None:
             return ResponseCache(Path(self.params.cache_dir).expanduser())
@@ -243,7 +248,8 @@ class OpenAIGenerator(Generator):
         cache.put(key, entry)
         return entry
 
-    def exchange(self, requests: Sequence[tuple[str, dict[str, Any]]], context) -> list[tuple[dict[str, Any], bool]]:
+    def exchange(self, requests: Sequence[tuple[str, dict[str, Any]]],
+                 context: RunContext) -> list[tuple[dict[str, Any], bool]]:
         """The reply entry of each ``(path, body)`` and whether it came from the cache: cached ones
         read back, the rest sent ``concurrency`` at a time (each cached as soon as it is answered)."""
         cache = self.cache(context)
@@ -311,7 +317,7 @@ class OpenAIGenerator(Generator):
 
     # -- generating -----------------------------------------------------------
 
-    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("examples_")
         p = self.params
         if not self.examples_:

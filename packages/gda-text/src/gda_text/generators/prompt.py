@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -29,6 +29,11 @@ from ..prompts import (
     pool_texts,
     render,
 )
+
+if TYPE_CHECKING:
+    from gda_core.components import Params
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 __all__ = ["DEFAULT_INSTRUCTION", "DEFAULT_TEMPLATE", "PromptGenerator", "PromptParams", "parse_lines"]
 
@@ -64,7 +69,7 @@ class PromptParams(PromptTemplateParams, DeviceParams):
         return v
 
 
-def base_state_dict(model) -> dict[str, Any]:
+def base_state_dict(model: Any) -> dict[str, Any]:
     """The weights of a peft-wrapped model without its adapter (the original module names)."""
     out = {}
     for key, value in model.state_dict().items():
@@ -87,7 +92,7 @@ class PromptGenerator(Generator):
     Params = PromptParams
     version = "1"
 
-    def __init__(self, params=None, **kwargs) -> None:
+    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self.model_ = None
         self.tokenizer_ = None
@@ -133,7 +138,7 @@ class PromptGenerator(Generator):
         self.model_ = PeftModel.from_pretrained(self.model_, str(path)).to(self.device).eval()
         self.has_adapter_ = True
 
-    def set_model(self, model, tokenizer, *, base_trained: bool, has_adapter: bool) -> None:
+    def set_model(self, model: Any, tokenizer: Any, *, base_trained: bool, has_adapter: bool) -> None:
         """Install a model trained elsewhere (by a strategy)."""
         self.model_, self.tokenizer_ = model, tokenizer
         self.base_trained_, self.has_adapter_ = base_trained, has_adapter
@@ -151,7 +156,7 @@ class PromptGenerator(Generator):
 
     # -- Generator interface --------------------------------------------------
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         """Keep the real texts of each class (and the pool's, for ``pool_shots``) for the prompts; load
         the model if needed."""
         self.examples_ = class_texts(train)
@@ -163,7 +168,7 @@ class PromptGenerator(Generator):
         if self.model_ is None:
             self.load_model()
 
-    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._ensure_ready()
         if self.label_conditioned:
             return self._generate_conditioned(conditions, seed, context)

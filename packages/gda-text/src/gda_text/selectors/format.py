@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Selector
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)
 
@@ -51,7 +58,7 @@ class FormatSelector(Selector):
     Params = FormatParams
     higher_is_better = False
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         self.real_ = {_norm(str(r.data)) for r in train.records}
         self.vocab_ = {w for r in train.records for w in re.findall(r"[a-z]+", str(r.data).lower())}
         self.labels_ = {str(c).lower() for c in train.classes}
@@ -95,8 +102,8 @@ class FormatSelector(Selector):
             out.append("bad_chars")
         return out
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         return np.asarray([len(self.violations(str(r.data))) for r in synthetic], dtype=float)
 
-    def select(self, scores, synthetic, context) -> np.ndarray:
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         return np.asarray(scores) == 0

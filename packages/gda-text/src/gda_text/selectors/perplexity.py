@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
@@ -10,6 +11,12 @@ from pydantic import Field
 from gda_core.components import Selector, SelectorParams
 from gda_core.errors import ConfigError
 from gda_core.torch.accelerators import DeviceParams
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class PerplexityParams(SelectorParams, DeviceParams):
@@ -32,7 +39,7 @@ class PerplexitySelector(Selector):
     Params = PerplexityParams
     higher_is_better = False
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         from ..generators.prompt import PromptGenerator
 
         p = self.params
@@ -55,7 +62,7 @@ class PerplexitySelector(Selector):
                 raise ConfigError("selectors: text.perplexity: the run's generator has no model")
         self.generator_ = gen
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         from ..lm import text_nll
 
         gen = self.generator_

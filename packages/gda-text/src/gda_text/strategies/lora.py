@@ -4,12 +4,17 @@ label-conditioned generation (LAMBADA, Anaby-Tavor et al. 2020)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from gda_core.components import Params, Strategy
 from gda_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gda_core.components import Generator
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class ScratchParams(Params):
@@ -64,7 +69,7 @@ class LoraStrategy(Strategy):
     Params = LoraParams
     pseudo_: list | None = None
 
-    def pseudo_labelled(self, train, context):
+    def pseudo_labelled(self, train: Dataset, context: RunContext) -> list[Record] | None:
         """With ``pool=pseudo-label``: the pool texts the LM was fine-tuned on, with their
         pseudo-labels (labelled again when the model was loaded, not fitted); else None."""
         if self.params.pool != "pseudo-label":
@@ -76,7 +81,7 @@ class LoraStrategy(Strategy):
     def uses_pool(self) -> bool:
         return self.params.pool != "none"
 
-    def fit(self, generator, train, context):
+    def fit(self, generator: Generator, train: Dataset, context: RunContext) -> Generator:
         from ..generators.prompt import PromptGenerator
 
         if not isinstance(generator, PromptGenerator):

@@ -6,11 +6,16 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -90,7 +95,7 @@ class DiversityValidator(Validator):
         vals["words"] = float(np.mean([len(t.split()) for t in texts])) if texts else 0.0
         return [name, len(texts), *[round(v, 4) for v in vals.values()]], vals
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         sets: list[tuple[str, list[str]]] = [("real train", [str(r.data) for r in inputs.train.records]),
                                              ("synthetic (kept)", [str(r.data) for r in inputs.synthetic])]
         if self.params.stages and len(inputs.stages) > 2:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
@@ -9,6 +11,10 @@ from gda_core.components import Application
 from gda_core.records import label_key
 
 from .._cnn import SmallCNNParams
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class CNNParams(SmallCNNParams):
@@ -26,7 +32,7 @@ class CNNClassificationApplication(Application):
     Params = CNNParams
     metric = "accuracy"
 
-    def evaluate(self, train, test, *, seed, context) -> dict[str, float]:
+    def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, f1_score
 
         from gda_core.torch.accelerators import apply_thread_setting, pick_device

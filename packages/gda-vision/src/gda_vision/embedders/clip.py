@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Embedder
 from gda_core.errors import ConfigError
 from gda_core.torch.accelerators import DeviceParams
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class CLIPEmbedderParams(DeviceParams):
@@ -22,7 +30,7 @@ class CLIPEmbedder(Embedder):
     data_kind = "arrays"
     Params = CLIPEmbedderParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         self._load()
 
     def _load(self) -> None:
@@ -38,7 +46,7 @@ class CLIPEmbedder(Embedder):
         self.device_ = pick_device(self.params.device)
         self.clip_, self.processor_ = load_clip(self.params.model, self.device_, "embedder.params.model")
 
-    def embed(self, records, context) -> np.ndarray:
+    def embed(self, records: Sequence[Record], context: RunContext) -> np.ndarray:
         from .._clip import image_embeddings
 
         self._load()

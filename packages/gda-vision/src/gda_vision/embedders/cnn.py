@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Embedder
 
 from .._cnn import SmallCNNParams
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class CNNEmbedderParams(SmallCNNParams):
@@ -21,7 +29,7 @@ class CNNEmbedder(Embedder):
     data_kind = "arrays"
     Params = CNNEmbedderParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         from .._cnn import train_cnn
@@ -35,7 +43,7 @@ class CNNEmbedder(Embedder):
                                 learning_rate=p.learning_rate, width=p.width, feature_dim=p.feature_dim,
                                 size=p.size, device=self.device_)
 
-    def embed(self, records, context) -> np.ndarray:
+    def embed(self, records: Sequence[Record], context: RunContext) -> np.ndarray:
         from .._cnn import predict
 
         self._require_fitted("model_", action="embed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import ConfigDict, Field
@@ -12,6 +13,13 @@ from gda_core.errors import DataError
 from gda_core.records import Record
 
 from .._images import as_chw
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class ClassicalParams(Params):
@@ -58,14 +66,14 @@ class ClassicalAugmentationGenerator(Generator):
     Params = ClassicalParams
     version = "1"
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         if len(train) == 0:
             raise DataError("vision.classical: the training set is empty")
         self.ids_ = [r.id for r in train.records]
         self.images_ = np.stack([as_chw(r.data) for r in train.records])
         self.labels_ = [r.label for r in train.records]
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("images_")
         rng = np.random.default_rng(seed)
         where = {rid: i for i, rid in enumerate(self.ids_)}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -20,6 +20,12 @@ from gda_core.torch.diffusion import CheckpointedGenerator, CheckpointParams
 from gda_core.torch.weights import safe_kwargs
 
 from .._images import stack
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 STATE_FILE = "ddpm_state.json"
 
@@ -248,7 +254,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
 
     # -- fitting ----------------------------------------------------------
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         import torch
 
         for attr in ("classes_", "unet_"):
@@ -259,7 +265,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         self.scheduler_ = self._train_scheduler()
         self.unet_ = self._train(unet, x0, y, self.params.train_steps, context, "vision.ddpm train")
 
-    def pretrain(self, pool, context, *, steps: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None) -> None:
         """Warm-start API: train on the unlabelled ``pool`` as the null class (every label None is
         the null class; ``pool.classes`` sizes the class embedding for :meth:`fine_tune`)."""
         import torch
@@ -277,7 +283,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
                                  select=False)
         self.pretrained_ = True
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Warm-start API: continue from the current (pretrained) weights on labelled ``train``,
         class-conditionally; ``lora_rank`` > 0 trains LoRA adapters (peft) on the UNet's convolutions,
         projections and attention plus the class embedding, then merges them into the weights."""
@@ -459,7 +465,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
                             f"run's training or pool records (missing: {missing[0]!r})")
         return found
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         import torch
 
         from gda_core.torch.diffusion import slerp

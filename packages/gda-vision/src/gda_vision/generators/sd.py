@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -17,6 +17,12 @@ from gda_core.torch.accelerators import PrecisionParams
 
 from .._clip import class_prompt
 from .._images import as_chw, to_pil
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 STATE_FILE = "sd_state.json"
 LORA_DIR = "lora"
@@ -55,7 +61,7 @@ class StableDiffusionGenerator(Generator):
     Params = SDParams
     version = "1"
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         if len(train) == 0:
             raise DataError("vision.sd: the training set is empty")
         self.shape_ = list(as_chw(train.records[0].data).shape)
@@ -125,7 +131,7 @@ class StableDiffusionGenerator(Generator):
             raise DataError(f"vision.sd img2img: no real image for condition {cond!r}")
         return sources[ids[int(rng.integers(len(ids)))]]
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         import torch
 
         from gda_core.torch.accelerators import torch_generator

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -10,6 +10,12 @@ from pydantic import Field
 from gda_core.components import Selector, SelectorParams
 from gda_core.records import label_key
 from gda_core.torch.accelerators import DeviceParams
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class CLIPFilterParams(SelectorParams, DeviceParams):
@@ -31,7 +37,7 @@ class CLIPFilterSelector(Selector):
     data_kind = "arrays"
     Params = CLIPFilterParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         from gda_core.torch.accelerators import apply_thread_setting, pick_device
 
         from .._clip import class_prompt, load_clip, text_embeddings
@@ -44,7 +50,7 @@ class CLIPFilterSelector(Selector):
         prompts = [class_prompt(p.prompt, c, p.class_names) for c in self.classes_]
         self.text_ = text_embeddings(self.clip_, self.processor_, prompts, self.device_)
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         from .._clip import class_prompt, image_embeddings, text_embeddings
 
         p = self.params

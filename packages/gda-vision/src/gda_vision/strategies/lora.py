@@ -6,12 +6,17 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from gda_core.components import Params, Strategy
 from gda_core.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from gda_core.components import Generator
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class LoRAParams(Params):
@@ -38,7 +43,7 @@ class LoRAFineTune(Strategy):
     data_kind = "arrays"
     Params = LoRAParams
 
-    def fit(self, generator, train, context) -> Any:
+    def fit(self, generator: Generator, train: Dataset, context: RunContext) -> Any:
         """Train a LoRA adapter of ``generator``'s UNet on ``train``, save it, and load it into the generator."""
         import torch
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
 from gda_core.frechet import frechet_distance
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 
 class FIDParams(Params):
@@ -23,7 +27,7 @@ class FIDValidator(Validator):
     data_kind = "arrays"
     Params = FIDParams
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         emb = self.params.embedder
         ref_set = inputs.test if self.params.reference == "test" else inputs.train
         real = context.embed(ref_set.records, emb)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Application, Params
 from gda_core.records import Dataset, label_key
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gda_core.context import RunContext
 
 
 class ClassificationParams(Params):
@@ -67,7 +72,7 @@ class CalibratedSVC:
         return self.model_.predict(X)
 
 
-def make_classifier(kind: str, seed: int, *, probability: bool = False):
+def make_classifier(kind: str, seed: int, *, probability: bool = False) -> Any:
     """A scikit-learn classifier of the given kind (``logreg``, ``random-forest``, ...).
 
     ``probability``: the caller needs ``predict_proba`` (the SVM is then calibrated by
@@ -103,7 +108,7 @@ class ClassificationApplication(Application):
             return context.embed(ds.records)
         return np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in ds.records])
 
-    def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context) -> dict[str, float]:
+    def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, f1_score
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler

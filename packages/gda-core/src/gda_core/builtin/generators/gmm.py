@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -11,6 +11,14 @@ from pydantic import Field
 from gda_core.components import SAMPLING, Generator, Params
 from gda_core.errors import DataError
 from gda_core.records import Record, label_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class GMMParams(Params):
@@ -32,7 +40,7 @@ class GaussianMixtureGenerator(Generator):
     version = "1"
     min_class_size = 2  # scikit-learn's GaussianMixture needs two samples
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         from sklearn.mixture import GaussianMixture
 
         self.shape_ = list(np.asarray(train.records[0].data).shape)
@@ -51,7 +59,7 @@ class GaussianMixtureGenerator(Generator):
 
     # -- warm-start API of gda_core.builtin.pool (core.pretrain-finetune) -------------
 
-    def pretrain(self, pool, context, *, steps: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None) -> None:
         """Fit one mixture of ``n_components`` x classes components on the unlabelled ``pool``;
         :meth:`fine_tune` then builds each class from these components. ``steps``: EM iterations."""
         from sklearn.mixture import GaussianMixture
@@ -65,7 +73,7 @@ class GaussianMixtureGenerator(Generator):
                                       random_state=context.seed).fit(X)
         self.shape_ = list(np.asarray(pool.records[0].data).shape)
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Each class's mixture starts from the ``n_components`` pretrained components its labelled
         records are most responsible to, weighted by those responsibilities; ``steps`` EM iterations
         on the labelled records then refine it (default 0: the pretrained components as they are)."""
@@ -113,7 +121,7 @@ class GaussianMixtureGenerator(Generator):
         chol = np.linalg.cholesky(cov[comp] if t == "full" else np.broadcast_to(cov, (n, *cov.shape)))
         return means[comp] + np.einsum("nij,nj->ni", chol, z)
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("models_")
         rng = np.random.default_rng(seed)
         keys = [label_key(c.get("label")) for c in conditions]
@@ -127,7 +135,7 @@ class GaussianMixtureGenerator(Generator):
                 data[i] = x.reshape(self.shape_).astype(np.float32)
         return [Record(id="", data=x, label=self.labels_[k]) for x, k in zip(data, keys)]
 
-    def save_state(self, path) -> None:
+    def save_state(self, path: Path) -> None:
         arrays = {}
         for key, m in self.models_.items():
             for part, value in m.items():
@@ -135,7 +143,7 @@ class GaussianMixtureGenerator(Generator):
         self.save_arrays(path, arrays, "gmm.npz")
         (path / "gmm.json").write_text(json.dumps({"shape": self.shape_, "labels": self.labels_}))
 
-    def load_state(self, path) -> None:
+    def load_state(self, path: Path) -> None:
         meta = json.loads((path / "gmm.json").read_text())
         self.shape_, self.labels_ = meta["shape"], meta["labels"]
         self.models_ = {}

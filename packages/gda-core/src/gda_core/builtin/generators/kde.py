@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field
@@ -10,6 +11,14 @@ from pydantic import Field
 from gda_core.components import Generator, Params
 from gda_core.errors import DataError
 from gda_core.records import Record, label_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class KDEParams(Params):
@@ -26,7 +35,7 @@ class KernelDensityGenerator(Generator):
     Params = KDEParams
     version = "1"
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         self.shape_ = list(np.asarray(train.records[0].data).shape)
         self.data_: dict[str, np.ndarray] = {}
         self.bandwidth_: dict[str, float] = {}
@@ -43,7 +52,7 @@ class KernelDensityGenerator(Generator):
             self.bandwidth_[label_key(label)] = bw
             self.labels_[label_key(label)] = label
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         self._require_fitted("data_")
         from sklearn.neighbors import KernelDensity
 
@@ -60,12 +69,12 @@ class KernelDensityGenerator(Generator):
             out.append(Record(id="", data=x.reshape(self.shape_).astype(np.float32), label=self.labels_[key]))
         return out
 
-    def save_state(self, path) -> None:
+    def save_state(self, path: Path) -> None:
         self.save_arrays(path, self.data_, "kde.npz")
         (path / "kde.json").write_text(json.dumps({"shape": self.shape_, "labels": self.labels_,
                                                    "bandwidth": self.bandwidth_}))
 
-    def load_state(self, path) -> None:
+    def load_state(self, path: Path) -> None:
         meta = json.loads((path / "kde.json").read_text())
         self.shape_, self.labels_, self.bandwidth_ = meta["shape"], meta["labels"], meta["bandwidth"]
         self.data_ = self.load_arrays(path, "kde.npz")

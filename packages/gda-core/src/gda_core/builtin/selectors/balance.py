@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Selector, class_groups
 from gda_core.records import label_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class BalanceParams(Params):
@@ -20,16 +28,16 @@ class ClassBalanceSelector(Selector):
 
     Params = BalanceParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         self.real_counts_ = {label_key(c): len(v) for c, v in train.by_class().items()}
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         by = self.params.by
         if by is None:
             return np.zeros(len(synthetic))
         return np.asarray([r.provenance.scores.get(by) or 0.0 for r in synthetic], dtype=float)
 
-    def select(self, scores, synthetic, context) -> np.ndarray:
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         target = self.params.target or max(self.real_counts_.values())
         keep = np.zeros(len(synthetic), dtype=bool)
         for idx in class_groups(synthetic):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Selector, SelectorParams, class_groups
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Record
 
 
 class ClusterParams(SelectorParams):
@@ -49,7 +57,7 @@ class ClusterDiversitySelector(Selector):
 
     Params = ClusterParams
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         X = context.embed(synthetic, self.params.embedder)
         self.rank_ = np.zeros(len(synthetic))
         scores = np.zeros(len(synthetic))
@@ -66,7 +74,7 @@ class ClusterDiversitySelector(Selector):
             self.rank_[idx[order]] = np.arange(len(order)) - starts
         return scores
 
-    def select(self, scores, synthetic, context) -> np.ndarray:
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         keep = np.zeros(len(synthetic), dtype=bool)
         for idx in class_groups(synthetic, self.params.per_class):
             n_keep = max(1, int(round((self.params.keep or 1.0) * len(idx))))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Selector, SelectorParams
 from gda_core.records import label_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class ConfidenceParams(SelectorParams):
@@ -24,7 +30,7 @@ class ClassifierConfidenceSelector(Selector):
     Params = ConfidenceParams
     per_sample = True  # each sample's probability alone: chunks are scored on the executor's workers
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
@@ -35,7 +41,7 @@ class ClassifierConfidenceSelector(Selector):
         self.model_ = make_pipeline(StandardScaler(), make_classifier(self.params.model, context.seed,
                                                                     probability=True)).fit(X, y)
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         X = context.embed(synthetic, self.params.embedder)
         proba = self.model_.predict_proba(X)
         classes = list(self.model_.classes_)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Selector
 from gda_core.neighbors import ReferenceIndex, leave_one_out_distances, nearest_distances
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class DedupParams(Params):
@@ -57,16 +65,16 @@ class DeduplicationSelector(Selector):
 
     Params = DedupParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         self.real_ = context.embed(train.records, self.params.embedder)
         self.index_ = ReferenceIndex(self.real_)  # one index for the leave-one-out and the scores
         self.scale_ = float(np.median(self.index_.leave_one_out(1))) if len(self.real_) > 1 else 1.0
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         self.X_ = context.embed(synthetic, self.params.embedder)
         return self.index_.nearest(self.X_, 1)[0][:, 0]
 
-    def select(self, scores, synthetic, context) -> np.ndarray:
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         p = self.params
         real_min = p.min_distance if p.min_distance is not None else p.real_ratio * self.scale_
         self_min = p.min_distance if p.min_distance is not None else p.self_ratio * self.scale_

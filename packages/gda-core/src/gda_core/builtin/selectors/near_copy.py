@@ -3,7 +3,7 @@ than real samples new to the generator would."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -11,6 +11,12 @@ from pydantic import Field
 from gda_core import near_copies
 from gda_core.components import Params, Selector
 from gda_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset, Record
 
 
 class NearCopyParams(Params):
@@ -32,7 +38,7 @@ class NearCopySelector(Selector):
 
     Params = NearCopyParams
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         p = self.params
         reference = near_copies.generator_reference(context)
         try:
@@ -42,9 +48,9 @@ class NearCopySelector(Selector):
         self.tau_, self.calibrated_on_ = near_copies.calibrate(self.reference_, context, p.quantile, p.calibration,
                                                           p.space, p.embedder, who="core.near-copy")
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         feats = near_copies.features(synthetic, context, self.params.space, self.params.embedder)
         return near_copies.nn_distances(feats, self.reference_)
 
-    def select(self, scores, synthetic, context) -> np.ndarray:
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         return np.asarray(scores, dtype=float) >= self.tau_

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Selector, SelectorParams, class_groups
 from gda_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gda_core.context import RunContext
+    from gda_core.records import Record
 
 
 class TopKParams(SelectorParams):
@@ -20,7 +28,7 @@ class TopKSelector(Selector):
 
     Params = TopKParams
 
-    def score(self, synthetic, context) -> np.ndarray:
+    def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         by = self.params.by
         out = []
         for r in synthetic:
@@ -35,7 +43,7 @@ class TopKSelector(Selector):
         s = np.asarray(out, dtype=float)
         return -s if self.params.lower_is_better else s
 
-    def select(self, scores, synthetic, context) -> np.ndarray:
+    def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         p = self.params
         s = np.where(np.isfinite(scores), scores, -np.inf)
         if p.k is None:

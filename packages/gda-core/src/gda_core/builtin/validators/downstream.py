@@ -3,11 +3,17 @@ synthetic data (TRTR / TRSTR / TSTR), test on held-out real data, over several s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
 from gda_core.report import plural
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 
 class DownstreamParams(Params):
@@ -24,7 +30,7 @@ class DownstreamValidator(Validator):
     Params = DownstreamParams
     accepts_empty = True
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         app = context.application
         metric = app.metric
         train, test = inputs.train, inputs.test

@@ -34,7 +34,7 @@ kept too: ``near_copy_share`` is then 0 and ``nn_distance_median`` NaN (None in 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
@@ -43,6 +43,10 @@ from gda_core import near_copies
 from gda_core.components import Params, Table, ValidationResult, Validator
 from gda_core.errors import ConfigError
 from gda_core.neighbors import leave_one_out_distances, nearest_distances
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 HEADLINE = ("near_copy_share", "near_copy_share_real", "near_copy_threshold", "nn_distance_median",
             "nn_distance_median_real")
@@ -86,7 +90,7 @@ class MemorizationValidator(Validator):
     Params = MemorizationParams
     accepts_empty = True  # with nothing kept, the stage table still shows what selection removed
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         p = self.params
         reference = near_copies.generator_reference(context)
         generated = inputs.stages[0][1] if inputs.stages else inputs.synthetic

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 
 def median_bandwidth(X: np.ndarray, Y: np.ndarray) -> float:
@@ -42,7 +48,7 @@ class MMDValidator(Validator):
 
     Params = MMDParams
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         emb = self.params.embedder
         real = context.embed(inputs.train.records, emb)
         if len(inputs.synthetic) < 2 or len(inputs.train) < 2:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
@@ -46,7 +50,7 @@ class PRDCValidator(Validator):
 
     Params = PRDCParams
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         emb = self.params.embedder
         ref = inputs.train if self.params.reference == "train" else inputs.test
         real = context.embed(ref.records, emb)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Figure, Params, ValidationResult, Validator
 from gda_core.records import label_key
+
+if TYPE_CHECKING:
+    from gda_core.components import ValidationInputs
+    from gda_core.context import RunContext
 
 
 class ProjectionParams(Params):
@@ -21,7 +27,7 @@ class ProjectionValidator(Validator):
 
     Params = ProjectionParams
 
-    def evaluate(self, inputs, context) -> ValidationResult:
+    def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         from sklearn.decomposition import PCA
         from sklearn.manifold import TSNE
 
