@@ -153,3 +153,48 @@ class TestFolder(DatasetContract):
                 pixels = (rng.uniform(0, 255, (6, 6, 3))).astype(np.uint8)
                 Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
         return {"path": str(tmp_path / "images"), "size": 8, "k_shot": 2}
+        return toy_bars(4, seed=0)
+
+
+class TestGAN(GeneratorContract):
+    name = "vision.gan"
+    plugins = ("gda-vision",)
+    params = {"width": 4, "latent_dim": 4, "train_steps": 2, "batch_size": 8, "device": "cpu"}
+
+    def train_data(self):
+        return toy_bars(4, seed=0)
+
+
+class TestGANWithoutAugmentation(TestGAN):
+    params = {**TestGAN.params, "diffaugment": []}
+
+
+class TestVAE(GeneratorContract):
+    name = "vision.vae"
+    plugins = ("gda-vision",)
+    params = {"block_out_channels": [8, 8, 8], "norm_num_groups": 4, "train_steps": 2, "batch_size": 8,
+              "warmup_steps": 0, "device": "cpu"}
+
+    def train_data(self):
+        return toy_bars(4, seed=0)
+
+
+class TestVAEWithAMixturePrior(TestVAE):
+    params = {**TestVAE.params, "prior": "class-gmm", "prior_components": 2}
+
+
+class TestVAEAt32Pixels(TestVAE):
+    """vision.folder's default side: 32 x 32 RGB."""
+
+    def train_data(self):
+        import numpy as np
+
+        from gda_core.records import Dataset, Record
+
+        rng = np.random.default_rng(0)
+        return Dataset([Record(f"{c}-{i}", rng.uniform(0, 1, (3, 32, 32)).astype(np.float32), c)
+                        for c in ("a", "b") for i in range(3)], modality="image", classes=["a", "b"])
+
+
+class TestGANAt32Pixels(TestGAN):
+    train_data = TestVAEAt32Pixels.train_data

@@ -5,7 +5,7 @@ import sys
 from gda_core.host import host
 
 COMPONENTS = {
-    "generators": ["vision.ddpm", "vision.sd", "vision.classical"],
+    "generators": ["vision.ddpm", "vision.gan", "vision.vae", "vision.sd", "vision.classical"],
     "strategies": ["vision.lora"],
     "selectors": ["vision.clip-filter"],
     "validators": ["vision.fid"],

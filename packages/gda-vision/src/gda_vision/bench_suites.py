@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from gda_core.bench import Method, Suite, linear_and_svm, standard_methods
+from gda_core.bench import Method, Suite, family_method, linear_and_svm, standard_methods
 
 DDPM = "generators:vision.ddpm"
+
+GAN = {"name": "vision.gan", "params": {"width": 32, "latent_dim": 64, "train_steps": 1500, "batch_size": 64}}
+VAE = {"name": "vision.vae", "params": {"block_out_channels": [32, 32, 32], "train_steps": 1500, "batch_size": 64,
+                                        "prior": "class-gaussian", "kl_weight": 0.1}}
+GMM = {"name": "core.gmm", "params": {"n_components": 3, "covariance_type": "diag"}}
+TINY_QUICK = {"train_steps": 40, "batch_size": 32}
+
+
+def family_methods() -> list[Method]:
+    """The GMM, VAE and GAN families, trained like the DDPM (the suite's diffusion family): the same
+    pseudo-labelled pool, counts and near-copy selection, each with its own ratio sweep."""
+    return [
+        family_method("gen gmm", "gmm", GMM, summary="core.gmm on the pixels (3 diagonal components per class)"),
+        family_method("gen vae", "vae", VAE, quick={**TINY_QUICK, "block_out_channels": [8, 8, 8],
+                                                    "norm_num_groups": 4},
+                      summary="vision.vae [32, 32, 32], KL weight 0.1, 1500 steps, per-class Gaussian prior on the latents"),
+        family_method("gen gan", "gan", GAN, quick={**TINY_QUICK, "width": 8, "latent_dim": 16},
+                      summary="vision.gan (SN projection discriminator, hinge, EMA, DiffAugment), 1500 steps"),
+    ]
 
 
 def digits_suite() -> Suite:
@@ -15,7 +34,8 @@ def digits_suite() -> Suite:
     of training images dropped. Self-training uses the same pseudo-labels with no generator, so a
     gain from the pool is not credited to generation. Variants: the DDPM from the 50 shots alone,
     pretraining on the pool, strength, interpolation, augmentation and copy-share checkpointing.
-    Logistic regression and an RBF SVM on the pixels downstream; near-copies and PRDC in pixel space."""
+    Logistic regression and an RBF SVM on the pixels downstream; near-copies and PRDC in pixel space.
+    The family methods (GMM, VAE, GAN) replace the DDPM with the same strategy, counts and selector."""
     return Suite(
         name="digits",
         summary="5-shot digits + unlabelled pool, core.pseudo-label + vision.ddpm; LR and RBF SVM on pixels",
@@ -35,6 +55,7 @@ def digits_suite() -> Suite:
         },
         downstream=linear_and_svm(),
         methods=standard_methods(
+            *family_methods(),
             Method("gen from 50 shots", "generative", stage="both", overrides=("strategy={name: core.train}",
                                                                  "generator.params.guidance_scale=2.0"),
                    summary="the DDPM trained on the 50 labelled images only (guidance 2): round 1's method"),
@@ -52,6 +73,7 @@ def digits_suite() -> Suite:
             Method("gen copy-checkpoint", "generative", stage="both",
                    overrides=("generator.params.checkpoint=copy-share",),
                    requires=(f"{DDPM}#checkpoint",), summary="weights picked by held-out copy share"),
+            family="diffusion",
         ),
         quick=("generator.params.train_steps=80", "generator.params.block_out_channels=[16, 32]",
                "generator.params.batch_size=32", "generator.params.num_inference_steps=8",

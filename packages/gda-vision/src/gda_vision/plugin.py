@@ -17,6 +17,8 @@ P = "gda_vision"
 def register_generators(register: Callable[[str, Any], None]) -> None:
     register("vision.ddpm", f"{P}.generators.ddpm:ClassConditionalDDPMGenerator")
     register("vision.sd", f"{P}.generators.sd:StableDiffusionGenerator")
+    register("vision.gan", f"{P}.generators.gan:ClassConditionalGANGenerator")
+    register("vision.vae", f"{P}.generators.vae:ClassConditionalVAEGenerator")
     register("vision.classical", f"{P}.generators.classical:ClassicalAugmentationGenerator")
 
 
