@@ -20,7 +20,7 @@ def family_methods() -> list[Method]:
         family_method("gen gmm", "gmm", GMM, summary="core.gmm on the pixels (3 diagonal components per class)"),
         family_method("gen vae", "vae", VAE, quick={**TINY_QUICK, "block_out_channels": [8, 8, 8],
                                                     "norm_num_groups": 4},
-                      summary="vision.vae [32, 32, 32], KL weight 0.1, 1500 steps, per-class Gaussian prior on the latents"),
+                      summary="vision.vae [32, 32, 32], KL 0.1, 1500 steps, per-class Gaussian prior"),
         family_method("gen gan", "gan", GAN, quick={**TINY_QUICK, "width": 8, "latent_dim": 16},
                       summary="vision.gan (SN projection discriminator, hinge, EMA, DiffAugment), 1500 steps"),
     ]

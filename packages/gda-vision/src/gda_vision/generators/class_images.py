@@ -11,8 +11,9 @@ images in [-1, 1] at the working size (:meth:`ClassImageGenerator._sample`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -24,6 +25,10 @@ from gda_core.torch.accelerators import DeviceParams
 from gda_core.torch.diffusion import CheckpointParams
 
 from .._images import stack
+
+if TYPE_CHECKING:
+    from gda_core.context import RunContext
+    from gda_core.records import Dataset
 
 
 class ClassImageParams(CheckpointParams, DeviceParams):
@@ -123,7 +128,7 @@ class ClassImageGenerator(Generator):
 
     # -- fitting and the warm-start API ------------------------------------------------------
 
-    def fit(self, train, context) -> None:
+    def fit(self, train: Dataset, context: RunContext) -> None:
         import torch
 
         self._reset()
@@ -132,7 +137,7 @@ class ClassImageGenerator(Generator):
         self.nets_ = self._build()
         self._train(x, y, self.params.train_steps, context, f"{self.who} train", select=True)
 
-    def pretrain(self, pool, context, *, steps: int | None = None) -> None:
+    def pretrain(self, pool: Dataset, context: RunContext, *, steps: int | None = None) -> None:
         """Warm-start API: train on the unlabelled ``pool`` as the null class (``pool.classes``
         sizes the class embedding for :meth:`fine_tune`)."""
         import torch
@@ -146,7 +151,7 @@ class ClassImageGenerator(Generator):
         self.nets_ = self._build()
         self._train(x, y, steps or self.params.train_steps, context, f"{self.who} pretrain", select=False)
 
-    def fine_tune(self, train, context, *, steps: int | None = None, lora_rank: int = 0) -> None:
+    def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
         """Warm-start API: continue from the current (pretrained) weights on labelled ``train``."""
         if lora_rank:
             raise ConfigError(f"strategy.params.lora_rank: {self.who} has no LoRA; use 0")
@@ -196,7 +201,7 @@ class ClassImageGenerator(Generator):
         x = resize_batch(x.float().cpu(), (h, w))
         return ((x.clamp(-1, 1) + 1) / 2).numpy().astype(np.float32)
 
-    def generate(self, conditions, *, seed, context) -> list[Record]:
+    def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext | None) -> list[Record]:
         self._require_fitted("nets_")
         idx = [self.class_index(cond.get("label")) for cond in conditions]
         images = self.sample(idx, seed=seed)
