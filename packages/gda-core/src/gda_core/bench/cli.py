@@ -91,12 +91,13 @@ def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, outp
         silence_libraries()
     out = Path(output or ("bench-quick" if quick else "bench-results"))
     out.mkdir(parents=True, exist_ok=True)
+    code = code_versions()  # the code that runs, read before it runs (a checkout may move meanwhile)
     t0, c0 = time.perf_counter(), time.process_time()
     echo = (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     result = run_bench(chosen, out, seeds=seeds, quick=quick, quiet=quiet, echo=echo,
                        methods=list(methods) or None, compute=not report_only)
     header = {"command": "gda " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "gda bench",
-              **code_versions(), "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+              **code, "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
               "wall time": f"{time.perf_counter() - t0:.0f} s (CPU {time.process_time() - c0:.0f} s; "
                            f"load average at the end {os.getloadavg()[0]:.1f})", "quick": str(quick)}
     path = write_report(result, out, header)
