@@ -1,5 +1,12 @@
-"""Fuzzing the config loader, ``--set`` and the data loaders (hypothesis): random input ends in a result
-or in a :class:`~gda_core.errors.GDAError` (one clear line, exit 2), never in any other exception.
+"""Fuzzing the config loader, ``--set``, the data loaders and whole runs (hypothesis): random input ends
+in a result or in a :class:`~gda_core.errors.GDAError` (one clear line, exit 2), never in any other
+exception.
+
+``test_random_runs`` runs the whole pipeline on generated configs over tiny and degenerate data (one
+class, one feature, one training record per class, constant or duplicated rows, 2-D samples, test
+splits missing a class, a pool) with every core selector, validator, embedder and classifier, and
+resumes some runs. ``GDA_FUZZ_RUNS`` sets its number of configs (default 30, about a minute);
+``GDA_FUZZ_EXAMPLES`` the other tests' (default 250).
 
 Each test counts its cases; the last test checks the total and prints the counts
 (``pytest tests/core/test_fuzz.py -s``).
@@ -9,6 +16,10 @@ from __future__ import annotations
 
 import atexit
 import collections
+import csv
+import io
+import json
+import os
 import shutil
 import string
 import tempfile
@@ -27,8 +38,10 @@ from gda_core.pipeline import Pipeline
 from .helpers import small_config
 
 COUNTS: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-FUZZ = settings(max_examples=250, deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("GDA_FUZZ_EXAMPLES", "250")), deadline=None, database=None,
+                derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                                         HealthCheck.data_too_large])
+RUNS = int(os.environ.get("GDA_FUZZ_RUNS", "30"))
 SCRATCH = Path(tempfile.mkdtemp(prefix="gda-fuzz-"))
 atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
@@ -159,9 +172,6 @@ def tables(draw) -> bytes:
         else:
             row = [draw(cells) for _ in range(w)]
         rows.append(row)
-    import csv
-    import io
-
     buf = io.StringIO()
     csv.writer(buf).writerows([names, *rows])
     data = buf.getvalue().encode("utf-8", "surrogatepass")
@@ -229,9 +239,206 @@ def test_random_set_on_a_run_folder(step, items):
         pipe.load_selection()
 
 
+# --- whole runs on tiny and degenerate data --------------------------------------------------------
+
+SELECTORS = ["core.confidence", "core.dedup", "core.near-copy", "core.cluster", "core.balance", "core.topk"]
+VALIDATORS = ["core.downstream", "core.prdc", "core.mmd", "core.memorization", "core.projection"]
+MODELS = ["logreg", "random-forest", "svm", "knn", "mlp"]
+REACHED: collections.Counter = collections.Counter()
+
+
+@st.composite
+def tiny_data(draw) -> dict:
+    """A description of tiny, often degenerate data: classes, per-class counts, feature shape, values."""
+    n_classes = draw(st.sampled_from([1, 1, 2, 2, 2, 3]))
+    counts = [draw(st.sampled_from([1, 1, 2, 3, 4, 6, 9])) for _ in range(n_classes)]
+    d = draw(st.sampled_from([1, 1, 2, 3, 5]))
+    return {
+        "counts": counts, "d": d,
+        "shape": draw(st.sampled_from(["flat", "flat", "flat", "2d"])),
+        "values": draw(st.sampled_from(["normal", "normal", "normal", "constant", "duplicates", "integers",
+                                        "huge", "tiny", "one-constant-feature"])),
+        "test": draw(st.sampled_from(["split", "file", "file-missing-class", "file-one"])),
+        "labels": draw(st.sampled_from(["int", "str", "neg"])),
+        "format": draw(st.sampled_from(["npz", "npz", "csv", "csv-pool"])),
+        "seed": draw(st.integers(0, 3)),
+    }
+
+
+def _values(spec: dict, counts: list[int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n, d = sum(counts), spec["d"] * (2 if spec["shape"] == "2d" else 1)
+    y = np.repeat(np.arange(len(counts)), counts)
+    X = rng.normal(size=(n, d)) + 2.0 * y[:, None]
+    kind = spec["values"]
+    if kind == "constant":
+        X = np.zeros((n, d))
+    elif kind == "duplicates":
+        X = np.repeat(X[:1], n, axis=0) + 2.0 * y[:, None]
+    elif kind == "integers":
+        X = np.round(X)
+    elif kind == "huge":
+        X = X * 1e6
+    elif kind == "tiny":
+        X = X * 1e-8
+    elif kind == "one-constant-feature":
+        X[:, 0] = 3.0
+    if spec["shape"] == "2d":
+        X = X.reshape(n, 2, spec["d"])
+    return X, y
+
+
+def _label_names(spec: dict, y: np.ndarray) -> list:
+    if spec["labels"] == "str":
+        return [f"c{v}" for v in y]
+    if spec["labels"] == "neg":
+        return [int(v) - 1 for v in y]
+    return [int(v) for v in y]
+
+
+def write_data(spec: dict, folder: Path) -> dict:
+    """Write the data ``spec`` describes into ``folder``; return the ``dataset`` config."""
+    rng = np.random.default_rng(spec["seed"])
+    X, y = _values(spec, spec["counts"], rng)
+    tcounts = {"split": None, "file": [2] * len(spec["counts"]), "file-one": [1],
+               "file-missing-class": [2] * max(1, len(spec["counts"]) - 1)}[spec["test"]]
+    Xt, yt = _values(spec, tcounts, rng) if tcounts else (None, None)
+    if spec["format"] == "npz" or spec["shape"] == "2d":
+        arrays = {"X": X, "y": np.asarray(_label_names(spec, y))}
+        if Xt is not None:
+            arrays.update(X_test=Xt, y_test=np.asarray(_label_names(spec, yt)))
+        np.savez(folder / "d.npz", **arrays)
+        return {"name": "core.arrays", "params": {"path": str(folder / "d.npz")}}
+
+    def csv_file(path: Path, X, labels, pool: int = 0) -> None:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow([*(f"f{i}" for i in range(X.shape[1])), "label"])
+        w.writerows([[*map(repr, row.tolist()), lab] for row, lab in zip(X, labels)])
+        w.writerows([[*map(repr, (rng.normal(size=X.shape[1]) + 1).tolist()), ""] for _ in range(pool)])
+        path.write_text(buf.getvalue())
+
+    csv_file(folder / "train.csv", X, _label_names(spec, y), pool=5 if spec["format"] == "csv-pool" else 0)
+    params = {"path": str(folder / "train.csv")}
+    if Xt is not None:
+        csv_file(folder / "test.csv", Xt, _label_names(spec, yt))
+        params["test_path"] = str(folder / "test.csv")
+    return {"name": "core.table", "params": params}
+
+
+def _selector(draw, name: str, earlier: list[str]) -> dict:
+    p: dict = {}
+    if name in ("core.confidence", "core.cluster") and draw(st.booleans()):
+        p["keep"] = draw(st.sampled_from([0.01, 0.3, 0.5, 1.0]))
+    if name == "core.confidence":
+        p["threshold"] = draw(st.sampled_from([None, 0.0, 0.5, 0.99]))
+        p["model"] = draw(st.sampled_from(MODELS))
+        p["per_class"] = draw(st.booleans())
+    elif name == "core.dedup":
+        p["real_ratio"] = draw(st.sampled_from([0.0, 0.1, 1.0]))
+    elif name == "core.near-copy":
+        p["quantile"] = draw(st.sampled_from([0.01, 0.05, 0.4]))
+        p["space"] = draw(st.sampled_from(["embedder", "raw"]))
+    elif name == "core.cluster":
+        p["n_clusters"] = draw(st.sampled_from([None, 1, 3]))
+    elif name in ("core.balance", "core.topk"):
+        by = draw(st.sampled_from([*earlier, "nope"] if earlier and draw(st.integers(0, 5)) else earlier or [None]))
+        if name == "core.topk":
+            p["by"] = by or "core.confidence"
+            p["k"] = draw(st.sampled_from([None, 1, 2]))
+        else:
+            p["by"] = by
+            p["target"] = draw(st.sampled_from([None, 1, 5]))
+    return {"name": name, "params": p}
+
+
+def _validator(draw, name: str) -> dict:
+    p: dict = {}
+    if name == "core.downstream":
+        p = {"seeds": draw(st.sampled_from([1, 2])), "stages": draw(st.booleans()),
+             "synthetic_only": draw(st.booleans())}
+    elif name == "core.prdc":
+        p = {"k": draw(st.sampled_from([1, 3, 5, 50])), "reference": draw(st.sampled_from(["train", "test"]))}
+    elif name == "core.mmd":
+        p = {"bandwidth": draw(st.sampled_from([None, 0.5]))}
+    elif name == "core.memorization":
+        p = {"spaces": draw(st.sampled_from([["embedder"], ["raw"], ["embedder", "raw"], ["raw", "embedder"]])),
+             "quantile": draw(st.sampled_from([0.01, 0.05, 0.3])),
+             "calibration": draw(st.sampled_from(["auto", "leave-one-out", "pool"]))}
+    elif name == "core.projection":
+        p = {"methods": draw(st.sampled_from([["pca"], ["tsne"], ["pca", "tsne"]]))}
+    return {"name": name, "params": p}
+
+
+@st.composite
+def run_configs(draw) -> tuple[dict, dict]:
+    """(data spec, config): every part drawn, mostly valid, reaching every core component."""
+    spec = draw(tiny_data())
+    gen = draw(st.sampled_from(["core.gmm", "core.gmm", "core.kde"]))
+    gparams = ({"n_components": draw(st.integers(1, 3)),
+                "covariance_type": draw(st.sampled_from(["full", "tied", "diag", "spherical"])),
+                "reg_covar": draw(st.sampled_from([1e-6, 1e-3, 1.0])),
+                "temperature": draw(st.sampled_from([0.1, 1.0, 3.0]))}
+               if gen == "core.gmm" else {"bandwidth": draw(st.sampled_from([None, 0.1, 2.0]))})
+    count = draw(st.sampled_from(["per_class", "n", "ratio"]))
+    generate = {count: draw(st.integers(1, 5)) if count != "ratio" else draw(st.sampled_from([0.5, 1.0, 2.0])),
+                "shard_size": draw(st.integers(1, 8))}
+    names = draw(st.lists(st.sampled_from(SELECTORS), max_size=3))
+    selectors = []
+    for i, name in enumerate(names):
+        selectors.append(_selector(draw, name, [n for n in names[:i]]))
+    vnames = draw(st.lists(st.sampled_from(VALIDATORS), min_size=1, max_size=5, unique=True))
+    strategy = draw(st.sampled_from(["core.train"] * 6 + ["core.pseudo-label", "core.pretrain-finetune"]))
+    embedder = draw(st.sampled_from(["core.flatten", "core.standardize", "core.pca"]))
+    cfg = {
+        "seed": spec["seed"], "test_size": draw(st.sampled_from([0.2, 0.3, 0.5])),
+        "generator": {"name": gen, "params": gparams}, "strategy": strategy, "generate": generate,
+        "selectors": selectors, "validators": [_validator(draw, n) for n in vnames],
+        "application": {"name": "core.classification", "params": {
+            "model": draw(st.sampled_from(MODELS)), "features": draw(st.sampled_from(["raw", "embedder"])),
+            "standardize": draw(st.booleans())}},
+        "embedder": embedder if embedder != "core.pca" else {"name": "core.pca",
+                                                             "params": {"n_components": draw(st.integers(1, 4))}},
+        "baselines": draw(st.sampled_from([[], [], ["core.kde"], [{"name": "core.gmm",
+                                                                   "params": {"n_components": 1}}]])),
+    }
+    return spec, cfg
+
+
+@settings(FUZZ, max_examples=RUNS)
+@given(run_configs(), st.integers(0, 3))
+def test_random_runs(case, resume):
+    """A whole run (and, for some, `gda validate` and `gda select` again) on tiny degenerate data: a
+    result, or one clear line; a validator that cannot apply says so in the report."""
+    from gda_core import pipeline, runfolder
+
+    spec, cfg = case
+    folder = Path(tempfile.mkdtemp(prefix="run-", dir=SCRATCH))
+    try:
+        cfg = {**cfg, "dataset": write_data(spec, folder)}
+        out = folder / "run"
+
+        def go():
+            res = pipeline.run(cfg, out, quiet=True)
+            assert set(runfolder.read_marker(out)["steps"]) == {"fit", "generate", "select", "validate"}
+            assert (out / "report.md").is_file() and json.loads((out / "validation.json").read_text()) is not None
+            for name, result in res.results.items():
+                REACHED[name] += 1
+                if any(n.startswith("not applicable") for n in result.notes):
+                    REACHED[f"{name}: not applicable"] += 1
+            REACHED["kept none"] += not res.kept
+            if resume == 0:
+                pipeline.step(out, "validate", quiet=True)
+            elif resume == 1:
+                pipeline.step(out, "select", quiet=True)
+
+        attempt("run", go)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_zz_fuzz_counts():
     """At least 1000 cases in all, and no exception other than a GDAError (the tests above would fail)."""
-    kinds = {"config mapping", "config file", "--set", "csv table", "array file", "step --set"}
+    kinds = {"config mapping", "config file", "--set", "csv table", "array file", "step --set", "run"}
     if set(COUNTS) != kinds:
         pytest.skip("run the whole file to count")
     total = sum(sum(c.values()) for c in COUNTS.values())
@@ -239,5 +446,6 @@ def test_zz_fuzz_counts():
     print(f"\nfuzz: {total} cases, {clear} clear errors, {total - clear} accepted, 0 tracebacks")
     for kind, c in sorted(COUNTS.items()):
         print(f"  {kind}: {dict(c)}")
+    print(f"  runs that reached each validator: {dict(sorted(REACHED.items()))}")
     assert total >= 1000
     assert all(c["clear error"] for c in COUNTS.values())  # every kind reached its error paths

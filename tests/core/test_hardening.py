@@ -20,6 +20,7 @@ from gda_core import pipeline, runfolder
 from gda_core.cli import cli
 from gda_core.errors import ConfigError, DataError, RunFolderError
 from gda_core.torch import weights
+from gda_core.written import WRITTEN
 
 from .helpers import small_config
 
@@ -268,8 +269,10 @@ def test_an_old_run_folder_gets_a_clear_message(done):
 
 def test_stray_missing_and_damaged_shards_are_reported_and_regenerated(done, clean, caplog):
     d = done / "shards" / "synthetic"
+    runfolder.written_list(done).add(["shards/synthetic/shard-00099.npz"])  # a shard of an older plan
     (d / "shard-00099.npz").write_bytes((d / "shard-00000.npz").read_bytes())
-    (d / "notes.txt").write_text("stray")
+    (d / "notes.txt").write_text("stray")  # the user's: left alone
+    (d / "shard-00098.npz").write_bytes(b"the user's, not gda's")
     (d / "shard-00001.npz").unlink()
     (d / "shard-00002.npz").write_bytes(b"")
     full = (d / "shard-00003.npz").read_bytes()
@@ -281,11 +284,13 @@ def test_stray_missing_and_damaged_shards_are_reported_and_regenerated(done, cle
     one_line_error(code, err, "shard")
     code, _, err = invoke("run", _yaml(done.parent, lean()), "-o", done, "-q")
     assert code == 0, err
-    for needle in ("shard-00099.npz: not one of the 4 planned shards", "notes.txt", "shard-00002.npz is damaged",
+    for needle in ("shard-00099.npz: not one of the 4 planned shards", "shard-00002.npz is damaged",
                    "shard-00003.npz is damaged", "shard-00000.npz is damaged"):
         assert needle in err, needle
     assert manifest(done) == manifest(clean)
-    assert sorted(p.name for p in d.iterdir()) == [f"shard-0000{i}.npz" for i in range(4)]
+    assert sorted(p.name for p in d.iterdir()) == ["notes.txt", *(f"shard-0000{i}.npz" for i in range(4)),
+                                                  "shard-00098.npz"]
+    assert (d / "notes.txt").read_text() == "stray" and (d / "shard-00098.npz").read_bytes() == b"the user's, not gda's"
 
 
 def test_a_zero_byte_shard_is_an_error_not_aborted(done):
@@ -304,8 +309,8 @@ def test_a_zero_byte_shard_is_an_error_not_aborted(done):
     ("manifest.jsonl", lambda b: b[: len(b) - 40], "validate", ["manifest.jsonl is damaged", "gda select"]),
     ("manifest.jsonl", lambda b: b"\n".join(b.split(b"\n")[:-3]) + b"\n", "validate",
      ["manifest.jsonl is damaged", "rows for 36"]),
-    ("gda_run.json", lambda b: b[:10], "select", ["gda_run.json is damaged", "--overwrite"]),
-    ("gda_run.json", lambda b: b"[]", "generate", ["gda_run.json is damaged"]),
+    ("gda_run.json", lambda b: b[:10], "select", ["gda_run.json is not a gda marker", "changes nothing"]),
+    ("gda_run.json", lambda b: b"[]", "generate", ["gda_run.json is not a gda marker"]),
     ("config.yaml", lambda b: b"seed: [", "select", ["config.yaml is not valid YAML"]),
     ("config.yaml", lambda b: b"generate: {per_class: -1}", "select", ["generate.per_class"]),
     ("model/gda_generator.json", lambda b: b[:7], "generate", ["gda_generator.json is damaged", "gda generate"]),
@@ -318,12 +323,22 @@ def test_every_damaged_file_is_one_line_naming_it_and_the_way_on(done, name, dam
     one_line_error(code, err, *needles)
 
 
-def test_a_damaged_marker_is_replaced_with_overwrite(done, tmp_path):
-    (done / runfolder.MARKER).write_text("{")
-    code, _, err = invoke("run", _yaml(tmp_path, lean()), "-o", done, "-q")
-    one_line_error(code, err, "gda_run.json is damaged")
-    code, _, err = invoke("run", _yaml(tmp_path, lean()), "-o", done, "-q", "--overwrite")
-    assert code == 0, err and "damaged marker" in err
+@pytest.mark.parametrize("marker", [b"", b"{", b"garbage", b"{}", b"[]", b'{"steps": {}}',
+                                    b'{"name": "my-tool", "version": 3, "steps": {"a": 1}}',
+                                    b'{"config_hash": "x", "gda_version": "1", "steps": []}'])
+def test_a_marker_that_is_not_gdas_is_refused_even_with_overwrite(tmp_path, marker):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / runfolder.MARKER).write_bytes(marker)
+    (mine / "thesis.tex").write_text("years of work")
+    before = snapshot(mine)
+    for flag in ([], ["--overwrite"]):
+        code, _, err = invoke("run", _yaml(tmp_path, lean()), "-o", mine, "-q", *flag)
+        one_line_error(code, err, "gda_run.json is not a gda marker", "changes nothing in it")
+    for step in ("generate", "select", "validate"):
+        code, _, err = invoke(step, mine, "-q")
+        one_line_error(code, err, "is not a gda marker")
+    assert snapshot(mine) == before and sorted(p.name for p in mine.iterdir()) == [runfolder.MARKER, "thesis.tex"]
 
 
 def test_a_kill_during_select_leaves_the_folder_saying_so(done, monkeypatch):
@@ -456,28 +471,49 @@ def test_tilde_is_expanded_in_data_and_output_paths(tmp_path, monkeypatch):
 
 def test_folder_replace_renames_aside_and_a_kill_between_the_renames_is_undone(tmp_path):
     model = tmp_path / "model"
-    model.mkdir()
-    (model / "w").write_text("old")
-    with runfolder.atomic_dir(model) as tmp:
-        (tmp / "w").write_text("new")
-        assert (model / "w").read_text() == "old"  # the old folder stays until the new one is whole
-    assert (model / "w").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
-    with pytest.raises(RuntimeError), runfolder.atomic_dir(model) as tmp:
-        (tmp / "w").write_text("half")
-        raise RuntimeError
-    assert (model / "w").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
-    os.replace(model, tmp_path / ".model.old-1234abcd.tmp")  # killed after the first rename
-    (tmp_path / ".model.xyz.tmp").mkdir()
-    runfolder.remove_stale_temporaries(tmp_path)
-    assert (model / "w").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    gdas = [runfolder.LOCK, WRITTEN]
+
+    def names():
+        return sorted(p.name for p in tmp_path.iterdir() if p.name not in gdas)
+
+    with runfolder.locked(tmp_path):
+        with runfolder.atomic_dir(model) as tmp:
+            (tmp / "w").write_text("old")
+        with runfolder.atomic_dir(model) as tmp:
+            (tmp / "w").write_text("new")
+            assert (model / "w").read_text() == "old"  # the old folder stays until the new one is whole
+        assert (model / "w").read_text() == "new" and names() == ["model"]
+        with pytest.raises(RuntimeError), runfolder.atomic_dir(model) as tmp:
+            (tmp / "w").write_text("half")
+            raise RuntimeError
+        assert (model / "w").read_text() == "new" and names() == ["model"]
+        os.replace(model, tmp_path / ".model.old-1234abcd.tmp")  # killed after the first rename
+        (tmp_path / ".model.xyz.tmp").mkdir()
+        (tmp_path / ".mine.txt.abc.tmp").write_text("a user's file that looks like a temporary")
+        runfolder.remove_stale_temporaries(tmp_path)
+        assert (model / "w").read_text() == "new" and names() == [".mine.txt.abc.tmp", "model"]
+        (model / "notes.txt").write_text("the user's")  # a file gda did not write, in a folder gda replaces
+        with runfolder.atomic_dir(model) as tmp:
+            (tmp / "w").write_text("newer")
+        assert (model / "w").read_text() == "newer" and (model / "notes.txt").read_text() == "the user's"
+        assert names() == [".mine.txt.abc.tmp", "model"]
+        with pytest.raises(RunFolderError, match="notes.txt was not written by gda"), \
+                runfolder.atomic_dir(model) as tmp:
+            (tmp / "notes.txt").write_text("gda would overwrite the user's file")
+        assert (model / "notes.txt").read_text() == "the user's" and (model / "w").read_text() == "newer"
 
 
 def test_each_step_cleans_its_own_stale_temporaries(done):
-    for step, junk in (("select", "samples/.x.npy.1.tmp"), ("validate", ".report.md.2.tmp"),
-                       ("generate", "shards/synthetic/.shard-00001.npz.3.tmp")):
+    users = ["samples/.x.npy.1.tmp", ".notes.md.2.tmp", "shards/synthetic/.mine.npz.3.tmp"]  # look alike, not gda's
+    for name in users:
+        (done / name).write_text("the user's")
+    for step, junk in (("select", "samples/.synthetic.csv.1ab.tmp"), ("validate", ".report.md.2.tmp"),
+                       ("generate", "shards/synthetic/.shard-00001.npz.3.tmp"), ("select", ".samples.x1y2.tmp/a")):
+        (done / junk).parent.mkdir(exist_ok=True)
         (done / junk).write_text("half")
         pipeline.step(done, step, quiet=True)
         assert not (done / junk).exists(), junk
+    assert all((done / name).read_text() == "the user's" for name in users)
 
 
 def test_files_are_readable_under_the_users_umask(tmp_path):

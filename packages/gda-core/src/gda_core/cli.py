@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import sys
 
 import click
@@ -55,6 +56,11 @@ class _GDAGroup(click.Group):
             ctx.exit(2)
         except MemoryError:
             click.echo("Error: out of memory; lower the generate counts or a batch size", err=True)
+            ctx.exit(2)
+        except pickle.UnpicklingError as exc:  # torch's weights-only load of a checkpoint holding objects
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            click.echo(f"Error: a checkpoint holds pickled objects, not only weights ({first[:160]}); gda loads "
+                       "weights only, even with GDA_ALLOW_PICKLE=1: convert it to safetensors", err=True)
             ctx.exit(2)
 
 

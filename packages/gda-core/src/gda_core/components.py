@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import DataError, GDAError, RunFolderError
 from .hookspecs import COMPONENT_KINDS
@@ -29,10 +29,54 @@ if TYPE_CHECKING:
     from .context import RunContext
 
 
-class Params(BaseModel):
-    """Base of every component's parameter model: unknown fields are errors."""
+def _numeric(annotation: Any) -> bool:
+    """True when ``annotation`` takes numbers (int, float, Literal of numbers) but not true/false."""
+    import typing
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    leaves: list[Any] = []
+    todo = [annotation]
+    while todo:
+        a = todo.pop()
+        origin = typing.get_origin(a)
+        if origin is typing.Literal:
+            leaves.extend(type(v) for v in typing.get_args(a))
+        elif origin is typing.Union or type(a).__name__ == "UnionType":
+            todo.extend(typing.get_args(a))
+        elif origin is typing.Annotated:
+            todo.append(typing.get_args(a)[0])
+        else:
+            leaves.append(a)
+    return any(t in (int, float) for t in leaves) and not any(t in (bool, Any, object) for t in leaves)
+
+
+def refuse_booleans_for_numbers(cls: type[BaseModel], value: Any, info: Any) -> Any:
+    """A pydantic before-validator: ``true``/``false`` given for a number (pydantic would take true as 1),
+    also inside a list of numbers, is an error naming the field."""
+    import typing
+
+    field = cls.model_fields.get(info.field_name) if info.field_name else None
+    if field is None:
+        return value
+    annotation = field.annotation
+    if isinstance(value, bool) and _numeric(annotation):
+        raise ValueError(f"is a number, not {str(value).lower()}")
+    if isinstance(value, (list, tuple)) and any(isinstance(v, bool) for v in value):
+        args = [a for a in [annotation, *typing.get_args(annotation)] if typing.get_origin(a) in (list, tuple)]
+        if args and all(_numeric(x) for a in args for x in typing.get_args(a) if x is not Ellipsis):
+            raise ValueError(f"holds numbers, not {str(next(v for v in value if isinstance(v, bool))).lower()}")
+    return value
+
+
+class Params(BaseModel):
+    """Base of every component's parameter model: unknown fields are errors, and so are true/false
+    for a number and infinite or NaN floats."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: Any) -> Any:
+        return refuse_booleans_for_numbers(cls, value, info)
 
 
 SAMPLING: dict[str, Any] = {"sampling": True}
@@ -376,6 +420,10 @@ class Selector(Component):
     """True when ``score`` of any chunk of records gives the whole set's scores of those records
     and leaves nothing that ``select`` needs: the pipeline then scores chunks through the run's
     executor (on Ray workers, each fitting its own copy once)."""
+
+    def check_chain(self, earlier: Sequence[Selector]) -> None:
+        """Raise ``ValueError`` when this selector cannot follow ``earlier`` (the selectors before it in
+        the chain); called when the config is resolved. The default accepts any chain."""
 
     def fit(self, train: Dataset, context: RunContext) -> None:
         """Learn whatever the score needs from the real training records."""

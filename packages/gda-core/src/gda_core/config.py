@@ -23,6 +23,7 @@ from .components import (
     Selector,
     Strategy,
     Validator,
+    refuse_booleans_for_numbers,
 )
 from .errors import ConfigError, GDAError
 from .executors import ExecutorRef
@@ -31,7 +32,12 @@ from .host import host
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: Any) -> Any:
+        return refuse_booleans_for_numbers(cls, value, info)
 
 
 class ComponentRef(_Strict):
@@ -170,12 +176,80 @@ class ResolvedRun:
         }
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, stricter where YAML 1.1 surprises: a key given twice, an int with a
+    leading zero (``010`` would be octal 8) and a sexagesimal int (``1:30`` would be 90) are errors."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (first on line {first.line + 1}); give it once",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(node.value).replace("_", "").lstrip("+-")
+        if len(text) > 1 and text[0] == "0" and text[1] not in "xXbB":
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} has a leading zero, which YAML reads as an octal number "
+                f"({super().construct_yaml_int(node)}); write it without the zero, or quote it", node.start_mark)
+        if ":" in text:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} would be read as a base-60 number "
+                f"({super().construct_yaml_int(node)}); quote it", node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+ConfigLoader.add_constructor("tag:yaml.org,2002:int", ConfigLoader.construct_yaml_int)
+
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+
+def yaml_value(text: str) -> Any:
+    """YAML text as data with :class:`ConfigLoader`; errors are ``yaml.YAMLError``, and so are input
+    nested deeper than :data:`MAX_DEPTH` or larger than :data:`MAX_NODES` values (aliases counted)."""
+    try:
+        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError as exc:
+        raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep") from exc
+    check_size(data)
+    return data
+
+
+def check_size(data: Any) -> None:
+    """Raise ``yaml.YAMLError`` for data nested deeper than :data:`MAX_DEPTH` or holding more than
+    :data:`MAX_NODES` values (a value reached twice through aliases counts twice)."""
+    todo, n = [(data, 1)], 0
+    while todo:
+        value, depth = todo.pop()
+        n += 1
+        if depth > MAX_DEPTH:
+            raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep")
+        if n > MAX_NODES:
+            raise yaml.YAMLError(f"holds more than {MAX_NODES:,} values (through aliases, perhaps)")
+        if isinstance(value, dict):
+            todo.extend((v, depth + 1) for v in [*value.keys(), *value.values()])
+        elif isinstance(value, (list, tuple)):
+            todo.extend((v, depth + 1) for v in value)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_value(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -203,13 +277,36 @@ def parse(data: dict[str, Any] | RunConfig) -> RunConfig:
     if isinstance(data, RunConfig):
         return data
     try:
+        check_size(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid config: {exc}") from exc
+    try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid config: {_format(exc)}") from exc
 
 
+def _home_paths(value: Any, where: str) -> None:
+    """A string starting ``~user/`` for a user this machine does not know is an error naming the field
+    (``pathlib`` would raise when the path is used)."""
+    import os
+    import re
+
+    if isinstance(value, str):
+        m = re.match(r"~[^/\s]*(?=/|$)", value)
+        if m and os.path.expanduser(m.group(0)) == m.group(0):
+            raise ConfigError(f"{where}: {value}: cannot expand {m.group(0)!r} (no such user, or no home folder)")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _home_paths(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _home_paths(v, f"{where}[{i}]")
+
+
 def build(kind: str, ref: ComponentRef, where: str) -> Any:
     """Build the component ``ref`` names; errors name the config field ``where``."""
+    _home_paths(ref.params, f"{where}.params")
     try:
         return host.create(kind, ref.name, ref.params)
     except ValidationError as exc:
@@ -250,7 +347,30 @@ def resolve(data: dict[str, Any] | RunConfig) -> ResolvedRun:
         embedders=[build("embedders", r, f"embedders[{i}]") for i, r in enumerate(cfg.embedders)],
     )
     resolved.implicit_embedders = _named_embedders(resolved)
+    _no_two_of_one_name(resolved)
+    for i, sel in enumerate(resolved.selectors):
+        try:
+            sel.check_chain(resolved.selectors[:i])
+        except ValueError as exc:
+            raise ConfigError(f"selectors[{i}] ({sel.name}): {exc}") from exc
     return resolved
+
+
+def _no_two_of_one_name(resolved: ResolvedRun) -> None:
+    """Baselines, validators and embedders are kept by name (results, shards, features): two of one
+    name would collapse into one, so the second is an error naming both places."""
+    groups = [("baselines", resolved.baselines), ("validators", resolved.validators),
+              ("embedders", [resolved.embedder, *resolved.embedders])]
+    for field, components in groups:
+        first: dict[str, int] = {}
+        for i, c in enumerate(components):
+            if c.name in first:
+                where = "embedder" if field == "embedders" and first[c.name] == 0 else \
+                    f"{field}[{first[c.name] - (1 if field == 'embedders' else 0)}]"
+                here = f"{field}[{i - (1 if field == 'embedders' else 0)}]"
+                raise ConfigError(f"{here}: {c.name} is listed already ({where}); their results would collapse "
+                                  "into one: give each name once")
+            first[c.name] = i
 
 
 NEAR_COPY_VALIDATOR = "core.memorization"
@@ -274,7 +394,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not path:
             raise ConfigError(f"--set {item!r}: expected dotted.path=value")
         try:
-            value = yaml.safe_load(raw)
+            value = yaml_value(raw)
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {item!r}: value is not valid YAML: {_yaml_problem(exc)}") from exc
         node: Any = data

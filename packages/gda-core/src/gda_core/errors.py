@@ -27,3 +27,9 @@ class RunFolderError(GDAError):
 
 class PluginError(GDAError):
     """Plugins clash (two components with one name) or misbehave."""
+
+
+class NotApplicable(DataError):
+    """A validator (or the application it trains) cannot apply to this run's data: too few kept
+    samples, 1-D features, one class. The pipeline reports ``not applicable: <why>`` for that
+    validator and the run goes on; elsewhere it is a data error like any other."""

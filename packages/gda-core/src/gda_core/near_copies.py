@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .errors import DataError, RunFolderError
+from .errors import NotApplicable, RunFolderError
 from .neighbors import leave_one_out_distances, nearest_distances
 from .records import Dataset, Record
 
@@ -84,7 +84,7 @@ def near_copy_threshold(reference: np.ndarray, quantile: float, calibration: np.
     if calibration is not None and len(calibration):
         d = nn_distances(calibration, reference)
     elif len(reference) < 2:
-        raise DataError(f"near-copy threshold: the generator trained on {len(reference)} record(s); leave-one-out "
+        raise NotApplicable(f"near-copy threshold: the generator trained on {len(reference)} record(s); leave-one-out "
                         "calibration needs at least two (or an unlabelled pool the generator did not train on)")
     else:
         d = leave_one_out_distances(reference, 1) if loo is None else loo
@@ -163,8 +163,11 @@ def restore_trained_on(folder: Path, context: RunContext) -> None:
         return
     try:
         ids = json.loads(path.read_text())["ids"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunFolderError(f"{path} is damaged: {exc}") from exc
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError("'ids' is not a list of record ids")
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise RunFolderError(f"{path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); delete {path.parent} "
+                             "and run `gda generate` on the run folder to fit the generator again") from exc
     pool = context.pool.records if context.pool is not None else []
     by_id = {r.id: r for r in [*context.train.records, *pool]}
     missing = [i for i in ids if i not in by_id]

@@ -27,9 +27,20 @@ from . import near_copies, runfolder
 from .components import DataSplits, Strategy, ValidationInputs, ValidationResult
 from .config import ResolvedRun, apply_overrides, dump_yaml, load_yaml, resolve
 from .context import SCRATCH_DIR, FitContext, RunContext
-from .errors import ConfigError, DataError, GDAError, RunFolderError
+from .errors import ConfigError, DataError, GDAError, NotApplicable, RunFolderError
 from .executors import Executor, ShardTask, open_executor
-from .records import SYNTHETIC, Dataset, Provenance, Record, RecordSpec, json_safe, label_key, validate_dataset
+from .records import (
+    SYNTHETIC,
+    Dataset,
+    Provenance,
+    Record,
+    RecordSpec,
+    duplicate_ids,
+    fingerprint,
+    json_safe,
+    label_key,
+    validate_dataset,
+)
 from .report import write_report
 from .results import RunResult
 from .splits import hidden_labels, label_accuracy, split_train_test, without_hidden_labels
@@ -40,6 +51,7 @@ SYNTHETIC_SET = "synthetic"
 POOL_REPORT = "pool_strategy.json"
 """The strategy's pool summary in the run folder, with the pseudo-labels' accuracy vs hidden labels."""
 STEPS = ("generate", "select", "validate")
+STEP_ORDER_AFTER = {s: STEPS[i + 1:] for i, s in enumerate(STEPS)}
 
 
 
@@ -109,6 +121,7 @@ class Pipeline:
         self.pseudo_labels: dict[str, Any] | None = None
         self._views: dict[str, FitContext] = {}
         self._spec: RecordSpec | None = None
+        self._fingerprints: dict[str, str] | None = None
 
     @contextlib.contextmanager
     def _step(self, name: str) -> Iterator[dict[str, bool]]:
@@ -157,6 +170,15 @@ class Pipeline:
         if test is None:
             train, test = split_train_test(train, cfg.test_size, cfg.seed)
         validate_dataset(test, name=f"dataset {self.resolved.dataset.name} (test)", need_labels=labelled)
+        for part, ds in (("train", train), ("test", test)):
+            dup = duplicate_ids(ds)
+            if dup is not None:
+                raise DataError(f"dataset {self.resolved.dataset.name} ({part}): {dup[1]} record id(s) repeat "
+                                f"(first: {dup[0]!r}); every record needs its own id")
+        clash = [r.id for r in test.records if r.id in {t.id for t in train.records}]
+        if clash:
+            raise DataError(f"dataset {self.resolved.dataset.name}: {len(clash)} test record(s) share an id with a "
+                            f"training record (first: {clash[0]!r}); ids must be unique across splits")
         pool = splits.pool
         if pool is not None:
             pool = self._check_pool(pool, train, test)
@@ -175,6 +197,19 @@ class Pipeline:
         if component not in self._views:
             self._views[component] = self._ctx().fitting(component)
         return self._views[component]
+
+    def step_views(self) -> dict[str, dict[str, Any]]:
+        """The config part each step depends on (:meth:`ResolvedRun.step_views`) plus the loaded data's
+        fingerprints: training records and pool for ``fit``, the test split for ``validate``, so an
+        edited data file counts as a change, as an edited config does."""
+        ctx = self._ctx()
+        if self._fingerprints is None:
+            self._fingerprints = {"train": fingerprint(ctx.train) + "+" + fingerprint(ctx.pool),
+                                  "test": fingerprint(ctx.test)}
+        views = self.resolved.step_views()
+        views["fit"][runfolder.DATA_KEYS["fit"]] = self._fingerprints["train"]
+        views["validate"][runfolder.DATA_KEYS["validate"]] = self._fingerprints["test"]
+        return views
 
     def _check_pool(self, pool: Dataset, train: Dataset, test: Dataset) -> Dataset | None:
         """An unlabelled pool must hold no test record and no label; an empty one is dropped."""
@@ -256,7 +291,8 @@ class Pipeline:
     def fit_or_load(self) -> None:
         """Fit the generator through the strategy, or load it from the run folder's ``model/``."""
         with self._step("fit") as info:
-            info["loaded"] = (self.folder / "model").exists()
+            info["loaded"] = ((self.folder / "model").exists()  # a model whose fit was marked done only
+                              and "fit" in runfolder.read_marker(self.folder).get("steps", {}))
             if info["loaded"]:
                 self._load_model()
             else:
@@ -288,7 +324,7 @@ class Pipeline:
         with runfolder.atomic_dir(self.folder / "model") as tmp:
             gen.save_pretrained(tmp)
             near_copies.save_trained_on(tmp, ctx)
-        shutil.rmtree(self.folder / SCRATCH_DIR, ignore_errors=True)  # resumable fit state, no longer needed
+        runfolder.remove_written(self.folder, [self.folder / SCRATCH_DIR])  # resumable fit state, no longer needed
         runfolder.mark_step(self.folder, "fit", {"seconds": round(time.perf_counter() - t0, 2)})
 
     def generate(self) -> list[Record]:
@@ -298,19 +334,25 @@ class Pipeline:
 
     def _generate(self) -> list[Record]:
         ctx = self._ctx()
-        runfolder.begin_step(self.folder, "generate")
         counts = class_counts_to_generate(self.resolved, ctx.train)
         strategy = self.resolved.strategy
         conditions = strategy.conditions(counts, ctx.train, self.fitting(f"strategy {strategy.name or 'core.train'}"))
-        self.synthetic = self._generate_set(SYNTHETIC_SET, 0, self.resolved.generator, conditions)
         plain = Strategy()
+        sets = [(SYNTHETIC_SET, 0, self.resolved.generator, conditions, strategy, None)]
         for i, base in enumerate(self.resolved.baselines):
-            set_name = f"baseline-{base.name}"
-            base_conditions = plain.conditions(counts, ctx.train, ctx)
             view = self.fitting(f"generator {base.name}")
-            self.baselines[base.name] = self._generate_set(set_name, i + 1, base, base_conditions, strategy=plain,
-                                                           before=lambda b=base, v=view: b.fit(ctx.train, v))
-        runfolder.mark_step(self.folder, "generate", {"synthetic": len(self.synthetic)})
+            sets.append((f"baseline-{base.name}", i + 1, base, plain.conditions(counts, ctx.train, ctx), plain,
+                         lambda b=base, v=view: b.fit(ctx.train, v)))
+        done = "generate" in runfolder.read_marker(self.folder).get("steps", {})
+        read = {name: self._read_set(name, conds) for name, _, _, conds, _, _ in sets}
+        if not done or any(todo for _, todo in read.values()):  # new shards: later steps are stale
+            runfolder.begin_step(self.folder, "generate")
+        out = {name: self._generate_set(name, index, gen, conds, strategy=strat, before=before, read=read[name])
+               for name, index, gen, conds, strat, before in sets}
+        self.synthetic = out[SYNTHETIC_SET]
+        self.baselines = {base.name: out[f"baseline-{base.name}"] for base in self.resolved.baselines}
+        if not done or any(todo for _, todo in read.values()):
+            runfolder.mark_step(self.folder, "generate", {"synthetic": len(self.synthetic)})
         return self.synthetic
 
     def _plan(self, conditions: Sequence[Any]) -> list[Sequence[Any]]:
@@ -328,21 +370,29 @@ class Pipeline:
         shards = self._plan(conditions)
         for stray in runfolder.stray_shard_files(self.folder, set_name, len(shards)):
             log.warning("removing %s: not one of the %d planned shards of %s", stray, len(shards), set_name)
-            shutil.rmtree(stray) if stray.is_dir() else stray.unlink()
+            runfolder.remove_written(self.folder, [stray])
         good: dict[int, list[Record]] = {}
         todo: list[int] = []
         for i, conds in enumerate(shards):
             path = runfolder.shard_path(self.folder, set_name, i)
-            if not path.is_file():
+            if not os.path.lexists(path):
                 todo.append(i)
                 continue
+            self._own_shard(path)
             try:
                 good[i] = self._check_shard(path, set_name, i, len(conds))
             except RunFolderError as exc:
                 log.warning("%s; generating it again", exc)
-                path.unlink()
+                runfolder.remove_written(self.folder, [path])
                 todo.append(i)
         return good, todo
+
+    def _own_shard(self, path: Path) -> None:
+        """A file at a shard's path that gda did not write is never read as a shard, nor replaced."""
+        if not runfolder.is_written(self.folder, path):
+            raise RunFolderError(f"{path} was not written by gda (it is not in the run folder's list of written "
+                                 "files), so it is neither read as a shard nor replaced: move it out of the "
+                                 "run folder, then run the command again")
 
     @staticmethod
     def _shard_ids(set_name: str, index: int, n: int) -> list[str]:
@@ -358,15 +408,17 @@ class Pipeline:
                                  f"{n} planned ones)")
         return records
 
-    def _generate_set(self, set_name, set_index, generator, conditions, strategy=None, before=None) -> list[Record]:
-        """Every shard of one set: finished ones read back, the rest generated (``before`` runs first
-        when any is left, e.g. fitting a baseline)."""
+    def _generate_set(self, set_name, set_index, generator, conditions, strategy=None, before=None,
+                      read=None) -> list[Record]:
+        """Every shard of one set: finished ones read back (or ``read``, what :meth:`_read_set` gave),
+        the rest generated (``before`` runs first when any is left, e.g. fitting a baseline)."""
         ctx = self._ctx()
         strategy = strategy or self.resolved.strategy
         shards = self._plan(conditions)
-        good, todo = self._read_set(set_name, conditions)
+        good, todo = read if read is not None else self._read_set(set_name, conditions)
         if todo and before is not None:
             before()
+        runfolder.will_write(self.folder, [runfolder.shard_path(self.folder, set_name, i) for i in todo])
         task = ShardTask(self, set_name, set_index, generator, shards, strategy, rebuild=worker_pipeline)
         with self.executor() as executor:  # local, or ray (gda_core.executors)
             for i, records in ctx.progress(executor.run_shards(task, todo), desc=f"generate {set_name}",
@@ -423,6 +475,7 @@ class Pipeline:
                 try:
                     if not path.is_file():
                         raise RunFolderError(f"shard {path} is missing")
+                    self._own_shard(path)
                     recs.extend(self._check_shard(path, set_name, i, len(conds)))
                 except RunFolderError as exc:
                     problems.append(str(exc))
@@ -607,7 +660,7 @@ class Pipeline:
             if not kept and not val.accepts_empty:
                 self.results[val.name] = ValidationResult(notes=["no synthetic sample was kept"])
                 continue
-            self.results[val.name] = val.evaluate(inputs, ctx)
+            self.results[val.name] = evaluate_validator(val, inputs, ctx)
         write_report(self.result())
         runfolder.write_json(self.folder / "validation.json",
                              {name: res.metrics for name, res in self.results.items()})
@@ -656,6 +709,16 @@ class Pipeline:
         return self.context
 
 
+def evaluate_validator(val: Any, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
+    """``val.evaluate``; one that cannot apply (:class:`~gda_core.errors.NotApplicable`) gives a result
+    whose note says ``not applicable: <why>`` (and a warning), so the run finishes."""
+    try:
+        return val.evaluate(inputs, context)
+    except NotApplicable as exc:
+        log.warning("%s: not applicable: %s", val.name, exc)
+        return ValidationResult(notes=[f"not applicable: {exc}"])
+
+
 def _available_memory() -> int | None:
     """Bytes of memory free for a new allocation (Linux ``MemAvailable``; None where unknown)."""
     try:
@@ -680,7 +743,7 @@ def _folder_size(folder: Path) -> int:
 def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1024 or unit == "TB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+            return f"{n:.4g} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return f"{n:.1f} PB"
 
@@ -689,9 +752,19 @@ def _folder(output: str | Path | None, resolved: ResolvedRun) -> Path:
     folder = output or resolved.config.output
     if folder is None or not str(folder).strip():
         raise ConfigError("no output folder: give --output or set `output` in the config")
-    path = Path(str(folder)).expanduser()
+    path = expand_user(folder, "output")
     resolved.config.output = str(path)
     return path
+
+
+def expand_user(path: str | Path, field: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; an unknown user is a :class:`ConfigError`
+    naming ``field``."""
+    try:
+        return Path(str(path)).expanduser()
+    except RuntimeError as exc:  # pathlib: "Could not determine home directory."
+        raise ConfigError(f"{field}: {path}: cannot expand {str(path).split('/')[0]!r} "
+                          "(no such user, or no home folder)") from exc
 
 
 def run(config: dict[str, Any] | str | Path, output: str | Path | None = None, *,
@@ -718,12 +791,11 @@ def run(config: dict[str, Any] | str | Path, output: str | Path | None = None, *
         if (folder / runfolder.MARKER).is_file():  # an existing run: lock first, refuse a second process at once
             stack.enter_context(runfolder.locked(folder))
         pipe = Pipeline(resolved, folder, quiet=quiet, on_step=on_step)
-        pipe.load_data()  # data errors surface before the folder is touched
+        pipe.load_data()  # data errors surface before the folder is created
         pipe.precheck()
-        if not (folder / runfolder.MARKER).is_file():
-            stack.enter_context(runfolder.locked(folder))
+        stack.enter_context(runfolder.locked(folder))  # always (a no-op when held): prepare checks again under it
         resolved_dict = resolved.resolved_dict()
-        runfolder.prepare(folder, resolved.step_views(), runfolder.config_hash(resolved_dict), overwrite=overwrite)
+        runfolder.prepare(folder, pipe.step_views(), runfolder.config_hash(resolved_dict), overwrite=overwrite)
         runfolder.atomic_write_text(folder / "config.yaml", dump_yaml(resolved_dict))
         with pipe.executor():  # one executor (one Ray session) for generation and selection
             pipe.fit_or_load()
@@ -740,7 +812,7 @@ def open_run(folder: str | Path, *, quiet: bool = False, overrides: list[str] | 
 
     Takes no lock and changes nothing: :func:`step` does both.
     """
-    folder = Path(folder).expanduser()
+    folder = expand_user(folder, "run folder")
     runfolder.read_marker(folder)
     try:
         data = load_yaml(folder / "config.yaml")
@@ -766,14 +838,15 @@ def step(folder: str | Path, name: str, *, quiet: bool = False, overrides: list[
     """
     if name not in STEPS:
         raise GDAError(f"unknown step {name!r}; steps: {', '.join(STEPS)}")
-    folder = Path(folder).expanduser()
+    folder = expand_user(folder, "run folder")
     runfolder.read_marker(folder)
     with runfolder.locked(folder):
         pipe = open_run(folder, quiet=quiet, overrides=overrides, on_step=on_step)
         if name == "generate":
             pipe.precheck()
         resolved_dict = pipe.resolved.resolved_dict()
-        again = runfolder.check_step(folder, name, pipe.resolved.step_views(), runfolder.config_hash(resolved_dict))
+        before = set(runfolder.read_marker(folder).get("steps", {}))
+        again = runfolder.check_step(folder, name, pipe.step_views(), runfolder.config_hash(resolved_dict))
         runfolder.atomic_write_text(folder / "config.yaml", dump_yaml(resolved_dict))
         if name == "generate":
             pipe.fit_or_load()
@@ -785,8 +858,12 @@ def step(folder: str | Path, name: str, *, quiet: bool = False, overrides: list[
             else:
                 pipe.load_selection()
                 pipe.validate()
+        now = set(runfolder.read_marker(folder).get("steps", {}))
+        again = [s for s in STEP_ORDER_AFTER[name] if s in again or (s in before and s not in now)]
         if "select" in again:
             pipe.select()
+        elif "select" in now and name == "generate":
+            pipe.load_selection()  # nothing new was generated: the selection stands
         if "validate" in again:
             pipe.validate()
         return pipe.result()

@@ -8,6 +8,8 @@ affine, a sampling rate) and its :class:`Provenance`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -214,6 +216,38 @@ class RecordSpec:
         if r.target is not None and self.target_shape is not None and np.shape(r.target) != self.target_shape:
             return f"has a target of shape {np.shape(r.target)}, the training records' {self.target_shape}"
         return None
+
+
+def fingerprint(ds: Dataset | None) -> str:
+    """A short hash of a data set's records (ids, labels, data, targets; not ``meta``), taken in id
+    order so that a loader listing the same files in another order gives the same fingerprint."""
+    h = hashlib.blake2b(digest_size=8)
+    if ds is None:
+        return "none"
+    for r in sorted(ds.records, key=lambda r: str(r.id)):
+        h.update(json.dumps([str(r.id), None if r.label is None else label_key(r.label)]).encode())
+        for part in (r.data, r.target):
+            if part is None:
+                h.update(b"-")
+            elif isinstance(part, str):
+                h.update(b"s" + part.encode("utf-8", "surrogatepass"))
+            else:
+                a = np.ascontiguousarray(part)
+                h.update(f"{a.dtype.str}{a.shape}".encode())
+                h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def duplicate_ids(*datasets: Dataset | None) -> tuple[str, int] | None:
+    """``(first repeated id, how many repeats)`` over the records of ``datasets`` together, or None."""
+    seen: set[str] = set()
+    first, n = None, 0
+    for ds in datasets:
+        for r in (ds.records if ds is not None else []):
+            if r.id in seen:
+                first, n = first or r.id, n + 1
+            seen.add(r.id)
+    return (first, n) if first is not None else None
 
 
 def label_key(label: Any) -> str:

@@ -5,6 +5,7 @@ Layout::
     RUN/
       gda_run.json          marker: per-step config hashes, gda version, finished steps
       .gda.lock             held (flock) by the gda process working in RUN
+      .gda_written          every path gda wrote in RUN (gda_core.written): all it ever deletes
       config.yaml           the fully resolved config (every default visible)
       model/                the fitted generator (save_pretrained)
       shards/<set>/shard-00000.npz   generated records, one file per finished shard
@@ -17,7 +18,14 @@ Layout::
 Every file is written to a temporary name in the same folder and renamed into
 place, so a killed run leaves finished files whole and unfinished ones absent.
 A folder is replaced by renaming the old one aside, the new one in, then removing
-the old one; a kill between the two renames is undone on the next start.
+from the old one what gda wrote (and putting back what it did not); a kill between
+the two renames is undone on the next start.
+
+gda deletes and replaces only what ``.gda_written`` lists, never through a symbolic
+link, and never overwrites a file it did not write (:mod:`gda_core.written`). The
+lock is taken before a command changes anything in the folder, for new folders too;
+the marker is written first (atomically) and replaced, never deleted, so a kill at
+any point leaves a folder the next command can resume or replace.
 
 The marker keeps, for each step (``fit``, ``generate``, ``select``, ``validate``),
 the part of the config that step depends on and a hash chained over the earlier
@@ -43,11 +51,20 @@ from typing import Any
 
 import numpy as np
 
+from . import written as _written
 from .errors import RunFolderError
 from .records import Provenance, Record, json_safe
+from .written import Written
 
 MARKER = "gda_run.json"
 LOCK = ".gda.lock"
+LAYOUT = 2
+"""The marker's ``layout``: 2 for folders with a list of written files (``.gda_written``); a marker
+without it was written by an older gda, whose files are adopted (:func:`adopt_old_folder`)."""
+OLD_FILES = ("config.yaml", "manifest.jsonl", "selection.json", "validation.json", "report.md", "report.html",
+             "pool_strategy.json")
+OLD_FOLDERS = ("model", "samples", "figures", "lora", "model.partial", "requests")
+SHARD_NAME = r"shard-\d{5}\.npz"
 STEP_ORDER = ("fit", "generate", "select", "validate")
 STEP_OUTPUTS = {
     "fit": ("model", "model.partial"),
@@ -80,7 +97,11 @@ def dir_mode() -> int:
 
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[Any]:
-    """A binary file that appears at ``path`` whole, and only if the block succeeds."""
+    """A binary file that appears at ``path`` whole, and only if the block succeeds.
+
+    Inside a locked folder, ``path`` is listed as gda's first; a path through a symbolic link or a file
+    gda did not write is refused (:func:`gda_core.written.before_write`)."""
+    _written.before_write(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -112,11 +133,13 @@ def write_json(path: Path, obj: Any) -> None:
 @contextlib.contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield a temporary folder that replaces ``path`` only if the block succeeds."""
+    _written.before_write(path, folder=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, dir_mode())
     try:
         yield tmp
+        _written.before_folder(path, tmp)
         replace_dir(tmp, path)
     finally:
         if tmp.exists():
@@ -124,16 +147,20 @@ def atomic_dir(path: Path) -> Iterator[Path]:
 
 
 def replace_dir(new: Path, path: Path) -> None:
-    """Put folder ``new`` at ``path``: the old one is renamed aside, ``new`` renamed in, then the old
-    one removed, so ``path`` is never half-written (a kill between the renames is undone by
-    :func:`remove_stale_temporaries`)."""
-    if not path.exists():
+    """Put folder ``new`` at ``path``: the old one is renamed aside, ``new`` renamed in, then what gda
+    wrote in the old one removed (what it did not is put back), so ``path`` is never half-written (a
+    kill between the renames is undone by :func:`remove_stale_temporaries`)."""
+    if not os.path.lexists(path):
         os.replace(new, path)
         return
     aside = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}.tmp"
     os.replace(path, aside)
     os.replace(new, path)
-    shutil.rmtree(aside, ignore_errors=True)
+    found = _written.owner(path)
+    if found is None:  # not in a locked folder: the old folder is gda's own temporary work
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        _written.settle_aside(found[0], aside, found[1])
 
 
 def config_hash(resolved: dict[str, Any]) -> str:
@@ -186,9 +213,19 @@ def locked(folder: Path) -> Iterator[None]:
 
     The lock is an OS file lock (``flock``) on ``RUN/.gda.lock``, released by the kernel when its
     holder dies, so a lock left by a killed process is simply taken over. The file records the
-    holder (pid, host, start time) for the refusal message.
+    holder (pid, host, start time) for the refusal message. While it is held, the folder's list of
+    written files is active (:mod:`gda_core.written`). Taking it again in the same process (nested)
+    is a no-op.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    if _written.is_active(folder):
+        yield
+        return
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise RunFolderError(f"output {folder} exists and is not a folder; choose another --output")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot create the folder {folder}: {exc.strerror}") from exc
     path = folder / LOCK
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
@@ -208,7 +245,8 @@ def locked(folder: Path) -> Iterator[None]:
                 "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
-        yield
+        with _written.active(folder):
+            yield
     finally:
         os.close(fd)  # closing releases the lock
 
@@ -234,28 +272,46 @@ def _try_lock(fd: int) -> bool:
 # --- claiming a folder -----------------------------------------------------------
 
 
+def _is_marker_temporary(name: str) -> bool:
+    parsed = _written.temporary_target(name)
+    return parsed is not None and parsed[0] == MARKER
+
+
 def _entries(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.name != LOCK] if folder.is_dir() else []
+    """What a folder holds besides gda's lock and a first marker that was never finished."""
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.name != LOCK and not _is_marker_temporary(p.name)]
+
+
+def written_list(folder: Path) -> Written:
+    """The folder's list of written files: the active one while it is locked."""
+    found = _written.owner(folder / MARKER)
+    return found[0] if found is not None else Written(folder)
 
 
 def check_target(folder: Path, *, overwrite: bool = False) -> None:
     """Refuse an output folder before anything is written: not a folder, not ours, not writable.
 
-    ``--overwrite`` only ever replaces a folder holding a gda run (its marker), and never the
-    current folder, the home folder or ``/`` (or a folder holding one of them).
+    A folder is ours when it is new, empty, or holds a marker that parses as gda's; ``--overwrite``
+    never changes that (an empty, garbage or foreign ``gda_run.json`` is refused too), and never
+    replaces the current folder, the home folder or ``/`` (or a folder holding one of them).
     """
-    if folder.exists() and not folder.is_dir():
+    if os.path.lexists(folder) and not folder.is_dir():
         raise RunFolderError(f"output {folder} exists and is not a folder; choose another --output")
-    if overwrite and _entries(folder):
+    entries = _entries(folder)
+    if overwrite and entries:
         real = folder.resolve()
         protected = {Path.cwd().resolve(), Path.home().resolve(), Path(real.anchor)}
         if real in protected or any(real in p.parents for p in protected):
             raise RunFolderError(f"--overwrite refuses to replace {folder} ({real}): it is or holds the "
                                  "current, home or root folder; choose a dedicated run folder")
-    if _entries(folder) and not (folder / MARKER).is_file():
+    if entries and not (folder / MARKER).is_file():
         raise RunFolderError(
             f"output folder {folder} is not empty and holds no gda run (no {MARKER}); "
             "choose a new or empty folder" + (" (--overwrite replaces only a gda run folder)" if overwrite else ""))
+    if (folder / MARKER).is_file():
+        read_marker(folder)  # a marker that is not gda's: the folder is not a run, whatever the flags
     probe = folder
     while not probe.exists():
         probe = probe.parent
@@ -263,10 +319,24 @@ def check_target(folder: Path, *, overwrite: bool = False) -> None:
         raise RunFolderError(f"cannot write to {probe} (permission denied); choose another --output")
 
 
+def check_links(folder: Path) -> None:
+    """Refuse a run folder where one of gda's subfolders is a symbolic link (gda would write and
+    delete through it, outside the folder)."""
+    names = [*OLD_FOLDERS, "shards"]
+    shards = folder / "shards"
+    if shards.is_dir() and not shards.is_symlink():
+        names += [f"shards/{p.name}" for p in shards.iterdir()
+                  if p.is_symlink() and (p.name == "synthetic" or p.name.startswith("baseline-"))]
+    for name in names:
+        if (folder / name).is_symlink():
+            raise RunFolderError(f"{folder / name} is a symbolic link; gda writes and deletes only inside its run "
+                                 "folder, never through a link: replace the link by a folder (or move it out)")
+
+
 def _new_marker(views: dict[str, dict[str, Any]], full_hash: str) -> dict[str, Any]:
     from . import __version__
 
-    return {"config_hash": full_hash, "gda_version": __version__, "steps": {},
+    return {"config_hash": full_hash, "gda_version": __version__, "layout": LAYOUT, "steps": {},
             "hashes": step_hashes(views), "config": json_safe(views)}
 
 
@@ -277,18 +347,50 @@ def first_changed(marker: dict[str, Any], views: dict[str, dict[str, Any]]) -> s
     return next((s for s in STEP_ORDER if old.get(s) != new[s]), None)
 
 
+DATA_KEYS = {"fit": "data", "validate": "test_data"}
+"""Where the pipeline puts the loaded data's fingerprints in the step views (train and pool for
+``fit``, the test split for ``validate``)."""
+
+
+def _without_data(views: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {step: {k: v for k, v in view.items() if k != DATA_KEYS.get(step)} for step, view in views.items()}
+
+
 def _upgrade(folder: Path, marker: dict[str, Any], views: dict[str, dict[str, Any]], full_hash: str,
              remedy: str) -> dict[str, Any]:
-    """A marker written before per-step hashes: adopt the hashes when the config is the same."""
-    if "hashes" in marker:
-        return marker
-    if marker.get("config_hash") != full_hash:
-        raise RunFolderError(
-            f"{folder} was written by an older gda (its {MARKER} has no per-step hashes) and its config "
-            f"differs from this one, so which results still hold cannot be told; {remedy}")
-    marker.update(hashes=step_hashes(views), config=json_safe(views))
-    write_json(folder / MARKER, marker)
+    """A marker of an older gda: without per-step hashes (adopted when the whole config is the same),
+    without data fingerprints (adopted when the hashes match without them), without a list of written
+    files (the files an older gda writes are adopted as gda's)."""
+    changed = False
+    if "hashes" not in marker:
+        if marker.get("config_hash") != full_hash:
+            raise RunFolderError(
+                f"{folder} was written by an older gda (its {MARKER} has no per-step hashes) and its config "
+                f"differs from this one, so which results still hold cannot be told; {remedy}")
+        marker.update(hashes=step_hashes(views), config=json_safe(views))
+        changed = True
+    old_config = marker.get("config", {})
+    if (isinstance(old_config, dict) and isinstance(old_config.get("fit"), dict)
+            and DATA_KEYS["fit"] not in old_config["fit"] and DATA_KEYS["fit"] in views.get("fit", {})):
+        bare = _without_data(views)
+        if step_hashes(bare) == marker["hashes"]:  # made before data fingerprints, from this config
+            marker.update(hashes=step_hashes(views), config=json_safe(views))
+            log.info("%s: recorded the data's fingerprint (the folder predates them)", folder)
+            changed = True
+    if marker.get("layout") != LAYOUT:
+        adopt_old_folder(folder)
+        marker["layout"] = LAYOUT
+        changed = True
+    if changed:
+        write_json(folder / MARKER, marker)
     return marker
+
+
+def adopt_old_folder(folder: Path) -> None:
+    """List as gda's what an older gda (which kept no list of written files) writes in a run folder:
+    its files, ``model/``, ``samples/``, ``figures/`` and the shard files; links are not adopted."""
+    rels = _written.adopt(written_list(folder), OLD_FILES, OLD_FOLDERS, {"shards": SHARD_NAME})
+    log.info("%s: written by an older gda; adopted %d of its paths as gda's", folder, len(rels))
 
 
 def prepare(folder: Path, views: dict[str, dict[str, Any]], full_hash: str, *,
@@ -297,56 +399,71 @@ def prepare(folder: Path, views: dict[str, dict[str, Any]], full_hash: str, *,
 
     A folder that holds this run is resumed. One whose config changed only for later steps
     (generate, select, validate) keeps the earlier work and reruns from the first changed step.
-    One holding a run with another fitted model (or a damaged marker) is refused unless
-    ``overwrite``, which replaces it and says so.
+    One holding a run with another fitted model is refused unless ``overwrite``, which replaces it
+    and says so; one holding an unfinished run (no step done) of another config is replaced. A
+    marker that is not gda's is always refused.
     """
-    check_target(folder, overwrite=overwrite)
+    check_target(folder, overwrite=overwrite)  # again, under the lock: another process may have started
+    check_links(folder)
     marker_file = folder / MARKER
-    if marker_file.is_file():
-        marker: dict[str, Any] | None
-        try:
-            marker = read_marker(folder)
-            marker = _upgrade(folder, marker, views, full_hash,
-                              "pass --overwrite to start it again, or choose another folder")
-        except RunFolderError:
-            if not overwrite:
-                raise
-            marker = None
-        changed = "fit" if marker is None else first_changed(marker, views)
-        if changed is None:
-            remove_stale_temporaries(folder)
-            return marker  # type: ignore[return-value]
-        work = {"?": True} if marker is None else marker.get("steps", {})
-        if marker is not None and changed != "fit":
-            discard(folder, marker, changed, views, full_hash)
-            return read_marker(folder)
-        if work:
-            if not overwrite:
-                old = marker.get("config", {}).get("fit", {}) if marker else {}
-                raise RunFolderError(
-                    f"output folder {folder} holds another run (different config: "
-                    f"{describe_change(old, views['fit'])}); "
-                    "choose another folder or pass --overwrite to replace it")
-            log.warning("--overwrite: replacing the gda run in %s (%s)", folder,
-                        "damaged marker" if marker is None else f"steps done: {', '.join(work)}")
-        clear(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if not marker_file.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        for p in folder.iterdir():  # a first marker that was never finished
+            if _is_marker_temporary(p.name):
+                p.unlink()
+        marker = _new_marker(views, full_hash)
+        write_json(marker_file, marker)  # first, atomically: from here on the folder is a gda run
+        return marker
+    marker = _upgrade(folder, read_marker(folder), views, full_hash,
+                      "pass --overwrite to start it again, or choose another folder")
+    changed = first_changed(marker, views)
+    if changed is None:
+        remove_stale_temporaries(folder)
+        return marker
+    if changed != "fit":
+        discard(folder, marker, changed, views, full_hash)
+        return read_marker(folder)
+    work = marker.get("steps", {})
+    if work and not overwrite:
+        raise RunFolderError(
+            f"output folder {folder} holds another run (different {_difference(marker, views)}); "
+            "choose another folder or pass --overwrite to replace it")
+    if work:
+        log.warning("--overwrite: replacing the gda run in %s (steps done: %s)", folder, ", ".join(work))
+    else:
+        log.warning("replacing the unfinished gda run in %s (no step was done)", folder)
+    clear(folder, marker)
     marker = _new_marker(views, full_hash)
     write_json(marker_file, marker)
     return marker
+
+
+def _difference(marker: dict[str, Any], views: dict[str, dict[str, Any]]) -> str:
+    """``config: a: 1 -> 2`` or ``data (the loaded records changed)``, for the fit step's change."""
+    old = marker.get("config", {}).get("fit", {})
+    new = views.get("fit", {})
+    key = DATA_KEYS["fit"]
+    bare_old, bare_new = ({k: v for k, v in d.items() if k != key} for d in (old, new))
+    if bare_old == bare_new and old.get(key) != new.get(key):
+        return f"data: the loaded training records changed (fingerprint {old.get(key)} -> {new.get(key)})"
+    return f"config: {describe_change(bare_old, bare_new)}"
 
 
 def check_step(folder: Path, step: str, views: dict[str, dict[str, Any]], full_hash: str) -> list[str]:
     """Before ``gda <step>`` on ``folder``: refuse a config change to earlier work; discard the outputs
     of a changed later step. Returns the steps after ``step`` that were done and must run again."""
     rel = f"{folder / 'config.yaml'}"
+    check_links(folder)
     marker = _upgrade(folder, read_marker(folder), views, full_hash,
                       f"start a new run: gda run {rel} -o NEW_FOLDER")
     changed = first_changed(marker, views)
     if changed is None:
         remove_stale_temporaries(folder)
         return []
-    what = describe_change(marker.get("config", {}).get(changed, {}), views.get(changed, {}))
+    if changed == "fit":
+        what = _difference(marker, views).removeprefix("config: ")
+    else:
+        what = describe_change(marker.get("config", {}).get(changed, {}), views.get(changed, {}))
     if STEP_ORDER.index(changed) < STEP_ORDER.index(step):
         if changed == "fit":
             how = f"start a new run for it: gda run {rel} -o NEW_FOLDER"
@@ -361,52 +478,48 @@ def check_step(folder: Path, step: str, views: dict[str, dict[str, Any]], full_h
 
 def discard(folder: Path, marker: dict[str, Any], changed: str, views: dict[str, dict[str, Any]],
             full_hash: str) -> None:
-    """Remove the outputs of step ``changed`` and every later one, then record the new config."""
+    """Remove the outputs of step ``changed`` and every later one, then record the new config.
+
+    The steps are marked not done first, the outputs (what gda wrote of them) removed next, the new
+    config recorded last: a kill at any point leaves a folder that says what is still to do."""
     later = STEP_ORDER[STEP_ORDER.index(changed):]
     what = describe_change(marker.get("config", {}).get(changed, {}), views.get(changed, {}))
     done = [s for s in later if s in marker.get("steps", {})]
     if done:
         log.warning("config changed (%s): redoing %s", what, ", ".join(_WHAT[s] for s in done))
-    remove_stale_temporaries(folder)
-    for step in later:  # outputs first, marker last: a kill in between redoes the removal
-        for name in STEP_OUTPUTS[step]:
-            p = folder / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
     steps = {k: v for k, v in marker.get("steps", {}).items() if k not in later}
+    if done:
+        write_json(folder / MARKER, {**marker, "steps": steps})
+    remove_stale_temporaries(folder)
+    _written.remove(written_list(folder), [name for step in later for name in STEP_OUTPUTS[step]],
+                    what=f"redoing {changed}")
     write_json(folder / MARKER, {**marker, "steps": steps, "config_hash": full_hash,
                                  "hashes": step_hashes(views), "config": json_safe(views)})
 
 
-def clear(folder: Path) -> None:
-    """Empty a gda run folder (held under the lock), keeping the lock file."""
-    for p in _entries(folder):
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
+def clear(folder: Path, marker: dict[str, Any] | None = None) -> None:
+    """Remove everything gda wrote in a run folder (held under the lock) but its marker, lock and list.
+
+    The marker is first rewritten with no step done (so a kill part-way leaves an unfinished run,
+    which the next ``gda run`` replaces), then every listed path is removed; the caller writes the new
+    marker last. What gda did not write stays, and is named in one warning."""
+    if marker is None:
+        marker = read_marker(folder)
+    if marker.get("steps"):
+        write_json(folder / MARKER, {**marker, "steps": {}})
+    written = written_list(folder)
+    remove_stale_temporaries(folder)
+    names = {rel.split("/", 1)[0] for rel in written.paths()} - _written.TOP_LEVEL
+    _written.remove(written, sorted(names), what="--overwrite")
 
 
 def remove_stale_temporaries(folder: Path) -> None:
-    """Delete half-written files and folders a killed run left behind (``.name.xxxx.tmp``).
+    """Delete half-written files and folders a killed run left behind (``.name.xxxx.tmp``) when their
+    ``name`` is a path gda wrote; put back a folder renamed aside whose replacement never arrived.
 
     Call it only under :func:`locked`: another live process's temporaries are then impossible.
-    A folder renamed aside by :func:`replace_dir` whose replacement never arrived is put back.
     """
-    for p in sorted(folder.rglob(".*.tmp"), key=lambda q: len(q.parts), reverse=True):
-        name = p.name[1:]
-        if ".old-" in name and p.is_dir():
-            original = p.parent / name[:name.rindex(".old-")]
-            if not original.exists():
-                os.replace(p, original)
-                continue
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
+    _written.remove_stale_temporaries(written_list(folder))
 
 
 def read_json(path: Path, remedy: str) -> Any:
@@ -415,20 +528,37 @@ def read_json(path: Path, remedy: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RunFolderError(f"{path} is missing; {remedy}") from exc
-    except (OSError, ValueError) as exc:
-        raise RunFolderError(f"{path} is damaged ({type(exc).__name__}: {exc}); {remedy}") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise RunFolderError(f"{path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); {remedy}") from exc
+
+
+def _is_gda_marker(marker: Any) -> bool:
+    """A marker gda wrote: a mapping with its version, config hash and finished steps (and, when
+    present, per-step hashes and configs of the right shape)."""
+    return (isinstance(marker, dict) and isinstance(marker.get("gda_version"), str)
+            and isinstance(marker.get("config_hash"), str) and isinstance(marker.get("steps"), dict)
+            and isinstance(marker.get("hashes", {}), dict) and isinstance(marker.get("config", {}), dict)
+            and all(isinstance(v, dict) for v in marker.get("config", {}).values()))
 
 
 def read_marker(folder: Path) -> dict[str, Any]:
+    """The folder's marker; a folder without one, or with one that is not gda's (empty, garbage,
+    another program's JSON), is one :class:`RunFolderError`: gda changes nothing in it."""
     marker_file = folder / MARKER
     if not folder.is_dir():
         raise RunFolderError(f"run folder {folder} does not exist")
     if not marker_file.is_file():
         raise RunFolderError(f"{folder} is not a gda run folder (no {MARKER})")
-    marker = read_json(marker_file, f"start the run again: gda run {folder / 'config.yaml'} -o {folder} --overwrite")
-    if not isinstance(marker, dict) or not isinstance(marker.get("steps", {}), dict):
-        raise RunFolderError(f"{marker_file} is damaged (not a gda marker); start the run again: "
-                             f"gda run {folder / 'config.yaml'} -o {folder} --overwrite")
+    try:
+        marker = json.loads(marker_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        marker, why = None, f"{type(exc).__name__}: {str(exc)[:120]}"
+    else:
+        why = "not the marker gda writes"
+    if not _is_gda_marker(marker):
+        raise RunFolderError(f"{marker_file} is not a gda marker ({why}), so {folder} is not treated as a gda "
+                             "run, not even with --overwrite: gda changes nothing in it; choose another folder "
+                             "(or, if it is a run of yours, remove the folder yourself)")
     return marker
 
 
@@ -493,9 +623,32 @@ def load_shard(path: Path) -> list[Record]:
 
 
 def stray_shard_files(folder: Path, set_name: str, n_shards: int) -> list[Path]:
-    """Files in a set's shard folder that are not among its planned ``n_shards`` shards."""
+    """Files gda wrote in a set's shard folder that are not among its planned ``n_shards`` shards
+    (a file gda did not write there is left alone and not listed)."""
     d = folder / "shards" / set_name
-    if not d.is_dir():
+    if not d.is_dir() or d.is_symlink():
         return []
+    written = written_list(folder)
     planned = {shard_path(folder, set_name, i).name for i in range(n_shards)}
-    return sorted(p for p in d.iterdir() if p.name not in planned and not p.name.endswith(".tmp"))
+    return sorted(p for p in d.iterdir() if p.name not in planned and _written.temporary_target(p.name) is None
+                  and written.owns(f"shards/{set_name}/{p.name}"))
+
+
+def is_written(folder: Path, path: Path) -> bool:
+    """True when gda wrote ``path`` (inside ``folder``), by the folder's list of written files (gda
+    never makes a link: a link is someone else's, whatever its name)."""
+    rel = Path(os.path.relpath(path, folder)).as_posix()
+    return _written.link_on_the_way(folder, rel) is None and written_list(folder).owns(rel)
+
+
+def will_write(folder: Path, paths: list[Path]) -> None:
+    """List ``paths`` (inside the locked ``folder``) as gda's before another process writes them (a
+    Ray worker writing shards); refuses one that exists and is not gda's."""
+    for p in paths:
+        _written.before_write(p)
+
+
+def remove_written(folder: Path, paths: list[Path], what: str = "") -> list[str]:
+    """Delete ``paths`` (inside ``folder``) that gda wrote; returns those left alone (not gda's)."""
+    rels = [Path(os.path.relpath(p, folder)).as_posix() for p in paths]
+    return _written.remove(written_list(folder), rels, what=what)

@@ -145,8 +145,26 @@ def read_arrays(path_str: str, labels_path: str | None = None) -> tuple[Any, Any
         raise DataError(f"cannot read {path}: {exc}") from exc
     except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:  # unreadable, empty or truncated files
         raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}") from exc
+    X, y = _samples(path, "X", X), _labels(path, "y", y)
+    if Xt is not None:
+        Xt, yt = _samples(path, "X_test", Xt), _labels(path, "y_test", yt) if yt is not None else None
     if len(X) != len(y):
         raise DataError(f"{path}: {len(X)} samples but {len(y)} labels")
     if Xt is not None and (yt is None or len(Xt) != len(yt)):
         raise DataError(f"{path}: {len(Xt)} test samples but {0 if yt is None else len(yt)} test labels")
     return X, y, Xt, yt
+
+
+def _samples(path: Path, name: str, a: np.ndarray) -> np.ndarray:
+    if a.ndim < 1:
+        raise DataError(f"{path}: {name} is a single value, not an array of samples (shape (n, ...))")
+    return a
+
+
+def _labels(path: Path, name: str, a: np.ndarray) -> np.ndarray:
+    """One label per sample: ``(n,)``, or ``(n, 1)`` taken as ``(n,)``; anything else is a DataError."""
+    if a.ndim == 2 and a.shape[1] == 1:
+        return a[:, 0]
+    if a.ndim != 1:
+        raise DataError(f"{path}: {name} has shape {a.shape}; it must hold one label per sample, shape (n,)")
+    return a

@@ -7,7 +7,6 @@ volume's affine, and the paired label as ``<id>_label.nii.gz``.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -317,8 +316,8 @@ class NiftiDataset(VolumeDatasetLoader):
                     raise DataError(f"{lab_path} holds negative labels")
                 target = target.astype(np.uint8 if target.max() < 256 else np.int16)
             spacing = np.sqrt((affine[:3, :3] ** 2).sum(0)).tolist()
-            stem = re.sub(r"[^A-Za-z0-9_.-]", "_", _strip_nifti(img_path.name) or img_path.name)
-            out.append(Record(id=f"{prefix}-{stem}", data=data, label=self.params.label_name, target=target,
+            # the file's name, whole: unique in its folder (two files may share a stem: a.nii, a.nii.gz)
+            out.append(Record(id=f"{prefix}:{img_path.name}", data=data, label=self.params.label_name, target=target,
                               meta={"affine": affine.tolist(), "spacing": spacing, "source_file": str(img_path)}))
         return out
 

@@ -161,7 +161,8 @@ class ImageFolderDataset(ImageDatasetLoader):
         for d in class_dirs:
             files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
             for f in files:
-                records.append(Record(id=f"{d.name}/{f.stem}", data=self._image(f), label=d.name,
+                split = "test" if field == "test_path" else "train"  # in the id: unique across splits and suffixes
+                records.append(Record(id=f"{split}:{d.name}/{f.name}", data=self._image(f), label=d.name,
                                       meta={"file": str(f)}))
         if not records:
             raise DataError(f"dataset.params.{field}: {root} holds no images ({', '.join(IMAGE_SUFFIXES)})")

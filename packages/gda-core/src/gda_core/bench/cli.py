@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from ..errors import RunFolderError
 from ..library_noise import VERBOSE_HELP, silence_libraries
 
 
@@ -54,6 +59,56 @@ def _machine() -> str:
             f"{machine_memory_gb():.0f} GiB RAM, Python {platform.python_version()}")
 
 
+BENCH_MARKER = "gda_bench.json"
+"""The bench folder's marker: a folder holding it is gda's bench folder (resumed when rerun)."""
+_OLD_BENCH = re.compile(r"results\.(csv|md)|[A-Za-z0-9_.-]+\.png|cells|runs")
+
+
+@contextlib.contextmanager
+def claimed(out: Path) -> Iterator[None]:
+    """Hold the bench folder ``out``: new or empty (it gets the marker), or gda's bench folder (its
+    marker, or the layout of a bench written before markers, adopted). Anything else, a gda run
+    folder included, is refused in one line; inside, gda writes and replaces only what it wrote
+    (:mod:`gda_core.written`)."""
+    from .. import __version__, runfolder, written
+
+    def refuse(why: str) -> None:
+        raise RunFolderError(f"bench folder {out} {why}; choose a new or empty folder for -o")
+
+    marker = out / BENCH_MARKER
+
+    def check() -> list[Path]:
+        """The folder's entries besides gda's own names; refuses a folder that is not a bench's."""
+        if os.path.lexists(out) and not out.is_dir():
+            refuse("exists and is not a folder")
+        entries = [p for p in out.iterdir() if p.name not in written.TOP_LEVEL] if out.is_dir() else []
+        if (out / runfolder.MARKER).exists():
+            refuse(f"holds a gda run ({runfolder.MARKER}), not a bench")
+        if marker.exists():
+            try:
+                info = json.loads(marker.read_text(encoding="utf-8"))
+                ok = isinstance(info, dict) and info.get("kind") == "gda bench"
+            except (OSError, ValueError, RecursionError):
+                ok = False
+            if not ok:
+                refuse(f"holds a {BENCH_MARKER} that is not gda's")
+        elif entries and (not (out / "cells").is_dir() or not all(_OLD_BENCH.fullmatch(p.name) for p in entries)):
+            refuse(f"is not empty and holds no gda bench (no {BENCH_MARKER})")
+        return entries
+
+    check()  # before the folder is touched
+    with runfolder.locked(out):
+        entries = check()  # again, under the lock
+        if not marker.exists() and entries:  # a bench written before markers: its files are gda's
+            listed = written.Written(out)
+            written.adopt(listed, ["results.csv", "results.md", *(p.name for p in entries if p.suffix == ".png")],
+                          ["cells"], {})
+        if not marker.exists():
+            runfolder.write_json(marker, {"kind": "gda bench", "gda_version": __version__})
+        written.remove_stale_temporaries(runfolder.written_list(out))
+        yield
+
+
 @click.command(name="bench")
 @click.argument("suite_names", metavar="[SUITE]...", nargs=-1)
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
@@ -89,18 +144,20 @@ def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, outp
 
     if not verbose:
         silence_libraries()
-    out = Path(output or ("bench-quick" if quick else "bench-results"))
-    out.mkdir(parents=True, exist_ok=True)
+    from ..pipeline import expand_user
+
+    out = expand_user(output or ("bench-quick" if quick else "bench-results"), "--output")
     code = code_versions()  # the code that runs, read before it runs (a checkout may move meanwhile)
-    t0, c0 = time.perf_counter(), time.process_time()
-    echo = (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    result = run_bench(chosen, out, seeds=seeds, quick=quick, quiet=quiet, echo=echo,
-                       methods=list(methods) or None, compute=not report_only)
-    header = {"command": "gda " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "gda bench",
-              **code, "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-              "wall time": f"{time.perf_counter() - t0:.0f} s (CPU {time.process_time() - c0:.0f} s; "
-                           f"load average at the end {os.getloadavg()[0]:.1f})", "quick": str(quick)}
-    path = write_report(result, out, header)
+    with claimed(out):
+        t0, c0 = time.perf_counter(), time.process_time()
+        echo = (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+        result = run_bench(chosen, out, seeds=seeds, quick=quick, quiet=quiet, echo=echo,
+                           methods=list(methods) or None, compute=not report_only)
+        header = {"command": "gda " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "gda bench",
+                  **code, "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+                  "wall time": f"{time.perf_counter() - t0:.0f} s (CPU {time.process_time() - c0:.0f} s; "
+                               f"load average at the end {os.getloadavg()[0]:.1f})", "quick": str(quick)}
+        path = write_report(result, out, header)
     if not quiet:
         click.echo(f"{len(result.rows)} rows; report: {path}")
         for s in result.skipped:

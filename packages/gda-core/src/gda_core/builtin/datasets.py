@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
+import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gda_core.components import DatasetLoader, DataSplits, Params
 from gda_core.errors import DataError
@@ -125,10 +126,22 @@ class BreastCancerDataset(_SklearnTable):
 class TableParams(Params):
     path: str = Field(..., description="CSV or Parquet file")
     label_column: str = Field("label", description="column holding the class")
-    feature_columns: list[str] | None = Field(None, description="feature columns (default: every other numeric one)")
+    feature_columns: list[str] | None = Field(None, min_length=1,
+                                              description="feature columns (default: every other numeric one)")
     test_path: str | None = Field(None, description="a separate test table (else a split is held out)")
     pool_path: str | None = Field(None, description="a table of unlabelled rows (the training table's feature "
                                   "columns; a label column, if any, is hidden) for the unlabelled pool")
+
+    @model_validator(mode="after")
+    def _features_are_not_the_label(self) -> TableParams:
+        cols = self.feature_columns or []
+        if self.label_column in cols:
+            raise ValueError(f"feature_columns lists {self.label_column!r}, the label column; a feature cannot "
+                             "be the label")
+        dup = sorted({c for c in cols if cols.count(c) > 1})
+        if dup:
+            raise ValueError(f"feature_columns lists {', '.join(map(repr, dup))} twice")
+        return self
 
 
 class TableDataset(_TableWriter, DatasetLoader):
@@ -150,10 +163,11 @@ class TableDataset(_TableWriter, DatasetLoader):
         if p.label_column not in columns and field != "pool_path":
             raise DataError(f"{path}: no label column {p.label_column!r} (columns: {', '.join(columns)})")
         index = {c: i for i, c in enumerate(columns)}
-        if field == "pool_path" and self.feature_names_:  # the training table's columns
+        if field != "path" and self.feature_names_:  # test and pool tables: the training table's columns
             missing = [c for c in self.feature_names_ if c not in index]
             if missing:
-                raise DataError(f"{path}: no feature column(s) {', '.join(map(repr, missing))} of the training table")
+                raise DataError(f"dataset.params.{field}: {path}: no feature column(s) "
+                                f"{', '.join(map(repr, missing))} of the training table")
             cols = list(self.feature_names_)
         elif p.feature_columns:
             missing = [c for c in p.feature_columns if c not in index]
@@ -178,16 +192,25 @@ class TableDataset(_TableWriter, DatasetLoader):
         for r in rows:
             v = r[index[p.label_column]] if p.label_column in index else None
             empty = v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and v != v)
-            labels.append(None if empty else _label(v))  # rows with an empty label: the unlabelled pool
-        y = np.asarray(labels, dtype=object)
+            labels.append(None if empty else v)  # rows with an empty label: the unlabelled pool
+        y = np.asarray(_labels(labels), dtype=object)
         self.feature_names_ = cols
-        records = _records(X, y, path.stem)
+        records = _records(X, y, f"{_SPLIT[field]}:{path.stem}")  # the split in the id: unique across files
         meta = {"feature_names": cols}
         return (Dataset([r for r in records if r.label is not None], modality="vector", meta=meta),
                 Dataset([r for r in records if r.label is None], modality="vector", meta=meta))
 
     def load(self, context: RunContext) -> DataSplits:
         p = self.params
+        self.feature_names_ = None
+        train_file = Path(p.path).expanduser()
+        for field in ("test_path", "pool_path"):
+            other = getattr(p, field)
+            if other and train_file.is_file() and Path(other).expanduser().is_file() \
+                    and os.path.samefile(train_file, Path(other).expanduser()):
+                why = ("test rows must be held out from training" if field == "test_path" else
+                       "the pool takes other rows (rows of the training table with an empty label join it already)")
+                raise DataError(f"dataset.params.{field}: {other} is the training table ({p.path}); {why}")
         train, pool = self._read(p.path)
         if len(train) == 0:
             raise DataError(f"dataset.params.path: {p.path}: every row's {p.label_column!r} is empty; label some "
@@ -202,8 +225,7 @@ class TableDataset(_TableWriter, DatasetLoader):
         records = list(pool.records)
         if p.pool_path:
             labelled, unlabelled = self._read(p.pool_path, "pool_path")
-            records += [dataclasses.replace(r, id=f"pool-{r.id}")
-                        for r in [*unlabelled.records, *as_pool(labelled).records]]
+            records += [*unlabelled.records, *as_pool(labelled).records]
         pool = Dataset(records, modality="vector", classes=train.classes, meta=train.meta) if records else None
         return DataSplits(train, test, pool)
 
@@ -216,11 +238,17 @@ def _is_number(v: Any) -> bool:
         return False
 
 
-def _label(v: Any) -> Any:
-    """Labels read as text become ints where they all look like ints."""
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-        return int(v)
-    return v
+_SPLIT = {"path": "train", "test_path": "test", "pool_path": "pool"}
+
+
+def _labels(values: list[Any]) -> list[Any]:
+    """A column's labels: ints when every one is written as an int in its one canonical form ("3",
+    "-2"), else as read, stripped ("01" and "1", or "-0" and "0", stay two classes)."""
+    given = [v for v in values if v is not None]
+    if given and all(isinstance(v, str) and re.fullmatch(r"-?(0|[1-9][0-9]*)", v.strip()) and v.strip() != "-0"
+                     for v in given):
+        return [None if v is None else int(v) for v in values]
+    return [v.strip() if isinstance(v, str) else _plain(v) for v in values]
 
 
 def _read_table(path: Path) -> tuple[list[str], list[list[Any]], list[int]]:

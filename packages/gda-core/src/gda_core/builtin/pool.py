@@ -43,7 +43,6 @@ weight or train anything.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -212,7 +211,9 @@ def _report(context, strategy: str, summary: dict[str, Any]) -> None:
 
         path = Path(context.workdir)
         if path.is_dir():
-            (path / REPORT_FILE).write_text(json.dumps({"strategy": strategy, **summary}, indent=2))
+            from gda_core import runfolder
+
+            runfolder.write_json(path / REPORT_FILE, {"strategy": strategy, **summary})  # listed as gda's
 
 
 def _need_pool(context, name: str) -> Dataset:

@@ -422,11 +422,11 @@ class TrainingLoop:
     def _save(self, step: int) -> None:
         import torch
 
+        from ..runfolder import atomic_file
+
         assert self.scratch is not None
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        tmp = self.scratch / f".{STATE_FILE}.{os.getpid()}.tmp"  # the run folder's temporary pattern
-        torch.save(self.state_dict(step), tmp)
-        os.replace(tmp, self.scratch / STATE_FILE)
+        with atomic_file(self.scratch / STATE_FILE) as f:  # whole or absent; listed as gda's in a run folder
+            torch.save(self.state_dict(step), f)
 
     def _resume(self) -> int:
         """Load a saved state of this same fit from ``scratch``; the step to start at (0: none)."""

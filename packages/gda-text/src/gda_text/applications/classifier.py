@@ -104,7 +104,11 @@ class TextClassifierApplication(Application):
         except (OSError, ValueError) as exc:
             raise ConfigError(f"application.params.transformer: cannot load {src!r}: {exc}") from exc
         if tok.pad_token is None:
-            tok.pad_token = tok.eos_token or tok.unk_token
+            if tok.eos_token or tok.unk_token:
+                tok.pad_token = tok.eos_token or tok.unk_token
+            else:  # no token to pad with: add one (its embedding is masked out of attention anyway)
+                tok.add_special_tokens({"pad_token": "<pad>"})
+                model.resize_token_embeddings(len(tok))
             model.config.pad_token_id = tok.pad_token_id
         texts = [str(r.data) for r in train.records]
         target = torch.tensor([classes.index(v) for v in y])

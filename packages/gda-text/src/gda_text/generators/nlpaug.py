@@ -99,10 +99,27 @@ class NlpaugGenerator(Generator):
             path = Path(self.params.contextual_model).expanduser()
             from gda_core.torch.accelerators import pick_device
 
+            self._check_masked_lm(path)
+
             return naw.ContextualWordEmbsAug(model_path=str(path) if path.is_dir() else self.params.contextual_model,
                                              model_type="bert", action="substitute",
                                              device=str(pick_device("auto")), use_custom_api=False, **word)
         raise ConfigError(f"generator.params.actions: unknown action {action!r}")  # pragma: no cover
+
+    def _check_masked_lm(self, path: Path) -> None:
+        """Contextual substitution masks a word and asks the model for it: a tokenizer without a mask
+        token (a causal LM's) cannot; one clear error naming the field instead of nlpaug's traceback."""
+        from transformers import AutoTokenizer
+
+        src = str(path) if path.is_dir() else self.params.contextual_model
+        try:
+            tok = AutoTokenizer.from_pretrained(src, local_files_only=path.is_dir())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"generator.params.contextual_model: cannot load a tokenizer from {src!r}: "
+                              f"{str(exc).splitlines()[0][:200]}") from exc
+        if tok.mask_token is None:
+            raise ConfigError(f"generator.params.contextual_model: {src!r} has no mask token; 'contextual' "
+                              "substitution needs a masked language model (BERT-style), not a causal one")
 
     def _word_insert(self, text: str, key: str, rng: random.Random) -> str:
         vocab = self.vocab_.get(key) or [w for v in self.vocab_.values() for w in v]

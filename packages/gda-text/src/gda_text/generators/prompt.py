@@ -123,6 +123,8 @@ class PromptGenerator(Generator):
         device = self.device
         self.tokenizer_ = load_tokenizer(src)
         self.model_ = load_causal_lm(src, device=device, dtype=pick_dtype(device, self.params.dtype))
+        if len(self.tokenizer_) > self.model_.get_input_embeddings().num_embeddings:
+            self.model_.resize_token_embeddings(len(self.tokenizer_))  # a pad token the tokenizer lacked
         adapter = adapter or (self.params.adapter if param_adapter else None)
         self.has_adapter_ = False
         if adapter is not None:

@@ -159,10 +159,21 @@ class LoRAFineTune(Strategy):
         p = self.params
         out = self._output_dir(context)
         state = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
-        StableDiffusionPipeline.save_lora_weights(str(out), unet_lora_layers=state, safe_serialization=True)
-        (out / "gda_lora.json").write_text(json.dumps({
-            "base_model": gp.model, "rank": p.rank, "alpha": p.alpha or p.rank, "steps": p.steps,
-            "final_loss": float(np.mean(self.losses_[-10:])), "target_modules": list(p.target_modules)}, indent=2))
+        info = {"base_model": gp.model, "rank": p.rank, "alpha": p.alpha or p.rank, "steps": p.steps,
+                "final_loss": float(np.mean(self.losses_[-10:])), "target_modules": list(p.target_modules)}
+
+        def save(folder: Path) -> None:
+            StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=state, safe_serialization=True)
+            (folder / "gda_lora.json").write_text(json.dumps(info, indent=2))
+
+        if out.parent == Path(getattr(context, "workdir", None) or "") and out.name == "lora":
+            from gda_core import runfolder
+
+            with runfolder.atomic_dir(out) as tmp:  # in the run folder: whole or absent, listed as gda's
+                save(tmp)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            save(out)
         return out
 
     def _output_dir(self, context) -> Path:
@@ -172,5 +183,4 @@ class LoRAFineTune(Strategy):
             out = Path(context.workdir) / "lora"
         else:
             out = Path(tempfile.mkdtemp(prefix="gda-lora-"))
-        out.mkdir(parents=True, exist_ok=True)
         return out

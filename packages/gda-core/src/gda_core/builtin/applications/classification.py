@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Application, Params
+from gda_core.errors import NotApplicable
 from gda_core.records import Dataset, label_key
 
 if TYPE_CHECKING:
@@ -72,11 +73,12 @@ class CalibratedSVC:
         return self.model_.predict(X)
 
 
-def make_classifier(kind: str, seed: int, *, probability: bool = False) -> Any:
+def make_classifier(kind: str, seed: int, *, probability: bool = False, n_train: int | None = None) -> Any:
     """A scikit-learn classifier of the given kind (``logreg``, ``random-forest``, ...).
 
     ``probability``: the caller needs ``predict_proba`` (the SVM is then calibrated by
-    cross-validation, :class:`CalibratedSVC`; the other kinds have it anyway)."""
+    cross-validation, :class:`CalibratedSVC`; the other kinds have it anyway). ``knn`` asks for at
+    most ``n_train`` neighbours (3 by default)."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
@@ -90,7 +92,7 @@ def make_classifier(kind: str, seed: int, *, probability: bool = False) -> Any:
     if kind == "svm":
         return CalibratedSVC(random_state=seed) if probability else SVC(random_state=seed)
     if kind == "knn":
-        return KNeighborsClassifier(n_neighbors=3)
+        return KNeighborsClassifier(n_neighbors=max(1, min(3, n_train or 3)))
     if kind == "mlp":
         return MLPClassifier(hidden_layer_sizes=(64,), max_iter=1000, random_state=seed)
     raise ValueError(f"unknown classifier {kind!r}")
@@ -115,11 +117,14 @@ class ClassificationApplication(Application):
 
         X, y = self._features(train, context), np.asarray([label_key(v) for v in train.labels()])
         Xt, yt = self._features(test, context), np.asarray([label_key(v) for v in test.labels()])
+        if X.shape[1:] != Xt.shape[1:]:
+            raise NotApplicable(f"{self.name}: training samples have {X.shape[1]} features, test samples "
+                                f"{Xt.shape[1]}")
         if len(set(y.tolist())) < 2:
             # one class only: the model predicts it everywhere
             pred = np.full(len(yt), y[0])
         else:
-            clf = make_classifier(self.params.model, seed)
+            clf = make_classifier(self.params.model, seed, n_train=len(y))
             model = make_pipeline(StandardScaler(), clf) if self.params.standardize else clf
             model.fit(X, y)
             pred = model.predict(Xt)

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 class GMMParams(Params):
     n_components: int = Field(2, gt=0, description="mixture components per class (capped by the class size)")
     covariance_type: Literal["full", "tied", "diag", "spherical"] = Field("diag", description="covariance form")
-    reg_covar: float = Field(1e-3, gt=0, description="added to covariance diagonals for stability")
-    temperature: float = Field(1.0, gt=0, json_schema_extra=SAMPLING,
-                               description="scales each draw's spread around its component mean")
+    reg_covar: float = Field(1e-3, gt=0, le=1e6, description="added to covariance diagonals for stability")
+    temperature: float = Field(1.0, gt=0, le=100, json_schema_extra=SAMPLING,
+                               description="scales each draw's spread around its component mean (at most 100)")
 
 
 class GaussianMixtureGenerator(Generator):

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 class KDEParams(Params):
-    bandwidth: float | None = Field(None, gt=0, description="Gaussian kernel width (default: Scott's rule per class)")
+    bandwidth: float | None = Field(None, gt=0, le=1e6,
+                                    description="Gaussian kernel width (default: Scott's rule per class)")
 
 
 class KernelDensityGenerator(Generator):

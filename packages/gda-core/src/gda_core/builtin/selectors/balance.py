@@ -28,6 +28,21 @@ class ClassBalanceSelector(Selector):
 
     Params = BalanceParams
 
+    def check_chain(self, earlier: Sequence[Selector]) -> None:
+        """``by`` must name a selector earlier in the chain (as the pipeline keys it: ``name``, or
+        ``name#2`` for a second of one name); raises ``ValueError`` naming it."""
+        by = self.params.by
+        if by is None:
+            return
+        keys: list[str] = []
+        seen: dict[str, int] = {}
+        for sel in earlier:
+            seen[sel.name] = seen.get(sel.name, 0) + 1
+            keys.append(sel.name if seen[sel.name] == 1 else f"{sel.name}#{seen[sel.name]}")
+        if by not in keys:
+            have = ", ".join(keys) or "none"
+            raise ValueError(f"params.by: {by!r} is not a selector before this one in the chain (before it: {have})")
+
     def fit(self, train: Dataset, context: RunContext) -> None:
         self.real_counts_ = {label_key(c): len(v) for c, v in train.by_class().items()}
 

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class ConfidenceParams(SelectorParams):
-    threshold: float | None = Field(0.5, description="keep samples whose intended-class probability is at least this")
+    threshold: float | None = Field(0.5, description="keep samples whose intended-class probability is at least this "
+                                    "(with one class, the probability is 1)")
     model: Literal["logreg", "random-forest", "svm", "knn", "mlp"] = Field("logreg", description="classifier")
     embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
 
@@ -36,12 +37,18 @@ class ClassifierConfidenceSelector(Selector):
 
         from gda_core.builtin.applications.classification import make_classifier
 
-        X = context.embed(train.records, self.params.embedder)
         y = np.asarray([label_key(v) for v in train.labels()])
-        self.model_ = make_pipeline(StandardScaler(), make_classifier(self.params.model, context.seed,
-                                                                    probability=True)).fit(X, y)
+        self.only_ = y[0] if len(set(y.tolist())) == 1 else None
+        if self.only_ is not None:  # one class: a classifier of it gives it probability 1 everywhere
+            self.model_ = None
+            return
+        X = context.embed(train.records, self.params.embedder)
+        clf = make_classifier(self.params.model, context.seed, probability=True, n_train=len(y))
+        self.model_ = make_pipeline(StandardScaler(), clf).fit(X, y)
 
     def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
+        if getattr(self, "only_", None) is not None:
+            return np.asarray([1.0 if label_key(r.label) == self.only_ else 0.0 for r in synthetic])
         X = context.embed(synthetic, self.params.embedder)
         proba = self.model_.predict_proba(X)
         classes = list(self.model_.classes_)

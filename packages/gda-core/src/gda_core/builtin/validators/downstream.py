@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.errors import NotApplicable
 from gda_core.report import plural
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class DownstreamParams(Params):
-    seeds: int = Field(5, gt=0, description="repeats with different model seeds; mean and spread are reported")
+    seeds: int = Field(5, gt=0, le=1000, description="repeats with different model seeds (at most 1000); mean "
+                       "and spread are reported")
     stages: bool = Field(True, description="also train on real + the synthetic set before and after each selector")
     synthetic_only: bool = Field(True, description="also train on synthetic data alone (TSTR)")
     baselines: bool = Field(True, description="also train on real + each baseline generator's samples")
@@ -47,26 +49,33 @@ class DownstreamValidator(Validator):
                     settings.append((f"real+{name} (baseline)", list(train.records) + list(recs)))
         if self.params.synthetic_only and inputs.synthetic:
             settings.append(("synthetic", list(inputs.synthetic)))
-        rows, metrics = [], {}
+        rows, metrics, notes = [], {}, []
         for name, recs in context.progress(settings, desc="downstream"):
             ds = train.with_records(recs)
-            values = [app.evaluate(ds, test, seed=context.seed * 1000 + s, context=context)[metric]
-                      for s in range(self.params.seeds)]
+            try:
+                values = [app.evaluate(ds, test, seed=context.seed * 1000 + s, context=context)[metric]
+                          for s in range(self.params.seeds)]
+            except NotApplicable as exc:  # this training set is too small or too odd for the model
+                if name == "real":
+                    raise
+                rows.append([name, len(recs), None, None, "not applicable"])
+                notes.append(f"{name}: not applicable: {exc}")
+                continue
             mean, std = float(np.mean(values)), float(np.std(values))
             metrics[f"{name}.{metric}.mean"] = mean
             metrics[f"{name}.{metric}.std"] = std
             rows.append([name, len(recs), round(mean, 4), round(std, 4),
                          " ".join(f"{v:.3f}" for v in values)])
-        notes = []
-        if "real+synthetic" in (r[0] for r in rows):
+        if f"real+synthetic.{metric}.mean" in metrics:
             gain = metrics[f"real+synthetic.{metric}.mean"] - metrics[f"real.{metric}.mean"]
             metrics[f"gain.{metric}"] = gain
             notes.append(f"real+synthetic vs real-only: {gain:+.4f} {metric} "
                          f"(mean over {plural(self.params.seeds, 'seed')})")
-        if self.params.seeds > 1 and all(r[3] == 0 for r in rows):
+        measured = [r for r in rows if r[2] is not None]
+        if self.params.seeds > 1 and all(r[3] == 0 for r in measured):
             notes.append(f"every seed gave the same {metric}: {app.name}'s model is deterministic here, "
                          "so the spread says nothing; vary the run seed (data split, generation) instead")
-        best = max(rows, key=lambda r: r[2])
+        best = max(measured, key=lambda r: r[2])
         notes.append(f"best training set: {best[0]} ({metric} {best[2]:.4f})")
         seeds = plural(self.params.seeds, "model seed")
         table = Table(f"Downstream {metric} on held-out real data ({app.name}; {seeds} "

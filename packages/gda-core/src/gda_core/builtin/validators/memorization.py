@@ -41,7 +41,7 @@ from pydantic import Field
 
 from gda_core import near_copies
 from gda_core.components import Params, Table, ValidationResult, Validator
-from gda_core.errors import ConfigError
+from gda_core.errors import NotApplicable
 from gda_core.neighbors import leave_one_out_distances, nearest_distances
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class MemorizationValidator(Validator):
                 gen = near_copies.features(generated, context, space, p.embedder)
             except ValueError as exc:
                 if i == 0:
-                    raise ConfigError(f"core.memorization: spaces[0]={space!r}: {exc}") from exc
+                    raise NotApplicable(f"core.memorization: spaces[0]={space!r}: {exc}") from exc
                 notes.append(f"near-copies not measured in {space} space: {exc}")
                 continue
             same = next(((name, m) for name, f, m in seen if f.shape == ref.shape and np.array_equal(f, ref)), None)

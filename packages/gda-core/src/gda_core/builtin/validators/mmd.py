@@ -38,7 +38,7 @@ def mmd2(X: np.ndarray, Y: np.ndarray, bandwidth: float | None = None) -> float:
 
 
 class MMDParams(Params):
-    bandwidth: float | None = Field(None, gt=0, description="RBF width (default: median pairwise distance)")
+    bandwidth: float | None = Field(None, gt=0, le=1e12, description="RBF width (default: median pairwise distance)")
     embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.errors import NotApplicable
 
 if TYPE_CHECKING:
     from gda_core.components import ValidationInputs
@@ -15,12 +16,13 @@ if TYPE_CHECKING:
 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
-    """The four PRDC numbers of ``fake`` against ``real`` features."""
+    """The four PRDC numbers of ``fake`` against ``real`` features (``k`` capped at the real samples
+    less one: :func:`k_used`)."""
     from sklearn.metrics import pairwise_distances
 
-    k = min(k, len(real) - 1)
+    k = k_used(k, len(real))
     if k < 1:
-        raise ValueError("PRDC needs at least two real samples")
+        raise NotApplicable("PRDC needs at least two real samples")
     rr = pairwise_distances(real, real)
     radii_real = np.sort(rr, axis=1)[:, k]  # column 0 is the distance to itself
     rf = pairwise_distances(real, fake)  # (n_real, n_fake)
@@ -36,6 +38,11 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
         recall = 0.0
     coverage = float((rf.min(axis=1) < radii_real).mean())
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
+
+
+def k_used(k: int, n_real: int) -> int:
+    """The neighbour count PRDC uses with ``n_real`` real samples: ``k``, at most ``n_real - 1``."""
+    return min(k, n_real - 1)
 
 
 class PRDCParams(Params):
@@ -60,6 +67,9 @@ class PRDCValidator(Validator):
         if self.params.reference == "train" and len(inputs.test) > 1:
             held = prdc(real, context.embed(inputs.test.records, emb), self.params.k)
             rows.append(["real test (reference)", *[round(held[m], 4) for m in held]])
-        return ValidationResult(metrics=scores, tables=[Table(
-            f"PRDC (k={self.params.k}) against real {self.params.reference}",
+        k = k_used(self.params.k, len(real))
+        notes = [] if k == self.params.k else [f"k={self.params.k} asked, k={k} used: there are {len(real)} real "
+                                               f"{self.params.reference} samples"]
+        return ValidationResult(metrics=scores, notes=notes, tables=[Table(
+            f"PRDC (k={k}) against real {self.params.reference}",
             ["set", "precision", "recall", "density", "coverage"], rows)])

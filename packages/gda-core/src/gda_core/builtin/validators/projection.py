@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field
 
 from gda_core.components import Figure, Params, ValidationResult, Validator
+from gda_core.errors import NotApplicable
 from gda_core.records import label_key
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 
 class ProjectionParams(Params):
-    methods: list[str] = Field(["pca", "tsne"], description="any of pca, tsne")
+    methods: list[Literal["pca", "tsne"]] = Field(["pca", "tsne"], min_length=1, description="any of pca, tsne")
     max_points: int = Field(1000, gt=10, description="subsample each side to this many points")
     embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
 
@@ -41,11 +42,20 @@ class ProjectionValidator(Validator):
             fake_recs = [fake_recs[i] for i in sorted(rng.choice(len(fake_recs), cap, replace=False))]
         X = np.concatenate([context.embed(real_recs, self.params.embedder),
                             context.embed(fake_recs, self.params.embedder)])
+        if X.ndim != 2 or X.shape[1] < 2:
+            raise NotApplicable(f"a 2-D projection needs at least 2 features; these samples have "
+                                f"{X.shape[1] if X.ndim == 2 else 0}")
+        if len(X) < 3:
+            raise NotApplicable(f"a 2-D projection needs at least 3 samples (real and kept synthetic); there are "
+                                f"{len(X)}")
         is_real = np.array([True] * len(real_recs) + [False] * len(fake_recs))
         labels = [label_key(r.label) for r in real_recs + fake_recs]
         classes = sorted(set(labels), key=lambda c: (len(c), c))  # 2 before 10
-        figures = []
-        for method in self.params.methods:
+        figures, notes = [], []
+        for method in dict.fromkeys(self.params.methods):
+            if method == "tsne" and len(X) < 4:
+                notes.append(f"t-SNE not applicable: it needs at least 4 samples, there are {len(X)}")
+                continue
             if method == "pca":
                 pca = PCA(n_components=2, random_state=context.seed)
                 Z = pca.fit_transform(X)
@@ -55,11 +65,9 @@ class ProjectionValidator(Validator):
                 Z = TSNE(n_components=2, perplexity=perplexity, random_state=context.seed,
                          init="pca").fit_transform(X)
                 axis = ["t-SNE 1", "t-SNE 2"]
-            else:
-                continue
             figures.append(Figure(f"{method.upper()} projection of real (o) and kept synthetic (^) samples",
                                   f"projection_{method}.png", _scatter(Z, is_real, labels, classes, method, axis)))
-        return ValidationResult(figures=figures)
+        return ValidationResult(figures=figures, notes=notes)
 
 
 def class_colours(n: int) -> list:
