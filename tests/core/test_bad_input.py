@@ -332,3 +332,19 @@ def test_an_old_bench_folder_is_adopted(tmp_path):
     code, _, err = invoke("bench", "core", "--report", "-o", old, "-q")
     assert code == 0, err
     assert (old / "gda_bench.json").is_file() and (old / "results.csv").read_text() != "old\n"
+
+
+def test_a_pickled_checkpoint_with_objects_is_one_line_even_with_allow_pickle(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from gda_core.torch import weights
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    torch.save({"w": torch.zeros(2), "evil": Evil()}, tmp_path / "evil.bin")
+    monkeypatch.setenv("GDA_ALLOW_PICKLE", "1")
+    monkeypatch.setattr(pipeline, "run", lambda *a, **k: weights.torch_load(tmp_path / "evil.bin"))
+    code, out, err = invoke("run", _save(tmp_path, lean()), "-o", tmp_path / "run", "-q")
+    one_line_error(code, err, "a checkpoint holds pickled objects", "weights only, even with GDA_ALLOW_PICKLE=1")
+    assert "code ran" not in out + err

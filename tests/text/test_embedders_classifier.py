@@ -66,11 +66,24 @@ def test_tfidf_logreg_classifier_beats_chance_on_the_builtin_set(support):
     assert emb.evaluate(support.train, support.test, seed=0, context=ctx)["accuracy"] > 0.7
 
 
+def _tiny_bert(folder, fast) -> str:
+    """A tiny randomly initialised BERT classifier for tokenizer ``fast``, saved with it; its path."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=1,
+                                                     num_attention_heads=2, intermediate_size=64,
+                                                     max_position_embeddings=32, num_labels=2))
+    model.save_pretrained(folder / "bert")
+    fast.save_pretrained(folder / "bert")
+    return str(folder / "bert")
+
+
 def test_transformer_fine_tune_option_with_a_tiny_encoder(tmp_path, toy, toy_test):
     """A tiny BERT (WordLevel tokenizer trained here) saved and loaded by path, fine-tuned on the toy set."""
-    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -78,13 +91,24 @@ def test_transformer_fine_tune_option_with_a_tiny_encoder(tmp_path, toy, toy_tes
         special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"], show_progress=False))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
                                    sep_token="[SEP]")
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=1,
-                                                     num_attention_heads=2, intermediate_size=64,
-                                                     max_position_embeddings=32, num_labels=2))
-    model.save_pretrained(tmp_path / "bert")
-    fast.save_pretrained(tmp_path / "bert")
-    app = TextClassifierApplication(model="transformer", transformer=str(tmp_path / "bert"), epochs=8, lr=3e-3,
+    app = TextClassifierApplication(model="transformer", transformer=_tiny_bert(tmp_path, fast), epochs=8, lr=3e-3,
                                     device="cpu")
     res = app.evaluate(toy, toy_test, seed=0, context=context(toy))
     assert res["accuracy"] >= 0.8, res  # chance is 0.5
+
+
+def test_transformer_fine_tune_with_a_tokenizer_without_pad_eos_or_unk(tmp_path, toy, toy_test):
+    """No token to pad with at all: one is added (and the embeddings resized), the fine-tune runs."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[CLS]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(toy.texts(), trainers.WordLevelTrainer(special_tokens=["[CLS]", "[SEP]"],
+                                                                   show_progress=False))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]")
+    assert fast.pad_token is None and fast.eos_token is None and fast.unk_token is None
+    app = TextClassifierApplication(model="transformer", transformer=_tiny_bert(tmp_path, fast), epochs=2, lr=3e-3,
+                                    device="cpu")
+    res = app.evaluate(toy, toy_test, seed=0, context=context(toy))
+    assert 0 <= res["accuracy"] <= 1

@@ -105,3 +105,13 @@ def test_contextual_substitution_with_a_local_masked_lm(tmp_path, toy):
     a = [r.data for r in gen.generate(conds, seed=0, context=ctx)]
     assert a == [r.data for r in gen.generate(conds, seed=0, context=ctx)]
     assert sum(x != r.data for x, r in zip(a, toy.records[:8])) >= 6
+
+
+def test_contextual_with_a_tokenizer_without_a_mask_token_is_one_config_error(tmp_path, toy):
+    """A causal LM's tokenizer has no [MASK]: contextual substitution refuses it, naming the field."""
+    from text_helpers import build_tiny_gpt2
+
+    build_tiny_gpt2(tmp_path / "gpt", toy.texts())
+    gen = NlpaugGenerator(actions=["contextual"], contextual_model=str(tmp_path / "gpt"))
+    with pytest.raises(ConfigError, match=r"generator.params.contextual_model: .* has no mask token"):
+        gen.fit(toy, context(toy))
