@@ -454,6 +454,33 @@ class ValidatorContract(_Contract):
             res = self._evaluate([])
             assert res.metrics or res.tables or res.notes, f"{self.name}: accepts no synthetic record, returned nothing"
 
+    def test_tiny_and_degenerate_inputs_give_a_result(self) -> None:
+        """One kept synthetic record, one class, one training record per class, one test record: a
+        result, or one that says "not applicable: ..." (as the pipeline reports it), never an error."""
+        from .components import ValidationInputs, ValidationResult
+        from .pipeline import evaluate_validator
+
+        train, test, syn = self.inputs()
+        first = label_key(next(iter(train.records)).label)
+
+        def one_class(recs):
+            return [r for r in recs if label_key(r.label) == first]
+
+        per_class: dict[str, Record] = {}
+        for r in train.records:
+            per_class.setdefault(label_key(r.label), r)
+        cases = {"one kept synthetic record": (train, test, syn[:1]),
+                 "one class": (train.with_records(one_class(train.records)), test.with_records(
+                     one_class(test.records) or list(test.records)[:1]), one_class(syn) or syn[:1]),
+                 "one training record per class": (train.with_records(list(per_class.values())), test, syn),
+                 "one test record": (train, test.with_records(list(test.records)[:1]), syn)}
+        for case, (tr, te, sy) in cases.items():
+            inputs = ValidationInputs(train=tr, test=te, synthetic=sy, stages=[("generated (no selection)", sy)])
+            val = self.build()
+            val.name = self.name
+            res = evaluate_validator(val, inputs, self.run_context(tr, te))
+            assert isinstance(res, ValidationResult), f"{self.name}, {case}: returned {type(res).__name__}"
+
     def test_the_wrong_kind_is_a_clear_error(self) -> None:
         from .components import ValidationInputs
 
@@ -676,6 +703,28 @@ class ApplicationContract(_Contract):
         _train, test = self.data()
         _one_line_errors(lambda data: self.build().evaluate(data, test, seed=0, context=self.run_context(test)),
                          self.data_kind, self.name)
+
+    def test_tiny_and_degenerate_training_sets_give_scores_or_not_applicable(self) -> None:
+        """One record, one record per class, one class (what a downstream validator trains on when
+        selection kept almost nothing): finite scores, or :class:`~gda_core.errors.NotApplicable`."""
+        from .errors import NotApplicable
+
+        train, test = self.data()
+        per_class: dict[str, Record] = {}
+        for r in train.records:
+            per_class.setdefault(label_key(r.label), r)
+        first = label_key(next(iter(train.records)).label)
+        cases = {"one record": list(train.records)[:1], "one record per class": list(per_class.values()),
+                 "one class": [r for r in train.records if label_key(r.label) == first]}
+        metric = host.get(self.kind, self.name).metric
+        for case, recs in cases.items():
+            ds = train.with_records(recs)
+            try:
+                scores = self.build().evaluate(ds, test, seed=self.seed, context=self.run_context(ds, test))
+            except NotApplicable:
+                continue
+            assert metric in scores and all(isinstance(v, (int, float)) and math.isfinite(v)
+                                            for v in scores.values()), f"{self.name}, {case}: scores {scores}"
 
 
 CONTRACTS: dict[str, type[_Contract]] = {c.kind: c for c in (

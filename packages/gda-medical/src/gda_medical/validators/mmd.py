@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.errors import NotApplicable
 
 from ..metrics import monai_mmd
 from ..volumes import stack_images
@@ -39,6 +40,8 @@ class VolumeMMDValidator(Validator):
 
         from gda_core.builtin.validators.mmd import median_bandwidth, mmd2
 
+        if len(inputs.train) < 2:
+            raise NotApplicable(f"MMD needs at least two real training volumes ({len(inputs.train)} given)")
         real = stack_images(inputs.train.records)
 
         def pooled(vols):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.errors import NotApplicable
 from gda_core.frechet import frechet_distance
 
 if TYPE_CHECKING:
@@ -30,6 +31,9 @@ class FIDValidator(Validator):
     def evaluate(self, inputs: ValidationInputs, context: RunContext) -> ValidationResult:
         emb = self.params.embedder
         ref_set = inputs.test if self.params.reference == "test" else inputs.train
+        if len(ref_set) < 2:
+            raise NotApplicable(f"a Fréchet distance needs at least two real {self.params.reference} records "
+                                f"({len(ref_set)} given)")
         real = context.embed(ref_set.records, emb)
         sets: list[tuple[str, list]] = [("synthetic (kept)", list(inputs.synthetic))]
         if self.params.stages:

@@ -8,6 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from gda_core.components import Params, Table, ValidationResult, Validator
+from gda_core.errors import NotApplicable
 
 if TYPE_CHECKING:
     from gda_core.components import ValidationInputs
@@ -32,7 +33,7 @@ def mmd2(X: np.ndarray, Y: np.ndarray, bandwidth: float | None = None) -> float:
     kxx, kyy, kxy = rbf_kernel(X, X, gamma=gamma), rbf_kernel(Y, Y, gamma=gamma), rbf_kernel(X, Y, gamma=gamma)
     m, n = len(X), len(Y)
     if m < 2 or n < 2:
-        raise ValueError("MMD needs at least two samples on each side")
+        raise NotApplicable("MMD needs at least two samples on each side")
     return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
                  - 2 * kxy.mean())
 
@@ -57,9 +58,14 @@ class MMDValidator(Validator):
                 f"({len(inputs.synthetic)} kept, {len(inputs.train)} real): not measured"])
         fake = context.embed(inputs.synthetic, emb)
         test = context.embed(inputs.test.records, emb)
-        bw = self.params.bandwidth or median_bandwidth(real, test)
-        metrics = {"mmd2": mmd2(real, fake, bw), "mmd2_real_test": mmd2(real, test, bw)}
-        return ValidationResult(metrics=metrics, tables=[Table(
-            "MMD² (RBF kernel) against real train", ["set", "MMD²"],
-            [["synthetic", round(metrics["mmd2"], 5)],
-             ["real test (reference)", round(metrics["mmd2_real_test"], 5)]])])
+        bw = self.params.bandwidth or median_bandwidth(real, test if len(test) > 1 else fake)
+        metrics = {"mmd2": mmd2(real, fake, bw)}
+        rows = [["synthetic", round(metrics["mmd2"], 5)]]
+        notes = []
+        if len(test) > 1:
+            metrics["mmd2_real_test"] = mmd2(real, test, bw)
+            rows.append(["real test (reference)", round(metrics["mmd2_real_test"], 5)])
+        else:
+            notes.append(f"no real-test reference: it needs at least two test samples ({len(test)} given)")
+        return ValidationResult(metrics=metrics, notes=notes, tables=[Table(
+            "MMD² (RBF kernel) against real train", ["set", "MMD²"], rows)])
