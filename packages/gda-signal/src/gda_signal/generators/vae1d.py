@@ -30,7 +30,7 @@ class VAE1DParams(ScalingParams, CheckpointParams, DeviceParams):
                              "up from 0")
     steps: int = Field(2000, gt=0, description="training steps (batches)")
     batch_size: int = Field(32, gt=0, description="training batch size")
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate")
+    lr: float = Field(3e-3, gt=0, description="AdamW learning rate")
     prior: Literal["standard", "fitted"] = Field(
         "fitted", description="where codes are drawn: N(0, I), or a per-class diagonal Gaussian mixture fitted "
         "to the training series' posterior means (ex-post density estimation)", json_schema_extra=SAMPLING)
