@@ -362,8 +362,7 @@ def _validator(draw, name: str) -> dict:
         p = {"bandwidth": draw(st.sampled_from([None, 0.5]))}
     elif name == "core.memorization":
         p = {"spaces": draw(st.sampled_from([["embedder"], ["raw"], ["embedder", "raw"], ["raw", "embedder"]])),
-             "quantile": draw(st.sampled_from([0.01, 0.05, 0.3])),
-             "calibration": draw(st.sampled_from(["auto", "leave-one-out", "pool"]))}
+             "quantile": draw(st.sampled_from([0.01, 0.05, 0.3]))}
     elif name == "core.projection":
         p = {"methods": draw(st.sampled_from([["pca"], ["tsne"], ["pca", "tsne"]]))}
     return {"name": name, "params": p}

@@ -50,7 +50,6 @@ def test_near_copy_selector_drops_planted_copies_and_keeps_fresh_samples():
     keep = run_selector(sel, train, ctx, copies_ + new)
     assert not keep[: len(copies_)].any()
     assert keep[len(copies_):].mean() >= 1 - 2 * Q
-    assert sel.calibrated_on_ == "leave-one-out"
 
 
 def test_near_copy_threshold_comes_from_training_data_not_test_records():
@@ -64,23 +63,34 @@ def test_near_copy_threshold_comes_from_training_data_not_test_records():
     assert taus[0] == taus[1] == pytest.approx(expected)
 
 
-def test_near_copy_selector_calibrates_on_an_unused_pool_and_guards_a_used_one():
+def test_the_pool_never_sets_tau_and_pool_records_the_generator_learned_from_are_reference():
     train, test = blobs(n_per_class=40, seed=0), blobs(seed=1, prefix="t")
     pool = as_pool(blobs(n_per_class=60, seed=4, prefix="p"))
     ctx = context(train, test)
-    ctx.pool = pool
+    X = np.stack([r.data for r in train])
     sel = host.get("selectors", "core.near-copy").from_params({})
     sel.fit(train, ctx)
-    assert sel.calibrated_on_ == "pool"
-    # a generator that trained on the pool too: its copies of pool records are dropped as well
+    alone = sel.tau_
+    ctx.pool = pool  # an unused pool changes nothing: training data alone sets tau
+    sel.fit(train, ctx)
+    assert sel.tau_ == alone == pytest.approx(np.quantile(leave_one_out_distances(X, 1), Q))
+    # a generator that trained on the pool too: its copies of pool records are near-copies as well,
+    # and tau is the leave-one-out quantile over everything it learned from
     ctx.generator_train = Dataset([*train.records, *pool.records])
     pool_copies = synthetic(np.stack([r.data for r in pool]) + 1e-3, [0] * len(pool), prefix="pc")
     keep = run_selector(sel, train, ctx, pool_copies + fresh(100, seed=8))
-    assert sel.calibrated_on_ == "leave-one-out"
+    both = np.stack([r.data for r in ctx.generator_train])
+    assert sel.tau_ == pytest.approx(np.quantile(leave_one_out_distances(both, 1), Q))
     assert not keep[: len(pool)].any() and keep[len(pool):].mean() >= 1 - 2 * Q
-    forced = host.get("selectors", "core.near-copy").from_params({"calibration": "pool"})
-    with pytest.raises(ConfigError, match="calibration='pool'"):
-        forced.fit(train, ctx)
+
+
+def test_the_retired_calibration_parameter_reads_old_configs_and_refuses_pool():
+    for kind, name in (("selectors", "core.near-copy"), ("validators", "core.memorization")):
+        for old in ("auto", "leave-one-out"):  # configs and run folders written before: same meaning now
+            comp = host.get(kind, name).from_params({"calibration": old})
+            assert "calibration" not in comp.params.model_dump()
+        with pytest.raises(ConfigError, match="calibration='pool' is retired"):
+            resolve(small_config(**{kind: [{"name": name, "params": {"calibration": "pool"}}]}))
 
 
 def test_near_copy_selector_refuses_raw_space_for_texts():
@@ -230,42 +240,41 @@ def test_a_single_training_record_cannot_calibrate_leave_one_out():
         sel.fit(train, context(train))
 
 
-def test_memorization_calibrates_like_the_selector():
+def test_memorization_the_selector_and_the_bench_count_the_same_near_copies():
+    """One definition: the selector drops exactly the samples the validator and the bench count,
+    with the same tau, whatever pool the data set offers."""
+    from gda_core.bench.fidelity import fidelity
+
     train, test = blobs(n_per_class=15, seed=0), blobs(n_per_class=100, seed=1, prefix="t")
-    pool = as_pool(blobs(n_per_class=100, seed=4, prefix="p"))
     ctx = context(train, test)
-    ctx.pool = pool
+    ctx.pool = as_pool(blobs(n_per_class=100, seed=4, prefix="p"))
     gen = planted(train) + fresh(50, seed=7)
     sel = host.get("selectors", "core.near-copy").from_params({})
-    kept = [r for r, k in zip(gen, run_selector(sel, train, ctx, gen)) if k]
+    keep = run_selector(sel, train, ctx, gen)
+    kept = [r for r, k in zip(gen, keep) if k]
     res = _evaluate(train, test, [("generated", gen), ("after core.near-copy", kept)], ctx)
-    assert res.metrics["near_copy_threshold"] == pytest.approx(sel.tau_)
-    assert res.metrics["near_copy_share"] == 0.0 and res.metrics["near_copy_share_generated"] > 0.2
-    assert "unused pool" in res.tables[0].title
-    loo = _evaluate(train, test, [("generated", gen)], ctx, calibration="leave-one-out")
-    assert "leave-one-out" in loo.tables[0].title
+    m = res.metrics
+    assert m["near_copy_threshold"] == pytest.approx(sel.tau_)
+    assert m["near_copy_share"] == 0.0 and m["near_copy_share_generated"] == pytest.approx(1 - keep.mean())
+    assert "leave-one-out" in res.tables[0].title and "pool" not in res.tables[0].title
+    feats = ctx.embed
+    bench = fidelity(feats(train.records, None), feats(test.records, None), feats(gen, None))
+    assert bench["near_copy_share"] == pytest.approx(m["near_copy_share_generated"])
+    assert bench["near_copy_share_real"] == pytest.approx(m["near_copy_share_real"])
 
 
-def test_a_handful_of_pool_records_does_not_set_tau_and_a_small_count_is_said():
+def test_a_small_reference_says_tau_is_rough_and_a_pool_does_not_change_it():
     from gda_core.near_copies import MIN_CALIBRATION
 
-    train, test = blobs(n_per_class=40, seed=0), blobs(seed=1, prefix="t")
-    ctx = context(train, test)
-    ctx.pool = as_pool(blobs(n_per_class=3, seed=4, prefix="p"))  # 6 rows with an empty label, say
-    sel = host.get("selectors", "core.near-copy").from_params({})
-    sel.fit(train, ctx)
-    X = np.stack([np.asarray(r.data, dtype=float) for r in train])
-    assert sel.calibrated_on_ == "leave-one-out"
-    assert sel.tau_ == pytest.approx(np.quantile(leave_one_out_distances(X, 1), Q))
-    res = _evaluate(train, test, [("generated", fresh(20, seed=7))], ctx)
-    assert any("pool's 6 record(s) are too few to calibrate tau" in n for n in res.notes)
-    assert not any("only" in n for n in res.notes)  # 80 leave-one-out distances: firm
-    small = blobs(n_per_class=4, seed=0)  # 8 training records, no pool: a rough tau, and the report says so
+    test = blobs(seed=1, prefix="t")
+    small = blobs(n_per_class=4, seed=0)  # 8 training records: a rough tau, and the report says so
     res = _evaluate(small, test, [("generated", fresh(20, seed=7))], context(small, test))
     assert any(f"quantile of only 8 real distances (leave-one-out): with fewer than {MIN_CALIBRATION}" in n
                for n in res.notes)
-    ctx = context(small, test)  # a pool as large as the reference does calibrate, with the count said
-    ctx.pool = as_pool(blobs(n_per_class=5, seed=4, prefix="p"))
-    res = _evaluate(small, test, [("generated", fresh(20, seed=7))], ctx)
-    assert "unused pool" in res.tables[0].title
-    assert any("only 10 real distances (pool)" in n for n in res.notes)
+    ctx = context(small, test)
+    ctx.pool = as_pool(blobs(n_per_class=50, seed=4, prefix="p"))
+    pooled = _evaluate(small, test, [("generated", fresh(20, seed=7))], ctx)
+    assert pooled.metrics["near_copy_threshold"] == res.metrics["near_copy_threshold"]
+    big = blobs(n_per_class=40, seed=0)
+    assert not any("only" in n for n in _evaluate(big, test, [("generated", fresh(20, seed=7))],
+                                                  context(big, test)).notes)

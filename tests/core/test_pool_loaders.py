@@ -79,7 +79,7 @@ def test_the_report_says_an_empty_label_pool_exists_and_which_strategies_use_it(
     md = (tmp_path / "plain" / "report.md").read_text()
     assert ("unlabelled pool: 6 records, unused: strategy `core.train` does not learn from it (strategies that "
             "do: `core.pretrain-finetune`, `core.pseudo-label`") in md
-    assert "pool's 6 record(s) are too few to calibrate tau" in md  # 6 rows did not set tau alone
+    assert "quantile of their leave-one-out distances" in md  # training data sets tau, never the pool
     gda_core.run(small_config(dataset=data, strategy="core.pseudo-label", validators=["core.memorization"]),
                  tmp_path / "pseudo", quiet=True)
     assert ("unlabelled pool: 6 records, which strategy `core.pseudo-label` learnt from"

@@ -1,31 +1,40 @@
-"""Near-copies of the generator's training data: the measure behind ``core.memorization`` and
-the ``core.near-copy`` selector.
+"""Near-copies of the generator's training data: the one measure behind ``core.memorization``,
+the ``core.near-copy`` selector and ``gda bench``'s near-copy columns.
 
-A synthetic sample is a *near-copy* when its nearest-neighbour distance to the real records the
-generator trained on (the *reference*) is below a threshold ``tau``. ``tau`` is calibrated on
-real data only, so that real samples the generator never saw pass: the ``q``-quantile of the
-reference's leave-one-out nearest-neighbour distances (each real record against the others), or
-of an unused pool's distances to the reference. Test records never calibrate anything. A quantile
-of a handful of distances is rough: ``calibration: auto`` takes the pool only when it holds at
-least :data:`MIN_CALIBRATION` records or as many as the reference, and :func:`calibration_notes`
-says so whenever fewer than :data:`MIN_CALIBRATION` distances set ``tau``.
+Definition (the only one GDA uses): the *reference* is every real record the generator learned
+from, ``context.generator_train`` (the labelled training records, plus the pool records a
+strategy trained on, such as the pseudo-labelled pool of ``core.pseudo-label``), else
+``context.train``. A sample is a *near-copy* when its nearest-neighbour distance to the reference
+is below ``tau``, the ``quantile`` (default :data:`QUANTILE`, 0.05) of the reference's own
+leave-one-out nearest-neighbour distances (each reference record against the others): training
+data alone sets ``tau``, never test records and never the pool. So a sample closer to a training
+record than 95% of training records are to each other counts; held-out real data measured the
+same way shows what an honest generator would (its share is the floor to compare with, often
+above ``quantile`` when the reference is small: leave-one-out distances of a few records come
+in mutual-neighbour pairs). :class:`NearCopyMeasure` holds the criterion; the selector drops
+exactly the samples the validator and the bench count, so a kept set after ``core.near-copy``
+holds none by construction (reports mark that share "filtered by that criterion" and headline the
+generated set's share, before selection).
 
-The reference is ``context.generator_train`` when the strategy set it (a strategy that trains on
-the training records plus the unlabelled pool sets it to both), else ``context.train``. The
-pipeline saves its record ids next to the fitted generator, so a resumed run or a later
-``gda select`` / ``gda validate`` measures against the same records.
+A quantile of a handful of distances is rough: :func:`calibration_notes` says so whenever fewer
+than :data:`MIN_CALIBRATION` reference records set ``tau``.
+
+The pipeline saves the reference's record ids next to the fitted generator, so a resumed run or a
+later ``gda select`` / ``gda validate`` measures against the same records.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, model_validator
 
-from .errors import NotApplicable, RunFolderError
+from .errors import DataError, RunFolderError
 from .neighbors import leave_one_out_distances, nearest_distances
 from .records import Dataset, Record
 
@@ -35,9 +44,11 @@ if TYPE_CHECKING:
 Space = Literal["embedder", "raw"]
 TRAINED_ON_FILE = "trained_on.json"
 """File in the run's ``model/`` folder listing the ids of the records the generator trained on."""
+QUANTILE = 0.05
+"""The default quantile of the reference's leave-one-out distances that is ``tau``."""
 MIN_CALIBRATION = 20
-"""Fewest real distances that set ``tau`` firmly: the default 0.05 quantile of fewer than 20 is
-decided by the smallest one or two. Below it, :func:`calibration_notes` says how few there were."""
+"""Fewest reference records that set ``tau`` firmly: the default 0.05 quantile of fewer than 20
+distances is decided by the smallest one or two. Below it, :func:`calibration_notes` says how few there were."""
 
 
 def generator_reference(context: RunContext) -> Dataset:
@@ -73,77 +84,81 @@ def nn_distances(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return nearest_distances(query, reference, 1)[0][:, 0]
 
 
-def near_copy_threshold(reference: np.ndarray, quantile: float, calibration: np.ndarray | None = None,
-                        loo: np.ndarray | None = None) -> float:
-    """``tau``: the ``quantile`` of real-to-reference nearest-neighbour distances.
-
-    With ``calibration`` (real records the generator did not train on, such as an unused pool),
-    their distances to ``reference``; without, the reference's leave-one-out distances (``loo``
-    when the caller already has them).
-    """
-    if calibration is not None and len(calibration):
-        d = nn_distances(calibration, reference)
-    elif len(reference) < 2:
-        raise NotApplicable(f"near-copy threshold: the generator trained on {len(reference)} record(s); leave-one-out "
-                        "calibration needs at least two (or an unlabelled pool the generator did not train on)")
-    else:
-        d = leave_one_out_distances(reference, 1) if loo is None else loo
+def near_copy_threshold(reference: np.ndarray, quantile: float = QUANTILE, loo: np.ndarray | None = None) -> float:
+    """``tau``: the ``quantile`` of the reference's leave-one-out nearest-neighbour distances
+    (``loo`` when the caller already has them)."""
+    if len(reference) < 2:
+        raise DataError(f"near-copy threshold: the generator trained on {len(reference)} record(s); the "
+                        "leave-one-out distances that set tau need at least two")
+    d = leave_one_out_distances(reference, 1) if loo is None else loo
     return float(np.quantile(d, quantile))
 
 
-Calibration = Literal["auto", "leave-one-out", "pool"]
-CALIBRATION_HELP = ("real distances that set tau: leave-one-out within the training data, or the unlabelled "
-                    "pool's distances to it (only when the generator did not train on the pool); auto: the pool "
-                    "when it qualifies, else leave-one-out")
+@dataclasses.dataclass
+class NearCopyMeasure:
+    """The near-copy criterion for one reference (features of the records the generator trained
+    on): ``tau`` from the reference's leave-one-out distances; a sample closer than ``tau`` to a
+    reference row is a near-copy. ``core.memorization``, ``core.near-copy`` and ``gda bench`` all
+    count with it."""
+
+    reference: np.ndarray
+    quantile: float
+    loo: np.ndarray
+    """Each reference row's distance to its nearest other row (what set ``tau``)."""
+    tau: float
+
+    @classmethod
+    def fit(cls, reference: np.ndarray, quantile: float = QUANTILE) -> NearCopyMeasure:
+        """The criterion for ``reference`` features (at least two rows; a one-line
+        :class:`DataError` otherwise)."""
+        reference = np.asarray(reference)
+        if len(reference) < 2:
+            near_copy_threshold(reference, quantile)  # raises, naming the count
+        loo = leave_one_out_distances(reference, 1)
+        return cls(reference, quantile, loo, near_copy_threshold(reference, quantile, loo))
+
+    def distances(self, samples: np.ndarray) -> np.ndarray:
+        """Each sample's distance to its nearest reference row."""
+        return nn_distances(np.asarray(samples), self.reference)
+
+    def is_copy(self, distances: np.ndarray) -> np.ndarray:
+        """Which of these nearest-reference distances mark near-copies (below ``tau``)."""
+        return np.asarray(distances, dtype=float) < self.tau
+
+    def share(self, distances: np.ndarray, empty: float = float("nan")) -> float:
+        """Share of near-copies among samples at these distances (``empty`` when there are none)."""
+        d = np.asarray(distances, dtype=float)
+        return float(np.mean(self.is_copy(d))) if len(d) else empty
+
+    def notes(self) -> list[str]:
+        """What a report should say about ``tau`` (set by fewer than :data:`MIN_CALIBRATION` distances)."""
+        return calibration_notes(len(self.reference), self.quantile)
 
 
-def calibrate(reference: np.ndarray, context: RunContext, quantile: float, mode: Calibration, space: Space,
-              embedder: str | None = None, *, who: str = "near-copy", loo: np.ndarray | None = None
-              ) -> tuple[float, str]:
-    """``(tau, how)``: the threshold for ``reference`` features and which real distances set it
-    (``"pool"`` or ``"leave-one-out"``). Test records never take part."""
-    from .errors import ConfigError
-
-    use_pool = mode == "pool" or (mode == "auto" and pool_calibrates(context, len(reference)))
-    if use_pool and not pool_is_unused(context):
-        raise ConfigError(f"{who}: calibration='pool' needs an unlabelled pool the generator did not train on; "
-                          "use calibration: leave-one-out")
-    calibration = features(context.pool.records, context, space, embedder) if use_pool else None
-    how = "pool" if use_pool else "leave-one-out"
-    return near_copy_threshold(reference, quantile, calibration, loo), how
+def calibration_notes(n_reference: int, quantile: float = QUANTILE) -> list[str]:
+    """A note when fewer than :data:`MIN_CALIBRATION` leave-one-out distances set ``tau``."""
+    if n_reference < MIN_CALIBRATION:
+        return [f"tau is the {quantile:g} quantile of only {n_reference} real distances (leave-one-out): with "
+                f"fewer than {MIN_CALIBRATION} it is rough, set by the smallest one or two"]
+    return []
 
 
-def pool_calibrates(context: RunContext, n_reference: int) -> bool:
-    """Whether ``calibration: auto`` takes the pool: it is unused, and it holds at least
-    :data:`MIN_CALIBRATION` records or as many as the reference (a pool of 6 beside 100 training
-    records would set ``tau`` from 6 distances; leave-one-out gives 100)."""
-    return pool_is_unused(context) and len(context.pool) >= min(MIN_CALIBRATION, n_reference)
+class RetiredCalibration(BaseModel):
+    """Mix-in for the ``Params`` of near-copy components: reads the retired ``calibration``
+    parameter of older configs and run folders (``auto`` and ``leave-one-out`` mean today's only
+    definition and are dropped; ``pool`` is refused with the reason)."""
 
-
-def calibration_notes(context: RunContext, how: str, n_reference: int, quantile: float,
-                      mode: Calibration = "auto") -> list[str]:
-    """What a report should say about how ``tau`` was calibrated: a pool too small to calibrate
-    (``auto`` passed it over), and a ``tau`` set by fewer than :data:`MIN_CALIBRATION` distances."""
-    notes = []
-    pool = getattr(context, "pool", None)
-    if mode == "auto" and how != "pool" and pool_is_unused(context):
-        notes.append(f"the unlabelled pool's {len(pool)} record(s) are too few to calibrate tau (fewer than "
-                     f"{MIN_CALIBRATION} and than the {n_reference} training records): the training records' "
-                     "leave-one-out distances set it")
-    n = len(pool) if how == "pool" else n_reference
-    if n < MIN_CALIBRATION:
-        notes.append(f"tau is the {quantile:g} quantile of only {n} real distances ({how}): with fewer than "
-                     f"{MIN_CALIBRATION} it is rough, set by the smallest one or two")
-    return notes
-
-
-def pool_is_unused(context: RunContext) -> bool:
-    """True when the run has a pool and none of its records is in the generator's training data."""
-    pool = getattr(context, "pool", None)
-    if pool is None or len(pool) == 0:
-        return False
-    ref_ids = {r.id for r in generator_reference(context).records}
-    return not any(r.id in ref_ids for r in pool.records)
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_calibration(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "calibration" in data:
+            data = dict(data)
+            value = data.pop("calibration")
+            if value not in ("auto", "leave-one-out"):
+                raise ValueError(f"calibration={value!r} is retired: tau is always the quantile of the training "
+                                 "data's leave-one-out distances (one near-copy definition; docs/core.md); "
+                                 "remove the calibration parameter")
+        return data
 
 
 def save_trained_on(folder: Path, context: RunContext) -> None:

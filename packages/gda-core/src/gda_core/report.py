@@ -64,27 +64,38 @@ def _per_class(records: list[Record]) -> str:
 
 
 def headline(result: RunResult) -> list[Block]:
-    """The near-copy share (kept vs held-out real), PRDC and Fréchet distance, the pool stage's
-    rows (:func:`pool_rows`), and the copy warning."""
+    """The near-copy share of the generated set (before selection) beside held-out real data's
+    and the kept set's (marked filtered when ``core.near-copy`` ran), PRDC and Fréchet distance,
+    the pool stage's rows (:func:`pool_rows`), and the copy warning."""
     blocks: list[Block] = []
     mem = result.results.get("core.memorization")
     m = mem.metrics if mem is not None else {}
     rows: list[list[str]] = []
     if "near_copy_share" in m:
         kept, real = m["near_copy_share"], m.get("near_copy_share_real", float("nan"))
+        generated = m.get("near_copy_share_generated")
         if kept > real + COPY_MARGIN:
             blocks.append(("warn", f"The kept synthetic set is more copy-like than real data: {_pct(kept)} of "
                                    f"kept samples are near-copies of the generator's training data, against "
                                    f"{_pct(real)} of held-out real samples: the generator may be copying its "
                                    "training data; see `core.memorization` below."))
+        elif generated is not None and generated > real + COPY_MARGIN:
+            blocks.append(("warn", f"The generator copies: {_pct(generated)} of the generated samples (before "
+                                   f"selection) are near-copies of its training data, against {_pct(real)} of "
+                                   f"held-out real samples; selection kept {_pct(kept)} near-copies. See "
+                                   "`core.memorization` below."))
         tau = m.get("near_copy_threshold")
         below = "distance to the nearest training record below tau" + (f" = {tau:.4g}" if tau is not None else "")
-        rows.append(["near-copy share, kept synthetic", _pct(kept), below])
-        if "near_copy_share_generated" in m:
-            rows.append(["near-copy share, generated (before selection)", _pct(m["near_copy_share_generated"]),
-                         "what the generator made, before any selector dropped copies"])
+        if generated is not None:
+            rows.append(["near-copy share, generated (before selection)", _pct(generated),
+                         f"what the generator made, before any selector ({below})"])
         rows.append(["near-copy share, held-out real", _pct(real), "the same share for real samples the "
                      "generator never saw (what an honest generator shows)"])
+        filtered = any((s.get("name") if isinstance(s, dict) else s) == "core.near-copy"
+                       for s in result.config.get("selectors", []))
+        rows.append(["near-copy share, kept synthetic", _pct(kept),
+                     "after selection: filtered by that criterion (core.near-copy drops exactly these), so 0 by "
+                     "construction" if filtered else f"after selection ({below})"])
     for name, res in result.results.items():
         if all(k in res.metrics for k in PRDC):
             rows += [[f"{k} ({name})", _fmt(res.metrics[k]), "fidelity" if k in ("precision", "density")

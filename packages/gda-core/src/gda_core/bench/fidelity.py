@@ -1,4 +1,9 @@
-"""Per-cell fidelity numbers: near-copy shares, PRDC and a Fréchet distance on features."""
+"""Per-cell fidelity numbers: near-copy shares, PRDC and a Fréchet distance on features.
+
+Near-copies are counted with :class:`gda_core.near_copies.NearCopyMeasure`, the one definition
+``core.memorization`` and ``core.near-copy`` use (reference: what the generator learned from;
+``tau``: the quantile of the reference's leave-one-out distances).
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,24 @@ import math
 
 import numpy as np
 
-from ..neighbors import nearest_distances
+from ..near_copies import QUANTILE, NearCopyMeasure
 
-COPY_QUANTILE = 0.05
-"""A sample is a near-copy when it sits closer to its nearest training sample than this
-quantile of the training samples' own leave-one-out nearest-neighbour distances."""
+COPY_QUANTILE = QUANTILE
+"""The quantile of the reference's leave-one-out distances that is the near-copy threshold."""
 
 
 def copy_threshold(train: np.ndarray, quantile: float = COPY_QUANTILE) -> float:
-    """The near-copy distance, calibrated on the training set alone (leave-one-out), as
-    ``core.memorization`` and ``core.near-copy`` calibrate it (:mod:`gda_core.near_copies`)."""
-    from ..near_copies import near_copy_threshold
-
-    return near_copy_threshold(train, quantile)
+    """The near-copy distance for reference features ``train`` (:class:`NearCopyMeasure`'s ``tau``)."""
+    return NearCopyMeasure.fit(train, quantile).tau
 
 
 def near_copy_share(samples: np.ndarray, train: np.ndarray, threshold: float) -> float:
     """Share of ``samples`` closer than ``threshold`` to a training sample (NaN when empty)."""
     if len(samples) == 0:
         return math.nan
-    d, _ = nearest_distances(samples, train, 1)
-    return float(np.mean(d[:, 0] < threshold))
+    from ..near_copies import nn_distances
+
+    return float(np.mean(nn_distances(samples, train) < threshold))
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -39,13 +41,16 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_distance(a, b)
 
 
-def fidelity(train: np.ndarray, test: np.ndarray, samples: np.ndarray, threshold: float) -> dict[str, float]:
-    """Near-copy share of ``samples`` and of held-out real ``test``, PRDC of ``samples`` against
-    ``train``, and Fréchet distances of ``samples`` and of ``test`` to ``train``."""
+def fidelity(train: np.ndarray, test: np.ndarray, samples: np.ndarray,
+             measure: NearCopyMeasure | None = None) -> dict[str, float]:
+    """Near-copy share of ``samples`` and of held-out real ``test`` against the reference
+    ``train`` (``measure``: its :class:`NearCopyMeasure`, when the caller has it), PRDC of
+    ``samples`` against ``train``, and Fréchet distances of ``samples`` and of ``test`` to ``train``."""
     from ..builtin.validators.prdc import prdc
 
-    out = {"near_copy_share": near_copy_share(samples, train, threshold),
-           "near_copy_share_real": near_copy_share(test, train, threshold),
+    measure = measure or NearCopyMeasure.fit(train)
+    out = {"near_copy_share": measure.share(measure.distances(samples)) if len(samples) else math.nan,
+           "near_copy_share_real": measure.share(measure.distances(test)),
            "frechet_real": frechet(test, train)}
     if len(samples) >= 2 and len(train) >= 2:
         out.update(prdc(train, samples, 5))

@@ -32,7 +32,7 @@ from ..config import apply_overrides
 from ..errors import GDAError
 from ..host import host
 from ..records import Record
-from .fidelity import copy_threshold, fidelity
+from .fidelity import fidelity
 from .suite import Method, Suite
 
 if TYPE_CHECKING:
@@ -388,11 +388,11 @@ class SuiteRunner:
             self.skipped.append(Skipped(self.suite.name, what, why))
 
     def _score(self, ctx, sets, seed: int, cost: dict[str, float], ratio: float | None = None) -> list[dict[str, Any]]:
-        from ..near_copies import generator_reference
+        from ..near_copies import NearCopyMeasure, generator_reference
 
         train, test = ctx.train, ctx.test
         feats_test = ctx.embed(test.records, self.suite.features)
-        refs: dict[int, tuple[np.ndarray, float]] = {}
+        refs: dict[int, tuple[np.ndarray, Any]] = {}
         fid: dict[str, dict[str, float]] = {}
         for m, label, recs, _extra in sets:
             # copies are measured against the real records the generator trained on (train + pool
@@ -400,10 +400,10 @@ class SuiteRunner:
             ref = generator_reference(ctx) if m.kind == "generative" else train
             if id(ref) not in refs:
                 feats = ctx.embed(ref.records, self.suite.features)
-                refs[id(ref)] = (feats, copy_threshold(feats))
-            feats_ref, threshold = refs[id(ref)]
+                refs[id(ref)] = (feats, NearCopyMeasure.fit(feats))
+            feats_ref, measure = refs[id(ref)]
             fake = ctx.embed(recs, self.suite.features) if recs else np.zeros((0, feats_ref.shape[1]))
-            fid[label] = fidelity(feats_ref, feats_test, fake, threshold)
+            fid[label] = fidelity(feats_ref, feats_test, fake, measure)
         split = split_digest(train, test)
         rows = []
         for dm in self.downstream:

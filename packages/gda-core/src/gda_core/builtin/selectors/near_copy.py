@@ -1,5 +1,5 @@
-"""Near-copy selection: drop synthetic samples that sit closer to the generator's training data
-than real samples new to the generator would."""
+"""Near-copy selection: drop the synthetic samples that ``core.memorization`` and ``gda bench``
+count as near-copies of the generator's training data (:mod:`gda_core.near_copies`, one definition)."""
 
 from __future__ import annotations
 
@@ -19,22 +19,20 @@ if TYPE_CHECKING:
     from gda_core.records import Dataset, Record
 
 
-class NearCopyParams(Params):
-    quantile: float = Field(0.05, gt=0, lt=0.5, description="tau is this quantile of real samples' nearest-"
-                            "neighbour distances to the training data: about this share of new real samples "
-                            "would be dropped")
+class NearCopyParams(Params, near_copies.RetiredCalibration):
+    quantile: float = Field(near_copies.QUANTILE, gt=0, lt=0.5, description="tau is this quantile of the "
+                            "training data's leave-one-out nearest-neighbour distances")
     space: Literal["embedder", "raw"] = Field("embedder", description="measure distances on the run "
                                               "embedder's features or on raw samples (flattened arrays)")
-    calibration: near_copies.Calibration = Field("auto", description=near_copies.CALIBRATION_HELP)
     embedder: str | None = Field(None, description="features from this embedder (default: the run's)")
 
 
 class NearCopySelector(Selector):
     """Drops synthetic samples whose nearest-neighbour distance to the real data the generator
     trained on (``context.generator_train``: train, plus the pool when the strategy used it) is
-    below ``tau``. ``tau`` comes from real data only, never from test records: the ``quantile`` of
-    the training data's leave-one-out distances, or of an unused pool's distances to it. The score
-    is that nearest-neighbour distance (higher is more novel)."""
+    below ``tau``, the ``quantile`` of that data's leave-one-out distances (never test records, never
+    the pool): exactly the samples ``core.memorization`` counts as near-copies. The score is that
+    nearest-neighbour distance (higher is more novel)."""
 
     Params = NearCopyParams
 
@@ -42,15 +40,15 @@ class NearCopySelector(Selector):
         p = self.params
         reference = near_copies.generator_reference(context)
         try:
-            self.reference_ = near_copies.features(reference.records, context, p.space, p.embedder)
+            feats = near_copies.features(reference.records, context, p.space, p.embedder)
         except ValueError as exc:
             raise ConfigError(f"core.near-copy: space={p.space!r}: {exc}") from exc
-        self.tau_, self.calibrated_on_ = near_copies.calibrate(self.reference_, context, p.quantile, p.calibration,
-                                                          p.space, p.embedder, who="core.near-copy")
+        self.measure_ = near_copies.NearCopyMeasure.fit(feats, p.quantile)
+        self.tau_ = self.measure_.tau
 
     def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         feats = near_copies.features(synthetic, context, self.params.space, self.params.embedder)
-        return near_copies.nn_distances(feats, self.reference_)
+        return self.measure_.distances(feats)
 
     def select(self, scores: np.ndarray, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
-        return np.asarray(scores, dtype=float) >= self.tau_
+        return ~self.measure_.is_copy(scores)

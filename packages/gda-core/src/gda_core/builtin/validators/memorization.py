@@ -2,14 +2,12 @@
 trained on, beside the same share for held-out real samples. Every run measures it (the
 pipeline adds ``core.memorization`` to a config that lists no such validator).
 
-Definition (:mod:`gda_core.near_copies`): the *reference* is the real data the generator trained on
-(``context.generator_train``: the training records, plus pool records when the strategy trained
-on the pool). A sample is a near-copy when its nearest-neighbour distance to the reference is
-below ``tau``, the ``quantile`` (default 0.05) of real samples' nearest-neighbour distances to it:
-the reference's leave-one-out distances, or, with ``calibration: auto`` (the default, as in the
-``core.near-copy`` selector) and an unlabelled pool the generator did not train on, the pool's
-distances (real samples new to the generator). So about that share of real samples new to the
-generator would count as copies. Test records never set ``tau``.
+Definition (:mod:`gda_core.near_copies`, the one ``core.near-copy`` and ``gda bench`` use): the
+*reference* is the real data the generator trained on (``context.generator_train``: the training
+records, plus pool records when the strategy trained on the pool). A sample is a near-copy when
+its nearest-neighbour distance to the reference is below ``tau``, the ``quantile`` (default 0.05)
+of the reference's leave-one-out nearest-neighbour distances. Training data alone sets ``tau``
+(never test records, never the pool).
 
 Metrics, in the first of ``spaces`` (default: the run embedder's space); each other space adds
 the same names with a ``_<space>`` suffix (``near_copy_share_raw``, ...; where two spaces give the
@@ -69,11 +67,9 @@ def memorized_share(real: np.ndarray, other: np.ndarray, ratio: float, *, real_n
     return float(np.mean(d[:, 0] < ratio * real_nn[idx[:, 0]]))
 
 
-class MemorizationParams(Params):
-    quantile: float = Field(0.05, gt=0, lt=0.5, description="tau is this quantile of real samples' nearest-"
-                            "neighbour distances to the training data (the share of new real samples that "
-                            "would count as copies)")
-    calibration: near_copies.Calibration = Field("auto", description=near_copies.CALIBRATION_HELP)
+class MemorizationParams(Params, near_copies.RetiredCalibration):
+    quantile: float = Field(near_copies.QUANTILE, gt=0, lt=0.5, description="tau is this quantile of the "
+                            "training data's leave-one-out nearest-neighbour distances")
     spaces: list[Literal["embedder", "raw"]] = Field(
         ["embedder", "raw"], min_length=1, description="where distances are measured: the run embedder's "
         "features, raw samples (flattened arrays; skipped for text); the first gives the unsuffixed metrics")
@@ -84,8 +80,8 @@ class MemorizationParams(Params):
 
 class MemorizationValidator(Validator):
     """Share of kept synthetic samples that are near-copies of the generator's training data
-    (distance below a threshold calibrated on real data), beside the share among held-out real
-    samples, with the share at every selection stage."""
+    (distance below the training data's leave-one-out threshold), beside the share among held-out
+    real samples, with the share at every selection stage."""
 
     Params = MemorizationParams
     accepts_empty = True  # with nothing kept, the stage table still shows what selection removed
@@ -114,21 +110,20 @@ class MemorizationValidator(Validator):
                 metrics.update({f"{k}{suffix}": v for k, v in same[1].items()})
                 notes.append(f"near-copies in {space} space: the features of {same[0]} space, so the same numbers")
                 continue
-            real_nn = leave_one_out_distances(ref, 1) if len(ref) > 1 else None  # for tau and memorized_share
-            tau, how = near_copies.calibrate(ref, context, p.quantile, p.calibration, space, p.embedder,
-                                        who="core.memorization", loo=real_nn)
-            for note in near_copies.calibration_notes(context, how, len(ref), p.quantile, p.calibration):
+            measure = near_copies.NearCopyMeasure.fit(ref, p.quantile)  # its loo serves memorized_share too
+            tau, real_nn = measure.tau, measure.loo
+            for note in measure.notes():
                 if note not in notes:  # counts, the same in every space
                     notes.append(note)
-            d_gen = dict(zip((r.id for r in generated), near_copies.nn_distances(gen, ref)))
-            d_test = near_copies.nn_distances(test, ref)
+            d_gen = dict(zip((r.id for r in generated), measure.distances(gen)))
+            d_test = measure.distances(test)
             kept = near_copies.features(inputs.synthetic, context, space, p.embedder)
             near_kept = nearest_distances(kept, ref, 1) if len(kept) else None
             d_kept = near_kept[0][:, 0] if near_kept is not None else np.zeros(0)
             m = {
-                "near_copy_share": _share(d_kept, tau),
-                "near_copy_share_real": _share(d_test, tau),
-                "near_copy_share_generated": _share(np.fromiter(d_gen.values(), float), tau),
+                "near_copy_share": measure.share(d_kept, empty=0.0),
+                "near_copy_share_real": measure.share(d_test, empty=0.0),
+                "near_copy_share_generated": measure.share(np.fromiter(d_gen.values(), float), empty=0.0),
                 "near_copy_threshold": tau,
                 "nn_distance_median": float(np.median(d_kept)) if len(d_kept) else float("nan"),
                 "nn_distance_median_real": float(np.median(d_test)),
@@ -142,12 +137,12 @@ class MemorizationValidator(Validator):
                      _round(m["nn_distance_median_real"])]]
             for name, recs in inputs.stages or [("kept", inputs.synthetic)]:
                 d = np.asarray([d_gen[r.id] for r in recs if r.id in d_gen])
-                rows.append([name, len(recs), round(_share(d, tau), 4),
+                rows.append([name, len(recs), round(measure.share(d, empty=0.0), 4),
                              _round(float(np.median(d))) if len(d) else None])
             tables.append(Table(
                 f"Near-copies of the generator's {_reference_size(reference, context)} "
                 f"({_space_name(space, context, p)}; "
-                f"tau = {tau:.4g}, the {p.quantile:g} quantile of {_calibrated_on(how, context)})",
+                f"tau = {tau:.4g}, the {p.quantile:g} quantile of their leave-one-out distances)",
                 ["set", "n", "near-copy share", "median NN distance"], rows))
             if m["near_copy_share"] > m["near_copy_share_real"] + 0.05:
                 notes.append(f"{space} space: {m['near_copy_share']:.0%} of the kept synthetic samples are "
@@ -164,16 +159,6 @@ def _reference_size(reference, context) -> str:
     if not from_pool:
         return f"{n} training records"
     return f"{n} training records ({n - from_pool} labelled + {from_pool} from the unlabelled pool)"
-
-
-def _calibrated_on(how: str, context) -> str:
-    if how == "pool":
-        return f"the {len(context.pool)} unused pool records' distances to them"
-    return "their leave-one-out distances"
-
-
-def _share(d: np.ndarray, tau: float) -> float:
-    return float(np.mean(d < tau)) if len(d) else 0.0
 
 
 def _round(v: float) -> float:
