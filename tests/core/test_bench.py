@@ -294,7 +294,7 @@ def test_the_cli_writes_csv_markdown_and_a_plot(tmp_path, third_party):
     assert "![tiny](tiny.png)" in md
     assert (tmp_path / "tiny.png").read_bytes()[:4] == b"\x89PNG"
     cell = json.loads((tmp_path / "cells" / "tiny" / "base-seed0.json").read_text())
-    assert cell["key"] and cell["rows"]
+    assert cell["protocol"] and cell["code"]["key"] and cell["rows"]
 
 
 def test_get_suite_returns_the_registered_protocol():
@@ -390,18 +390,23 @@ def test_the_header_names_the_code_a_clone_by_commit_and_always_the_package_vers
     from pathlib import Path
 
     from gda_core.bench import cli as bench_cli
+    from gda_core.bench import code as bench_code
 
+    bench_code.refresh()
     here = bench_cli.code_versions()
     assert f"gda-core {version('gda-core')}" in here["packages"]
-    module = Path(bench_cli.__file__).resolve()
+    module = Path(bench_code.__file__).resolve()
     tracked = subprocess.run(["git", "ls-files", "--error-unmatch", module.name], cwd=module.parent,
                              capture_output=True).returncode == 0  # sources in a clone, not an installed copy
     assert ("commit" in here) == tracked and here.get("commit") != "unknown"
-    outside = tmp_path / "cli.py"  # the same module in a folder no git repository tracks
-    shutil.copy(bench_cli.__file__, outside)
-    monkeypatch.setattr(bench_cli, "__file__", str(outside))
+    outside = tmp_path / "code.py"  # the same module in a folder no git repository tracks
+    shutil.copy(bench_code.__file__, outside)
+    assert bench_code._git_commit(outside) is None
+    monkeypatch.setattr(bench_code, "__file__", str(outside))
+    bench_code.refresh()
     away = bench_cli.code_versions()
     assert "commit" not in away and away["packages"] == here["packages"]
+    bench_code.refresh()
 
 
 # --- generator families and their own ratio sweeps -----------------------------------

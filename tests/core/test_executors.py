@@ -35,21 +35,6 @@ RAY = {"name": "ray", "params": {"num_workers": 2}}
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    before = os.environ.get("RAY_worker_niceness")
-    os.environ["RAY_worker_niceness"] = "0"  # Ray's default +15 starves the workers on a busy machine
-    try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    finally:
-        if before is None:
-            os.environ.pop("RAY_worker_niceness")
-        else:
-            os.environ["RAY_worker_niceness"] = before
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def core_reference(tmp_path_factory):
     """The core run with the local executor: its manifest is the reference."""
     folder = tmp_path_factory.mktemp("core") / "local"

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from gda_core.bench import DownstreamModel, Method, Suite, family_method, standard_methods
+from gda_core.bench import (
+    DownstreamModel,
+    Method,
+    Suite,
+    family_method,
+    selector_method,
+    selector_methods,
+    standard_methods,
+)
 
 M2I = "generators:medical.mask2image"
 MASKS = {"shift": 0.1, "scale": 0.1, "elastic": 1.0}
@@ -63,6 +71,9 @@ def phantoms_suite() -> Suite:
             family_method("gen vae3d", "vae", VAE3D, quick={"channels": [8, 8], "latent_dim": 8}, sweep=False,
                           summary="joint image + label VAE (MONAI VarAutoEncoder), fitted latent prior, "
                           "pool-pretrained"),
+            *selector_methods(confidence=False, dedup={"real_ratio": 0.05, "self_ratio": 0.0}, extra=(
+                selector_method("realism", {"name": "medical.realism", "params": {"keep": 0.75}},
+                                summary="the 75% of pairs whose volume is most similar (MS-SSIM) to a real one"),)),
             self_train=False, family="diffusion",
         ),
         quick=("dataset.params.n_test=6", "dataset.params.n_pool=4", "generator.params.steps=30",

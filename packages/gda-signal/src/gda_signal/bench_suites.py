@@ -12,6 +12,8 @@ from gda_core.bench import (
     family_method,
     near_copy_method,
     pool_methods,
+    selector_method,
+    selector_methods,
     standard_methods,
 )
 
@@ -76,6 +78,9 @@ def _ucr_suite(name: str, dataset: str, k_shot: int, summary: str, steps: int = 
                    overrides=("generator.params.augment=[shift, scale]",),
                    requires=(f"{D1}#augment",), summary="non-leaking shift/scale augmentation in training"),
             *family_methods(timegan_steps, family_sweep),
+            *selector_methods(near_copy={"space": "raw"}, extra=(
+                selector_method("noise filter", "signal.noise-filter",
+                                summary="series rougher or spectrally flatter than their real class dropped"),)),
             family="diffusion",
         ),
         quick=("generator.params.steps=80", "generator.params.base_channels=16", "generator.params.batch_size=16",

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 import os
 
-from gda_core.bench import DownstreamModel, Method, Suite, near_copy_method, standard_methods
+from gda_core.bench import (
+    DownstreamModel,
+    Method,
+    Suite,
+    near_copy_method,
+    selector_method,
+    selector_methods,
+    standard_methods,
+)
 
 OPENAI_URL_ENV = "GDA_BENCH_OPENAI_URL"
 OPENAI_MODEL_ENV = "GDA_BENCH_OPENAI_MODEL"
@@ -72,6 +80,10 @@ def text_suite() -> Suite:
             near_copy_method("[text.format, core.near-copy, {name: core.confidence, "
                              "params: {keep: 0.2, threshold: null}}]"),
             openai_method(),
+            *selector_methods(dedup={"real_ratio": 0.2, "self_ratio": 0.2}, extra=(
+                selector_method("format", "text.format", summary="texts that break a length or format rule dropped"),
+                selector_method("perplexity", {"name": "text.perplexity", "params": {"keep": 0.8}},
+                                summary="the 20% of each class the run's LM finds least likely dropped"))),
         ),
         quick=("strategy.params.scratch.epochs=4", "strategy.params.epochs=2", "generate.per_class=25"),
         quick_ratios=(0.5, 1.0, 2.0),

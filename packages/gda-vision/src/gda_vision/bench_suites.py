@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-from gda_core.bench import Method, Suite, family_method, linear_and_svm, standard_methods
+import os
+
+from gda_core.bench import (
+    Method,
+    Suite,
+    family_method,
+    linear_and_svm,
+    selector_method,
+    selector_methods,
+    standard_methods,
+)
 
 DDPM = "generators:vision.ddpm"
+CLIP_MODEL_ENV = "GDA_BENCH_CLIP_MODEL"
+"""``gda bench digits`` runs the CLIP filter's selector-table row when this names a local CLIP checkpoint
+(transformers ``CLIPModel`` folder; no hub download at run time)."""
+
+
+def clip_method() -> Method:
+    """The CLIP filter alone on the digits generation (the half of each class most similar to
+    "a handwritten digit N"), with the checkpoint at ``$GDA_BENCH_CLIP_MODEL``; listed as not run
+    while it is unset."""
+    params = {"model": os.environ.get(CLIP_MODEL_ENV) or "unset", "prompt": "a handwritten digit {label}",
+              "keep": 0.5}
+    return selector_method("CLIP filter", {"name": "vision.clip-filter", "params": params},
+                           requires=(f"env:{CLIP_MODEL_ENV}",),
+                           summary="the half of each class closest to its class prompt in CLIP space")
 
 GAN = {"name": "vision.gan", "params": {"width": 32, "latent_dim": 64, "train_steps": 1500, "batch_size": 64}}
 VAE = {"name": "vision.vae", "params": {"block_out_channels": [32, 32, 32], "train_steps": 1500, "batch_size": 64,
@@ -73,6 +97,7 @@ def digits_suite() -> Suite:
             Method("gen copy-checkpoint", "generative", stage="both",
                    overrides=("generator.params.checkpoint=copy-share",),
                    requires=(f"{DDPM}#checkpoint",), summary="weights picked by held-out copy share"),
+            *selector_methods(near_copy={"space": "raw"}, extra=(clip_method(),)),
             family="diffusion",
         ),
         quick=("generator.params.train_steps=80", "generator.params.block_out_channels=[16, 32]",

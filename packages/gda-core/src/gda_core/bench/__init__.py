@@ -16,12 +16,17 @@ from .suite import (
     Suite,
     family_method,
     get_suite,
+    keep_sweeps,
     linear_and_svm,
     near_copy_method,
     pool_methods,
+    selector_method,
+    selector_methods,
+    selector_sweep,
     standard_methods,
     suites,
 )
 
-__all__ = ["FAMILIES", "DownstreamModel", "Method", "Suite", "family_method", "get_suite", "linear_and_svm",
-           "near_copy_method", "pool_methods", "standard_methods", "suites"]
+__all__ = ["FAMILIES", "DownstreamModel", "Method", "Suite", "family_method", "get_suite", "keep_sweeps",
+           "linear_and_svm", "near_copy_method", "pool_methods", "selector_method", "selector_methods",
+           "selector_sweep", "standard_methods", "suites"]

@@ -8,47 +8,45 @@ import os
 import platform
 import re
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import RunFolderError
 from ..library_noise import VERBOSE_HELP, silence_libraries
 
-
-def _commit() -> str | None:
-    """The git commit of the running gda_core, when it runs from a clone that tracks this file
-    (a virtual environment inside some other repository is not one); None otherwise."""
-    here = Path(__file__).resolve()
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=here.parent)
-
-    try:
-        if git("ls-files", "--error-unmatch", here.name).returncode != 0:
-            return None
-        out = git("rev-parse", "--short", "HEAD").stdout.strip()
-        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (out + (" (with uncommitted changes)" if dirty else "")) if out else None
+if TYPE_CHECKING:
+    from .runner import BenchRun
 
 
 def code_versions() -> dict[str, str]:
-    """What code made the results: the git commit in a clone, and always the installed version
+    """What code writes the report: the git commit in a clone, and always the installed version
     of every plugin's distribution (``gda-core 0.1.0, gda-vision 0.1.0, ...``)."""
-    from ..host import host
+    from .code import commit, distribution_versions
 
     out = {}
-    commit = _commit()
-    if commit:
-        out["commit"] = commit
-    dists = sorted({f"{p.distribution} {p.version}" for p in host.list_plugins() if p.distribution})
-    out["packages"] = ", ".join(dists) or "unknown"
+    here = commit()
+    if here:
+        out["commit"] = here
+    out["packages"] = distribution_versions()
+    return out
+
+
+def cells_code(run: BenchRun) -> dict[str, str]:
+    """The header's lines on the code that computed the cells (not the report's): their commits
+    and versions, and how many code keys (one per set of packages a cell names)."""
+    codes = list(run.codes.values())
+    if not codes:
+        return {}
+    commits = sorted({c.commit or "not from a clone" for c in codes})
+    versions = sorted({c.versions for c in codes})
+    out = {"cells computed at commit": ", ".join(commits), "cells' versions": " | ".join(versions),
+           "cells' code keys": f"{len(codes)} ({', '.join(sorted(c.key for c in codes))}; one per set of gda "
+                               "packages a cell's config names, results.csv column `code`)"}
     return out
 
 
@@ -122,13 +120,31 @@ def claimed(out: Path) -> Iterator[None]:
               help="run only methods matching this shell pattern (repeatable; real and classical always run)")
 @click.option("--report", "report_only", is_flag=True,
               help="compute nothing: write the results of the finished cells, list the rest")
+@click.option("--allow-mixed-code", is_flag=True,
+              help="read back finished cells whatever code computed them (each row marked by its code key) "
+                   "instead of recomputing them, or, with --report, instead of refusing a mix")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="where cells run: here one after another, or as Ray tasks (pip install 'gda-core[ray]')")
+@click.option("--address", default=None, metavar="ADDR",
+              help="with --executor ray: the cluster to join ('auto', 'ray://host:10001'; default RAY_ADDRESS, "
+                   "else a local Ray instance)")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="with --executor ray: cells in flight at once (default: the cluster's CPUs / --cpus-per-cell)")
+@click.option("--cpus-per-cell", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="with --executor ray: CPUs Ray reserves for each cell")
+@click.option("--gpus-per-cell", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="with --executor ray: GPUs Ray reserves for each cell")
 @click.option("--list", "list_only", is_flag=True, help="list the installed suites and exit")
 def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, output: str | None,
-              quiet: bool, verbose: bool, methods: tuple[str, ...], report_only: bool, list_only: bool) -> None:
+              quiet: bool, verbose: bool, methods: tuple[str, ...], report_only: bool, allow_mixed_code: bool,
+              executor: str, address: str | None, workers: int | None, cpus_per_cell: float,
+              gpus_per_cell: float, list_only: bool) -> None:
     """Run benchmark suites: every method over run seeds, paired intervals, copies, cost, ratio sweep.
 
     With no SUITE, every installed suite runs. Results go to results.csv, results.md and one
     PNG per suite; a killed bench rerun on the same folder continues from its finished cells.
+    A cell is reused only when the code that computed it is this code (the gda packages its
+    config names and the result libraries); --executor ray runs the cells as Ray tasks.
     """
     from .suite import get_suite, suites
 
@@ -147,16 +163,30 @@ def bench_cmd(suite_names: tuple[str, ...], seeds: int | None, quick: bool, outp
     from ..pipeline import expand_user
 
     out = expand_user(output or ("bench-quick" if quick else "bench-results"), "--output")
-    code = code_versions()  # the code that runs, read before it runs (a checkout may move meanwhile)
+    ray = None
+    if executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise click.UsageError("--executor ray needs Ray, which is not installed: pip install 'gda-core[ray]'")
+        from .ray_cells import RayBench
+
+        ray = RayBench(address=address, workers=workers, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell)
+    elif address or workers:
+        raise click.UsageError("--address and --workers are for --executor ray")
+    # the code that writes the report, read before it runs (a checkout may move meanwhile)
+    here = {f"report written at {k}" if k == "commit" else k: v for k, v in code_versions().items()}
     with claimed(out):
         t0, c0 = time.perf_counter(), time.process_time()
         echo = (lambda _msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
         result = run_bench(chosen, out, seeds=seeds, quick=quick, quiet=quiet, echo=echo,
-                           methods=list(methods) or None, compute=not report_only)
+                           methods=list(methods) or None, compute=not report_only,
+                           allow_mixed_code=allow_mixed_code, ray=ray)
         header = {"command": "gda " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "gda bench",
-                  **code, "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-                  "wall time": f"{time.perf_counter() - t0:.0f} s (CPU {time.process_time() - c0:.0f} s; "
-                               f"load average at the end {os.getloadavg()[0]:.1f})", "quick": str(quick)}
+                  **cells_code(result), **here, "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+                  "wall time": f"{time.perf_counter() - t0:.0f} s (CPU {time.process_time() - c0:.0f} s in this "
+                               f"process; load average at the end {os.getloadavg()[0]:.1f})", "quick": str(quick),
+                  "executor": executor + (f" ({len(result.workers)} worker processes)" if ray else "")}
         path = write_report(result, out, header)
     if not quiet:
         click.echo(f"{len(result.rows)} rows; report: {path}")

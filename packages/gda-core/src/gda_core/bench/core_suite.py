@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
-from .suite import Suite, family_method, linear_and_svm, near_copy_method, pool_methods, standard_methods
+from .suite import (
+    Suite,
+    family_method,
+    keep_sweeps,
+    linear_and_svm,
+    near_copy_method,
+    pool_methods,
+    selector_methods,
+    standard_methods,
+)
 
 TABULAR_QUICK = {"epochs": 5, "batch_size": 20, "embedding_dim": 16}
 
@@ -14,7 +23,8 @@ def core_suite() -> Suite:
     units) as the classical baseline, logistic regression and an RBF SVM downstream. The family
     methods replace the mixture by ``core.ctgan`` (GAN) and ``core.tvae`` (VAE), one model per
     class, with the same data, strategy, counts and selectors, each with its own ratio sweep
-    (tables have no diffusion generator in GDA)."""
+    (tables have no diffusion generator in GDA). The selector table: each core selector alone on
+    the mixture's generation, and a sweep of the parameter that decides how much each keeps."""
     return Suite(
         name="core",
         summary="5-shot wine, core.gmm, and the GAN / VAE families (core.ctgan, core.tvae); LR and RBF SVM",
@@ -36,5 +46,6 @@ def core_suite() -> Suite:
             family_method("gen tvae", "vae", {"name": "core.tvae", "params": {"epochs": 300, "batch_size": 100}},
                           quick={**TABULAR_QUICK, "compress_dims": [32], "decompress_dims": [32]},
                           requires=("import:ctgan",), summary="TVAE (SDV ctgan), one per class, 300 epochs"),
+            *selector_methods(), *keep_sweeps(),
             family="gmm"),
     )

@@ -1,5 +1,6 @@
 """Bench output: ``results.csv`` (one row per suite x method x seed x model), ``results.md``
-(tables with paired 95% intervals over run seeds) and one PNG per suite."""
+(tables with paired 95% intervals over run seeds, the near-copy share of the generated set beside
+every gain, the selector table) and PNGs per suite."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import runfolder
-from .runner import FIELDS, BenchRun
+from .runner import FIELDS, BenchRun, mixed_code
+from .selection import COLUMNS as SELECTOR_COLUMNS
+from .selection import plot_selectors, save_png, selector_table
 from .stats import mean_std, paired
 
 
@@ -52,12 +55,34 @@ def references(rows: Sequence[dict[str, Any]]) -> list[str]:
     return ["real", "classical"] + (["self-train"] if "self-train" in present else [])
 
 
-def score_table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+def _main(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the main tables: not the ratio sweep's, not the selector table's."""
+    return [r for r in rows if r["kind"] != "sweep" and not r.get("selector")]
+
+
+def near_copy_cells(mine: Sequence[dict[str, Any]]) -> list[str]:
+    """``generated / held-out`` and the added set's share (``(filtered)`` when ``core.near-copy``
+    chose it: 0 by construction) of one method's rows, means over seeds."""
+    generated, real, added = (_avg(mine, k) for k in ("near_copy_share_generated", "near_copy_share_real",
+                                                       "near_copy_share"))
+    filtered = any(r.get("near_copy_filtered") in (True, "True") for r in mine)
+    if not math.isfinite(generated):
+        return ["", _num(added, 2) if math.isfinite(added) else ""]
+    return [f"{_num(generated, 2)} / {_num(real, 2)}", _num(added, 2) + (" (filtered)" if filtered else "")]
+
+
+NEAR_COPY_COLUMNS = ["near-copy: generated / held-out", "near-copy: added set"]
+
+
+def score_table(rows: Sequence[dict[str, Any]], *, codes: bool = False) -> list[list[str]]:
     """Per method (one suite, one model): mean ± std and paired differences to each of
-    :func:`references` (95% t interval over run seeds, in points), with wins/losses."""
+    :func:`references` (95% t interval over run seeds, in points), with wins/losses, then the
+    near-copy share of the generated set (before selection) beside held-out real data's, and of
+    the set added to the real records (:func:`near_copy_cells`); ``codes``: the code keys of the
+    method's rows (a report over cells of mixed code)."""
     refs = [(_scores(rows, name), name) for name in references(rows)]
     out = []
-    for method in _ordered(r["method"] for r in rows if r["kind"] != "sweep"):
+    for method in _ordered(r["method"] for r in _main(rows)):
         mine = [r for r in rows if r["method"] == method]
         scores = _scores(rows, method)
         m, sd = mean_std(list(scores.values()))
@@ -66,22 +91,28 @@ def score_table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
         for ref, ref_name in refs:
             p = paired(scores, ref) if ref and method != ref_name else None
             cells += [p.text() + (" *" if p.significant else ""), f"{p.wins}/{p.losses}"] if p else ["", ""]
+        cells += near_copy_cells(mine)
+        if codes:
+            cells.append(", ".join(sorted({str(r.get("code") or "none") for r in mine})))
         out.append(cells)
     return out
 
 
 def fidelity_table(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
-    """Per method (one model's rows; these numbers do not depend on the model): near-copy
-    shares, PRDC, Fréchet distance and cost, means over run seeds."""
+    """Per method (one model's rows; these numbers do not depend on the model): near-copy shares
+    (the generated set's, before selection; the added set's; held-out real data's), PRDC, Fréchet
+    distance and cost, means over run seeds."""
     out = []
-    for method in _ordered(r["method"] for r in rows if r["kind"] != "sweep"):
+    for method in _ordered(r["method"] for r in _main(rows)):
         mine = [r for r in rows if r["method"] == method]
 
         def avg(key: str, mine=mine) -> float:
-            vals = [float(r[key]) for r in mine if r.get(key) is not None and math.isfinite(float(r[key]))]
-            return sum(vals) / len(vals) if vals else math.nan
+            return _avg(mine, key)
 
-        out.append([method, _num(avg("near_copy_share"), 2), _num(avg("near_copy_share_real"), 2),
+        filtered = any(r.get("near_copy_filtered") in (True, "True") for r in mine)
+        out.append([method, _num(avg("near_copy_share_generated"), 2),
+                    _num(avg("near_copy_share"), 2) + (" (filtered)" if filtered else ""),
+                    _num(avg("near_copy_share_real"), 2),
                     _num(avg("precision"), 2), _num(avg("recall"), 2), _num(avg("density"), 2),
                     _num(avg("coverage"), 2), f"{_num(avg('frechet'), 2)} ({_num(avg('frechet_real'), 2)})",
                     _num(avg("fit_s"), 1), _num(avg("generate_s"), 1), _num(avg("select_s"), 1),
@@ -167,7 +198,7 @@ def plot_suite(suite: str, rows: Sequence[dict[str, Any]], path: Path) -> bool:
     if not models:
         return False
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
-    methods = [m for m in _ordered(r["method"] for r in rows if r["kind"] != "sweep") if m != "real"]
+    methods = [m for m in _ordered(r["method"] for r in _main(rows)) if m != "real"]
     width = 0.8 / len(models)
     for j, model in enumerate(models):
         mine = [r for r in rows if r["model"] == model]
@@ -207,11 +238,7 @@ def plot_suite(suite: str, rows: Sequence[dict[str, Any]], path: Path) -> bool:
     ax2.set_title(f"{suite}: ratio sweep")
     if ax2.lines:
         ax2.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    runfolder.atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path)
     return True
 
 
@@ -224,8 +251,22 @@ def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
               "(a run seed draws the split, the k shots, the generator's training and sampling, and the "
               "downstream model's initialisation); `[low, high]` is the 95% paired-t interval, `*` marks "
               "an interval that excludes zero (three or more seeds), W/L counts seeds won and lost. "
-              "Near-copy: share of the set closer to a training sample than 95% of training samples are to each other "
-              "(leave-one-out), beside the same share of held-out real data.", ""]
+              "Near-copy (one definition, docs/core.md `core.memorization`): share of a set closer to a record the "
+              "generator learned from than 95% of those records are to each other (leave-one-out). "
+              "`generated / held-out` is the generated set's share before any selection beside held-out real "
+              "data's (the floor an honest generator shows); `added set` is the share of what was added to the "
+              "real records, `(filtered)` when `core.near-copy` chose it (0 by construction: filtered by that "
+              "criterion).", ""]
+    mixed = mixed_code(list(run.codes.values()))
+    if run.codes:
+        parts += ["## Code", "", ("**The cells were computed by different code** (" + "; ".join(mixed) + "): each "
+                  "table row names the code keys of its cells." if mixed else "Every cell was computed by the code "
+                  "below (one key per set of gda packages a cell's config names; `code` in results.csv)."), "",
+                  _md_table(["code key", "commit", "gda packages (source digests)", "versions", "rows"],
+                            [[c.key, c.commit or "not from a clone",
+                              ", ".join(f"{k} {v}" for k, v in sorted(c.packages.items())), c.versions,
+                              str(sum(r.get("code") == c.key for r in run.rows))]
+                             for c in sorted(run.codes.values(), key=lambda c: c.key)]), ""]
     if run.skipped:
         parts += ["## Not run", "", _md_table(["suite", "what", "why"],
                                                 [[s.suite, s.what, s.why] for s in run.skipped]), ""]
@@ -246,12 +287,25 @@ def write_report(run: BenchRun, out: Path, header: dict[str, str]) -> Path:
             columns = ["method", "synthetic", "mean ± std"]
             for name in references(mine):
                 columns += [f"vs {name} [95% CI]", "W/L"]
-            parts += [f"### {model} ({mine[0]['metric']})", "", _md_table(columns, score_table(mine)), ""]
+            columns += NEAR_COPY_COLUMNS + (["code"] if mixed else [])
+            parts += [f"### {model} ({mine[0]['metric']})", "",
+                      _md_table(columns, score_table(mine, codes=bool(mixed))), ""]
         first = [r for r in rows if r["model"] == models[0]]
         parts += ["### Copies, fidelity and cost", "", _md_table(
-            ["method", "near-copy", "held-out real near-copy", "precision", "recall", "density", "coverage",
-             "Fréchet (real floor)", "fit s", "generate s", "select s", "validate s", "samples/s", "peak MB"],
-            fidelity_table(first)), ""]
+            ["method", "near-copy generated", "near-copy added set", "held-out real near-copy", "precision",
+             "recall", "density", "coverage", "Fréchet (real floor)", "fit s", "generate s", "select s",
+             "validate s", "samples/s", "peak MB"], fidelity_table(first)), ""]
+        if any(r.get("selector") for r in rows):
+            parts += ["### Selectors", "", "Each selector alone on the suite's base generation (the same fitted "
+                      "model and generated set), against no selection: share of the generated set kept, the paired "
+                      "gain of real + kept over real + all generated, and the near-copy share before and after "
+                      "(docs/benchmarks.md, \"The selector table\"). The suite's own chain is the last row.", ""]
+            for model in models:
+                parts += [f"{model}:", "", _md_table(SELECTOR_COLUMNS, selector_table(
+                    [r for r in rows if r["model"] == model])), ""]
+            png = out / f"{suite}-selectors.png"
+            if plot_selectors(suite, rows, png):
+                parts += [f"![{suite} selectors]({png.name})", ""]
         if any(r.get("family") for r in rows):
             parts += ["### Generator families", "", "The survey's model-selection question: one method per "
                       "family, trained on the same data by the same strategy (gain of the kept set; precision, "

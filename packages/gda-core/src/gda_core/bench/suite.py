@@ -53,6 +53,9 @@ class Method:
     of this method's own generator (beside the suite's, which sweeps the base generator);
     ``quick`` are overrides added after ``overrides`` under ``--quick`` (tiny settings for a
     method that replaces the suite's generator, whose quick overrides it would otherwise lose).
+    ``selector`` makes the method a row of the selector table: the suite's base generation with
+    only this selection (``overrides`` set ``selectors``; :func:`selector_method`), named by the
+    selector it stands for; methods of one ``selector`` with different settings are its sweep.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Method:
     family: str = ""
     sweep: bool = False
     quick: tuple[str, ...] = ()
+    selector: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -74,8 +78,8 @@ class Method:
         if self.family not in FAMILIES:
             raise ConfigError(f"method {self.name!r}: family {self.family!r} is not one of "
                               f"{', '.join(f for f in FAMILIES if f)}")
-        if (self.family or self.sweep or self.quick) and self.kind != "generative":
-            raise ConfigError(f"method {self.name!r}: family, sweep and quick are for generative methods")
+        if (self.family or self.sweep or self.quick or self.selector) and self.kind != "generative":
+            raise ConfigError(f"method {self.name!r}: family, sweep, quick and selector are for generative methods")
 
     @property
     def variant(self) -> tuple[str, ...]:
@@ -212,3 +216,69 @@ def family_method(name: str, family: str, generator: dict[str, Any], *, quick: d
     return Method(name, "generative", overrides=(ref(generator), *extra), stage="both", family=family,
                   sweep=sweep, quick=quick_ref, requires=(f"generators:{generator['name']}", *requires),
                   summary=summary)
+
+
+def _selector_ref(entry: str | dict[str, Any]) -> dict[str, Any]:
+    return {"name": entry, "params": {}} if isinstance(entry, str) else {"params": {}, **entry}
+
+
+def selector_method(label: str, *chain: str | dict[str, Any], group: str = "", summary: str = "",
+                    requires: tuple[str, ...] = ()) -> Method:
+    """A row of the selector table: the suite's base generation (the same fitted model and the
+    same generated shards: only selection reruns) with ``chain`` as its only selection, usually
+    one selector (``"core.dedup"`` or ``{"name": ..., "params": {...}}``), or one with the
+    selector that scores for it (``core.topk`` ranking by ``core.confidence``). Named
+    ``select <label>``; ``group`` (default ``label``) is the selector it stands for in the table,
+    shared by the settings of a sweep."""
+    import json
+
+    refs = [_selector_ref(e) for e in chain]
+    if not refs:
+        raise ConfigError(f"selector method {label!r}: give at least one selector")
+    needs = tuple(dict.fromkeys(f"selectors:{r['name']}" for r in refs))
+    return Method(f"select {label}", "generative", overrides=(f"selectors={json.dumps(refs, sort_keys=True)}",),
+                  selector=group or label, requires=(*needs, *requires),
+                  summary=summary or f"the base generation selected by {label} alone")
+
+
+def selector_sweep(group: str, selector: str, param: str, values: tuple[float, ...],
+                   params: dict[str, Any] | None = None, *, fmt: str = "{param} {value:g}") -> list[Method]:
+    """One :func:`selector_method` per value of ``selector``'s ``param`` (the parameter that decides
+    how much it keeps), all in ``group``: the selector table's gain against share kept."""
+    return [selector_method(f"{group} {fmt.format(param=param, value=v)}",
+                            {"name": selector, "params": {**(params or {}), param: v}}, group=group,
+                            summary=f"{selector} alone with {param}={v:g}") for v in values]
+
+
+def selector_methods(*, confidence: bool = True, cluster: dict[str, Any] | None = None,
+                     dedup: dict[str, Any] | None = None, near_copy: dict[str, Any] | None = None,
+                     extra: tuple[Method, ...] = ()) -> list[Method]:
+    """The selector table's standard rows: top-k by confidence (half of each class), confidence
+    (threshold 0.5), k-means cluster coverage (half of each class), de-duplication and near-copy
+    (``cluster``, ``dedup``, ``near_copy``: their params, such as ``{"space": "raw"}``), then
+    ``extra`` (the modality's own selectors). ``confidence`` False leaves out the two that need a
+    class-probability model (segmentation masks have none)."""
+    out = []
+    if confidence:
+        out += [selector_method("top-k", {"name": "core.confidence", "params": {"threshold": None}},
+                                {"name": "core.topk", "params": {"by": "core.confidence", "keep": 0.5}},
+                                summary="the half of each class ranked highest by classifier confidence"),
+                selector_method("confidence", {"name": "core.confidence", "params": {"threshold": 0.5}},
+                                summary="intended-class probability at least 0.5")]
+    out += [selector_method("cluster", {"name": "core.cluster", "params": {"keep": 0.5, **(cluster or {})}},
+                            summary="the samples nearest k-means centroids, half of each class"),
+            selector_method("de-dup", {"name": "core.dedup", "params": dict(dedup or {})},
+                            summary="copies of real and repeats of kept samples dropped"),
+            selector_method("near-copy", {"name": "core.near-copy", "params": dict(near_copy or {})},
+                            summary="near-copies of the generator's training data dropped")]
+    return out + list(extra)
+
+
+def keep_sweeps(values: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)) -> list[Method]:
+    """The selector table's sweep of the parameter that decides how much each core selector
+    keeps: confidence and cluster ``keep`` (share per class, by rank), near-copy ``quantile``,
+    de-duplication ``real_ratio`` (gain against share kept, plotted)."""
+    return [*selector_sweep("confidence", "core.confidence", "keep", values, {"threshold": None}),
+            *selector_sweep("cluster", "core.cluster", "keep", tuple(v for v in values if v != 0.5)),  # 0.5: "cluster"
+            *selector_sweep("near-copy", "core.near-copy", "quantile", (0.02, 0.1, 0.2, 0.3, 0.45)),
+            *selector_sweep("de-dup", "core.dedup", "real_ratio", (0.05, 0.25, 0.5, 1.0, 2.0))]

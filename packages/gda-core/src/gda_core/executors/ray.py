@@ -50,6 +50,36 @@ def _import_ray() -> Any:
     return ray
 
 
+def forwarded_env() -> dict[str, str]:
+    """The driver's environment variables the workers get (:data:`FORWARDED_ENV`)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
+
+
+def connect(address: str | None, env: dict[str, str], *, num_cpus: int | None = None,
+            what: str = "address") -> bool:
+    """Join the Ray cluster at ``address`` (or ``RAY_ADDRESS``), or start a local instance (of
+    ``num_cpus`` CPUs; default all) with workers at the driver's priority (:data:`NICENESS`);
+    ``env`` goes to every worker. True when this call started Ray (the caller shuts it down);
+    a failed connection is a :class:`GDAError` naming ``what``."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    log.info("starting Ray (%s)", f"cluster {address}" if address else "a local instance")
+    niceness = os.environ.get(NICENESS)
+    if not address and niceness is None:  # a local instance: workers at the driver's priority
+        os.environ[NICENESS] = "0"
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=True, runtime_env={"env_vars": env},
+                 **({"num_cpus": num_cpus} if num_cpus and not address else {}))
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise GDAError(f"{what}: cannot connect to Ray at {address!r}: {exc}") from exc
+    finally:
+        if niceness is None:
+            os.environ.pop(NICENESS, None)
+    return True
+
+
 class ShardWorker:
     """A Ray actor's body: the run rebuilt in a worker process, its generator loaded once."""
 
@@ -93,26 +123,12 @@ class RayExecutor(LocalExecutor):
         self._key: tuple[str, int] | None = None
 
     def _env(self) -> dict[str, str]:
-        return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV)}
+        return forwarded_env()
 
     def _connect(self) -> Any:
         ray = _import_ray()
         if not ray.is_initialized():
-            p = self.params
-            address = p.address or os.environ.get("RAY_ADDRESS") or None
-            log.info("starting Ray (%s)", f"cluster {address}" if address else "a local instance")
-            niceness = os.environ.get(NICENESS)
-            if not address and niceness is None:  # a local instance: workers at the driver's priority
-                os.environ[NICENESS] = "0"
-            try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=True,
-                         runtime_env={"env_vars": self._env()})
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise GDAError(f"executor.params.address: cannot connect to Ray at {address!r}: {exc}") from exc
-            finally:
-                if niceness is None:
-                    os.environ.pop(NICENESS, None)
-            self._started_ray = True
+            self._started_ray = connect(self.params.address, self._env(), what="executor.params.address")
         return ray
 
     def _workers(self, pipe: Any, rebuild: Any) -> list[Any]:
