@@ -110,6 +110,9 @@ class MemorizationValidator(Validator):
                 metrics.update({f"{k}{suffix}": v for k, v in same[1].items()})
                 notes.append(f"near-copies in {space} space: the features of {same[0]} space, so the same numbers")
                 continue
+            if len(ref) < 2:  # tau is a quantile of leave-one-out distances: no pair, no threshold
+                raise NotApplicable(f"core.memorization: the generator trained on {len(ref)} record(s); the "
+                                    "leave-one-out distances that set the near-copy threshold need at least two")
             measure = near_copies.NearCopyMeasure.fit(ref, p.quantile)  # its loo serves memorized_share too
             tau, real_nn = measure.tau, measure.loo
             for note in measure.notes():
