@@ -82,18 +82,26 @@ def test_fitting_is_deterministic_under_a_seed(name):
 
 
 def test_the_fitted_priors_draw_latents_of_the_class(fitted):
-    """class-gaussian and class-gmm draw latents near the class's training latents; N(0, I) does not."""
+    """class-gaussian and class-gmm (gda_core's fit_latent_prior, shared with the medical and signal
+    VAEs) draw latents near the class's training latents, widened by the posterior variance; N(0, I)
+    does not."""
+    from gda_core.torch.vae import sample_latents
+
     gens, _train = fitted
     vae = gens["vision.vae"]
     lat = vae.latents_
-    rng = np.random.default_rng(0)
     h = lat["means"][lat["labels"] == 0]
-    for prior in ("class-gaussian", "class-gmm"):
+    d = h.shape[1]
+    for prior, components in (("class-gaussian", 1), ("class-gmm", 3)):
         vae.params = vae.params.model_copy(update={"prior": prior})
-        z = vae._prior_draw(0, 200, lat, rng)
+        fitted_prior = vae._prior(lat)
+        assert (fitted_prior["weights"][0] > 0).sum() == components
+        assert np.all(fitted_prior["variances"][0, 0] >= lat["variances"][lat["labels"] == 0].mean(0))
+        z = sample_latents([0] * 200, d, 5, prior=fitted_prior)
         assert np.linalg.norm(z.mean(0) - h.mean(0)) < 0.5 * np.linalg.norm(h.std(0)) + 0.2
     vae.params = vae.params.model_copy(update={"prior": "standard"})
-    assert np.allclose(vae._prior_draw(0, 2000, lat, rng).mean(0), 0, atol=0.15)
+    assert vae._prior(lat) is None
+    assert np.allclose(sample_latents([0] * 2000, d, 5, prior=None).mean(0), 0, atol=0.15)
 
 
 def test_diffaugment_changes_images_but_keeps_their_gradients():

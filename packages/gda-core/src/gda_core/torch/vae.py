@@ -118,32 +118,42 @@ def kl_weight_at(step: int, steps: int, weight: float, warmup: float) -> float:
 # -- latent priors ----------------------------------------------------------------------
 
 
-def fit_latent_prior(codes: np.ndarray, labels: np.ndarray, num_classes: int, components: int, seed: int
-                     ) -> dict[str, np.ndarray]:
+def fit_latent_prior(codes: np.ndarray, labels: np.ndarray, num_classes: int, components: int, seed: int,
+                     *, posterior_variances: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per class (index 0..``num_classes``; the last, "no class", takes every code), a diagonal Gaussian
-    mixture of at most ``components`` components fitted to ``codes`` (n, d), the posterior means of the
-    training records. A class with one code gets a unit-variance component at it, one with none N(0, I).
-    Returns arrays ``weights`` (K+1, M), ``means`` and ``variances`` (K+1, M, d), unused components weight 0."""
+    mixture of at most ``components`` components (and at most half the class's codes) fitted to
+    ``codes`` (n, d), the posterior means of the training records. With ``posterior_variances`` (n, d)
+    every component of a class is widened by the class's mean posterior variance (the codes' own
+    uncertainty, which a mixture over the means alone leaves out). A class with one code gets a
+    component at it (the code's posterior variance, else unit variance), one with none N(0, I).
+    Returns arrays ``weights`` (K+1, M), ``means`` and ``variances`` (K+1, M, d), unused components weight 0.
+    ``medical.vae3d``, ``signal.vae1d`` and ``vision.vae`` all sample from it."""
     from sklearn.mixture import GaussianMixture
 
     codes = np.asarray(codes, dtype=np.float64)
     labels = np.asarray(labels)
+    post = None if posterior_variances is None else np.asarray(posterior_variances, dtype=np.float64)
     d = codes.shape[1]
     m = max(1, int(components))
     weights = np.zeros((num_classes + 1, m))
     means = np.zeros((num_classes + 1, m, d))
     variances = np.ones((num_classes + 1, m, d))
     for c in range(num_classes + 1):
-        z = codes if c == num_classes else codes[labels == c]
+        mine = np.ones(len(codes), dtype=bool) if c == num_classes else labels == c
+        z = codes[mine]
         if len(z) == 0:
             weights[c, 0] = 1.0
             continue
         if len(z) == 1:
             weights[c, 0], means[c, 0] = 1.0, z[0]
+            if post is not None:
+                variances[c, 0] = post[mine][0]
             continue
         k = min(m, max(1, len(z) // 2))
         gm = GaussianMixture(n_components=k, covariance_type="diag", reg_covar=1e-3, random_state=seed).fit(z)
         weights[c, :k], means[c, :k], variances[c, :k] = gm.weights_, gm.means_, gm.covariances_
+        if post is not None:
+            variances[c, :k] += post[mine].mean(axis=0)
     return {"weights": weights.astype(np.float32), "means": means.astype(np.float32),
             "variances": variances.astype(np.float32)}
 

@@ -188,34 +188,29 @@ class ClassConditionalVAEGenerator(ClassImageGenerator):
         return {"means": np.concatenate(means).astype(np.float64), "variances": np.concatenate(variances),
                 "labels": y.cpu().numpy().astype(np.int64)}
 
-    def _prior_draw(self, cls: int, n: int, latents: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
-        """``n`` latents ``(n, d)`` of class ``cls`` from the configured prior."""
-        p = self.params
-        d = int(np.prod(self._latent_shape()))
-        eps = rng.standard_normal((n, d)) * p.temperature
-        mine = latents["labels"] == cls
-        if p.prior == "standard" or not mine.any():  # the null class, or a class it never saw: N(0, I)
-            return eps
-        means, post = latents["means"][mine], latents["variances"][mine].mean(axis=0)
-        if p.prior == "class-gaussian" or len(means) < 2:
-            return means.mean(axis=0) + eps * np.sqrt(means.var(axis=0) + post)
-        from sklearn.mixture import GaussianMixture
+    def _prior(self, latents: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """The configured prior over the training latents (``gda_core.torch.vae.fit_latent_prior``, the
+        medical and signal VAEs' too): None for N(0, I), else per class a diagonal Gaussian
+        (``class-gaussian``) or mixture of ``prior_components`` (``class-gmm``) over the latents' means,
+        widened by their mean posterior variance; a class it never saw gets N(0, I)."""
+        from gda_core.torch.vae import fit_latent_prior
 
-        gm = GaussianMixture(n_components=min(p.prior_components, len(means)), covariance_type="diag",
-                             reg_covar=1e-4, random_state=0).fit(means)
-        comp = rng.choice(len(gm.weights_), size=n, p=gm.weights_ / gm.weights_.sum())
-        return gm.means_[comp] + eps * np.sqrt(gm.covariances_[comp] + post)
+        p = self.params
+        if p.prior == "standard":
+            return None
+        components = 1 if p.prior == "class-gaussian" else p.prior_components
+        return fit_latent_prior(latents["means"], latents["labels"], len(self.classes_), components, 0,
+                                posterior_variances=latents["variances"])
 
     def _draw(self, model: Any, labels: Any, seed: int, latents: dict[str, np.ndarray]) -> Any:
         import torch
 
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7]))
+        from gda_core.torch.vae import sample_latents
+
         ys = labels.numpy()
-        z = np.zeros((len(ys), int(np.prod(self._latent_shape()))))
-        for cls in dict.fromkeys(ys.tolist()):  # classes in order of first appearance: deterministic
-            idx = np.flatnonzero(ys == cls)
-            z[idx] = self._prior_draw(int(cls), len(idx), latents, rng)
-        z_t = torch.from_numpy(z.astype(np.float32)).view(len(ys), *self._latent_shape())
+        z = sample_latents(ys.tolist(), int(np.prod(self._latent_shape())), seed, prior=self._prior(latents),
+                           temperature=self.params.temperature)
+        z_t = torch.from_numpy(z).view(len(ys), *self._latent_shape())
         was = model.training
         model.eval()
         out = []
