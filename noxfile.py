@@ -193,6 +193,30 @@ def signal(session: nox.Session) -> None:
     _plugin_session(session, "signal")
 
 
+@nox.session(venv_backend="none")
+def gpu(session: nox.Session) -> None:
+    """The CUDA and bf16 paths on a GPU machine (not in the default list; issue 24): tests/gpu
+    (every torch generator fits and samples on ``cuda`` in float32 and bfloat16; a model fitted on
+    the GPU samples on the CPU and the other way round, within a tolerance), then the plugins'
+    conformance kits with every torch component on ``cuda`` (``GDA_CONFORMANCE_DEVICE``; precision
+    ``auto``, so bfloat16 where the GPU has it). ``nox -s gpu -- --device cuda:1`` picks a device;
+    ``benchmarks/bench_gpu.py`` times the demo's generator and sampling there (docs/scale.md)."""
+    device = "cuda"
+    args = list(session.posargs)
+    if "--device" in args:
+        i = args.index("--device")
+        device = args[i + 1]
+        del args[i:i + 2]
+    env = shared_env(session)
+    env.install(CORE, *(f"./packages/gda-{name}[test]" for name in ("vision", "medical", "signal", "text")),
+                *TEST_TOOLS)
+    plugins = {"GDA_LOAD_PLUGINS": "gda-vision,gda-medical,gda-signal,gda-text", "GDA_TEST_DEVICE": device}
+    env.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/gpu", *args, env=plugins)
+    env.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/vision/test_conformance.py",
+            "tests/medical/test_conformance.py", "tests/signal/test_conformance.py", *args,
+            env={"GDA_CONFORMANCE_DEVICE": device})
+
+
 # Overrides that shrink each example to a smoke run in CI (the full runs are the demos).
 VISION_SMOKE: list[str] = [
     "generator.params.train_steps=30", "generator.params.num_inference_steps=5", "generate.per_class=6",

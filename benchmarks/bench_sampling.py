@@ -7,7 +7,7 @@ Two cases, each reported as a time ratio GDA / plain (aim: 1.03 or less):
 - MONAI: ``medical.ddpm3d`` (DiffusionModelUNet, DDIM) against MONAI's own
   ``DiffusionInferer.sample`` with the same network, scheduler and initial noise.
 
-    python benchmarks/bench_sampling.py [--repeats 3] [--json]
+    python benchmarks/bench_sampling.py [--repeats 3] [--device cuda] [--json]
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def diffusers_case(repeats: int) -> dict:
+def diffusers_case(repeats: int, device: str = "cpu") -> dict:
     """``bench_vision.py``'s measurement: vision.ddpm against a plain diffusers loop."""
     out = subprocess.run([sys.executable, str(HERE / "bench_vision.py"), "--json", "--n", "256",
-                          "--repeats", str(repeats)], capture_output=True, text=True)
+                          "--repeats", str(repeats), "--device", device], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"bench_vision.py failed: {out.stderr.strip().splitlines()[-1:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -35,7 +35,7 @@ def diffusers_case(repeats: int) -> dict:
             "max_abs_diff": r["max_abs_diff"]}
 
 
-def monai_case(repeats: int, size: int = 16, n: int = 8, steps: int = 20) -> dict:
+def monai_case(repeats: int, device: str = "cpu", size: int = 16, n: int = 8, steps: int = 20) -> dict:
     """medical.ddpm3d's ``generate`` against ``DiffusionInferer.sample`` (DDIM, same noise)."""
     import numpy as np
     import torch
@@ -52,7 +52,7 @@ def monai_case(repeats: int, size: int = 16, n: int = 8, steps: int = 20) -> dic
     train = PhantomsDataset(size=size, n_train=4, n_test=2).load(ctx).train
     ctx.train = train
     gen = DDPM3DGenerator(channels=[8, 8, 8], steps=5, batch_size=2, scheduler="ddim", inference_steps=steps,
-                          sample_batch_size=n, with_label=False, device="cpu")
+                          sample_batch_size=n, with_label=False, device=device)
     gen.fit(train, ctx)
     conditions = [{"label": train.classes[0]} for _ in range(n)]
     seed = 7
@@ -64,11 +64,11 @@ def monai_case(repeats: int, size: int = 16, n: int = 8, steps: int = 20) -> dic
     def run_plain():
         sched = make_scheduler(gen.params)
         sched.set_timesteps(steps)
-        noise = torch.randn(shape, generator=torch_generator(seed * 1_000_003))
+        noise = torch.randn(shape, generator=torch_generator(seed * 1_000_003)).to(device)
         with torch.no_grad():
             x = DiffusionInferer(sched).sample(input_noise=noise, diffusion_model=gen.unet.eval(),
                                                scheduler=sched, verbose=False)
-        return ((x.clamp(-1, 1) + 1) / 2).numpy()
+        return ((x.clamp(-1, 1) + 1) / 2).cpu().numpy()
 
     run_gda(), run_plain()  # warm-up
     times: dict[str, list[float]] = {"gda": [], "plain": []}
@@ -88,12 +88,13 @@ def monai_case(repeats: int, size: int = 16, n: int = 8, steps: int = 20) -> dic
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="timings per side; the median is reported")
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where both sides run")
     ap.add_argument("--json", action="store_true", help="one JSON line per case")
     args = ap.parse_args()
     rows = []
     for case in (diffusers_case, monai_case):
         try:
-            rows.append(case(args.repeats))
+            rows.append(case(args.repeats, args.device))
         except (ImportError, RuntimeError) as exc:  # a plugin not installed
             rows.append({"case": case.__name__, "error": f"{type(exc).__name__}: {exc}"})
     if args.json:

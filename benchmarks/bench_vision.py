@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timings per side; the median is reported")
     ap.add_argument("--train-steps", type=int, default=50, help="brief training so the UNet is not random")
     ap.add_argument("--scheduler", default="dpm-solver++", choices=["dpm-solver++", "ddim"])
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     args = ap.parse_args()
 
@@ -54,7 +55,8 @@ def main() -> None:
     train = DigitsDataset(k_shot=5).load(ctx).train
     ctx.train = train
     gen = ClassConditionalDDPMGenerator(train_steps=args.train_steps, num_inference_steps=args.steps,
-                                        scheduler=args.scheduler, guidance_scale=2.0, sample_batch_size=args.n)
+                                        scheduler=args.scheduler, guidance_scale=2.0, sample_batch_size=args.n,
+                                        device=args.device)
     gen.fit(train, ctx)
     conditions = [{"label": c} for c in train.classes for _ in range(args.n // len(train.classes))]
     n = len(conditions)

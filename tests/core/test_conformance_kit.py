@@ -81,3 +81,19 @@ def test_the_common_test_fails_a_component_without_a_contract_and_a_stale_skip_e
         stale("generators", "kit.untested")
     with pytest.raises(pytest.skip.Exception, match="kit.untested: a reason"):
         conformance_suite("kit-test", {}, skip={"kit.untested": "a reason"})("generators", "kit.untested")
+
+
+def test_the_conformance_device_variables_reach_components_with_a_device(monkeypatch):
+    from gda_core.testing import DEVICE_ENV, PRECISION_ENV, device_overrides
+
+    monkeypatch.setenv(DEVICE_ENV, "cuda:1")
+    monkeypatch.setenv(PRECISION_ENV, "bfloat16")
+    assert device_overrides("generators", "core.gmm") == {}  # no device parameter: nothing changes
+    pytest.importorskip("gda_vision")
+    from gda_core.testing import only_plugins
+
+    with only_plugins("gda-vision"):
+        assert device_overrides("generators", "vision.ddpm") == {"device": "cuda:1", "precision": "bfloat16"}
+        monkeypatch.delenv(DEVICE_ENV)
+        monkeypatch.delenv(PRECISION_ENV)
+        assert device_overrides("generators", "vision.ddpm") == {}

@@ -160,6 +160,22 @@ def _one_line_errors(call: Callable[[Dataset], Any], data_kind: str, name: str) 
         _refuses(call, wrong, f"{name} (data_kind {data_kind!r}) on {'texts' if data_kind == 'arrays' else 'arrays'}")
 
 
+DEVICE_ENV = "GDA_CONFORMANCE_DEVICE"
+PRECISION_ENV = "GDA_CONFORMANCE_PRECISION"
+
+
+def device_overrides(kind: str, name: str) -> dict[str, Any]:
+    """``device`` and ``precision`` from :data:`DEVICE_ENV` and :data:`PRECISION_ENV` for a
+    component whose parameters have those fields (nothing when the variables are unset)."""
+    fields = host.get(kind, name).Params.model_fields
+    out: dict[str, Any] = {}
+    for env, field in ((DEVICE_ENV, "device"), (PRECISION_ENV, "precision")):
+        value = os.environ.get(env, "").strip()
+        if value and field in fields:
+            out[field] = value
+    return out
+
+
 class _Contract:
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
@@ -171,8 +187,13 @@ class _Contract:
     seed: ClassVar[int] = 0
 
     def build(self, **extra: Any) -> Any:
-        """The component, built as a config would build it (``extra`` overrides ``params``)."""
-        return host.create(self.kind, self.name, {**self.params, **extra})
+        """The component, built as a config would build it (``extra`` overrides ``params``).
+
+        With ``GDA_CONFORMANCE_DEVICE`` set (``cuda``, ``cuda:1``, ...), a component whose
+        parameters have ``device`` is built on that device, and with ``GDA_CONFORMANCE_PRECISION``
+        one with ``precision`` in that precision: the same contracts then run on a GPU
+        (``nox -s gpu``). ``extra`` still wins."""
+        return host.create(self.kind, self.name, {**self.params, **device_overrides(self.kind, self.name), **extra})
 
     def run_context(self, train: Dataset, test: Dataset | None = None, pool: Dataset | None = None) -> RunContext:
         """The run's context (override to add embedders or an application); validators get it whole."""
