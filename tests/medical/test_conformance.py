@@ -13,6 +13,7 @@ from gda_core.testing import (
     EmbedderContract,
     GeneratorContract,
     SelectorContract,
+    StrategyContract,
     ValidatorContract,
     conformance_suite,
 )
@@ -26,12 +27,12 @@ TINY = {"channels": [8, 8], "attention_levels": [False, False], "steps": 2, "inf
         "device": "cpu"}
 
 
-def _phantoms(n_train=4, n_test=4, size=16):
+def _phantoms(n_train=4, n_test=4, size=16, n_pool=0):
     from gda_core.context import RunContext
     from gda_core.records import Dataset
     from gda_medical.datasets import PhantomsDataset
 
-    return PhantomsDataset(size=size, n_train=n_train, n_test=n_test, num_objs=3).load(
+    return PhantomsDataset(size=size, n_train=n_train, n_test=n_test, num_objs=3, n_pool=n_pool).load(
         RunContext(train=Dataset([]), seed=0, quiet=True))
 
 
@@ -93,6 +94,21 @@ class TestVAE3D(GeneratorContract):
 
     def train_data(self):
         return _phantoms(size=8).train
+
+
+class TestPseudoMask(StrategyContract):
+    """Segmentation self-training driving medical.mask2image (pool-pretrained, then fine-tuned on
+    labelled + pseudo-pairs)."""
+
+    name = "medical.pseudo-mask"
+    params = {"segmenter": {"channels": [4, 8], "steps": 3, "batch_size": 2, "device": "cpu"}, "keep": 0.5}
+    generator = {"name": "medical.mask2image", "params": TINY}
+
+    def train_data(self):
+        return _phantoms(n_train=2, n_pool=4).train
+
+    def pool_data(self):
+        return _phantoms(n_train=2, n_pool=4).pool
 
 
 class TestRealism(SelectorContract):

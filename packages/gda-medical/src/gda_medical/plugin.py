@@ -24,6 +24,11 @@ def register_generators(register: Callable[[str, Any], None]) -> None:
 
 
 @hookimpl
+def register_strategies(register: Callable[[str, Any], None]) -> None:
+    register("medical.pseudo-mask", f"{P}.strategies.pseudo_masks:PseudoMaskStrategy")
+
+
+@hookimpl
 def register_selectors(register: Callable[[str, Any], None]) -> None:
     register("medical.realism", f"{P}.selectors.realism:RealismSelector")
 

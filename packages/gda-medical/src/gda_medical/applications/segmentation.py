@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,8 +23,10 @@ from gda_core.torch.accelerators import (
 from ..volumes import num_label_classes, stack_images, stack_targets
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gda_core.context import RunContext
-    from gda_core.records import Dataset
+    from gda_core.records import Dataset, Record
 
 
 class SegmentationParams(PrecisionParams):
@@ -51,6 +54,45 @@ class SegmentationParams(PrecisionParams):
         return self
 
 
+@dataclasses.dataclass
+class Segmenter:
+    """A trained segmentation UNet (:meth:`SegmentationApplication.fit`): ``k`` output classes,
+    inferred with a sliding window of ``patch`` on ``device``."""
+
+    net: Any
+    k: int
+    patch: tuple[int, ...]
+    device: Any
+    sw_batch_size: int = 4
+    precision: str = "auto"
+
+    def probabilities(self, records: Sequence[Record], *, flips: bool = False) -> np.ndarray:
+        """Softmax class probabilities ``(N, k, D, H, W)`` (float32) of ``records``' volumes; with
+        ``flips``, averaged over the 8 flips of each volume (each prediction flipped back)."""
+        import torch
+        from monai.inferers import SlidingWindowInferer
+
+        if not records:
+            return np.zeros((0, self.k), dtype=np.float32)
+        self.net.eval()
+        inferer = SlidingWindowInferer(roi_size=self.patch, sw_batch_size=self.sw_batch_size, overlap=0.25)
+        axes = [()] + ([(2,), (3,), (4,), (2, 3), (2, 4), (3, 4), (2, 3, 4)] if flips else [])
+        x = torch.from_numpy(stack_images(records))
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(x), self.sw_batch_size):
+                xb = x[i:i + self.sw_batch_size].to(self.device)
+                total = None
+                for ax in axes:
+                    xf = xb.flip(ax) if ax else xb
+                    with autocast(self.device, self.precision):
+                        prob = torch.softmax(inferer(xf, self.net).float(), dim=1)
+                    prob = prob.flip(ax) if ax else prob
+                    total = prob if total is None else total + prob
+                out.append((total / len(axes)).cpu().numpy().astype(np.float32))
+        return np.concatenate(out)
+
+
 class SegmentationApplication(Application):
     """3-D segmentation: a MONAI UNet trained on image + label pairs, scored by DiceMetric.
 
@@ -65,26 +107,37 @@ class SegmentationApplication(Application):
 
     def evaluate(self, train: Dataset, test: Dataset, *, seed: int, context: RunContext) -> dict[str, float]:
         """Train the UNet on ``train``'s labelled volumes, return its mean foreground Dice on ``test``."""
-        import torch
 
         usable = [r for r in train.records if r.target is not None]
         if not usable:
             raise DataError("medical.segmentation needs training volumes with labels (Record.target)")
         if any(r.target is None for r in test.records):
             raise DataError("medical.segmentation needs a label volume for every test volume")
+        k = self.params.num_classes or max(num_label_classes(usable), num_label_classes(test.records))
+        model = self.fit(usable, k=k, seed=seed, context=context)
+        dice = self._dice(model.net, test, k, model.patch, model.device)
+        return {"dice": dice if np.isfinite(dice) else 0.0, "train_volumes": float(len(usable))}
+
+    def fit(self, records: Sequence[Record], *, seed: int, context: RunContext, k: int | None = None) -> Segmenter:
+        """The UNet trained on ``records`` (each with a label volume), as a :class:`Segmenter` that
+        predicts class probabilities; ``k`` label classes with background (default: ``num_classes``,
+        else from the labels). ``evaluate`` trains exactly this network."""
+        import torch
+
         p = self.params
-        k = p.num_classes or max(num_label_classes(usable), num_label_classes(test.records))
+        if not records or any(r.target is None for r in records):
+            raise DataError("medical.segmentation needs training volumes with labels (Record.target)")
+        k = k or p.num_classes or num_label_classes(records)
         apply_thread_setting()  # once per process
         dev = pick_device(p.device)
-        x = torch.from_numpy(stack_images(usable))
-        y = torch.from_numpy(stack_targets(usable))
+        x = torch.from_numpy(stack_images(records))
+        y = torch.from_numpy(stack_targets(records))
         size = tuple(x.shape[2:])
         patch = tuple(p.patch_size) if p.patch_size else size
         if any(a > b for a, b in zip(patch, size)):
             raise DataError(f"medical.segmentation: patch_size {patch} exceeds the volume size {size}")
         net = self._train(x, y, k, size, patch, dev, seed, context)
-        dice = self._dice(net, test, k, patch, dev)
-        return {"dice": dice if np.isfinite(dice) else 0.0, "train_volumes": float(len(usable))}
+        return Segmenter(net, k, patch, dev, p.sw_batch_size, p.precision)
 
     def _train(self, x: Any, y: Any, k: int, size: tuple[int, ...], patch: tuple[int, ...], dev: Any, seed: int,
                context: RunContext) -> Any:
