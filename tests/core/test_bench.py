@@ -218,6 +218,38 @@ def test_self_training_reuses_the_pool_strategys_pseudo_labels(tmp_path, monkeyp
     assert {r["n_synthetic"] for r in st} == {len(kept)}
 
 
+def test_a_suites_labeller_labels_the_pool_once_for_self_train_and_self_train_plus_gen(tmp_path, monkeypatch):
+    """A suite whose strategy pseudo-labels nothing names a labeller strategy: self-train is real +
+    its pseudo-labelled records, self-train + gen those + the kept synthetic set, labelled once."""
+    from gda_core.bench import self_train_gen_method
+    from gda_core.builtin import pool
+
+    calls = []
+    labeller = pool.pseudo_label
+
+    def spy(labelled, unlabelled, context, params, **kwargs):
+        kept, summary = labeller(labelled, unlabelled, context, params, **kwargs)
+        calls.append((params, kept))
+        return kept, summary
+
+    monkeypatch.setattr(pool, "pseudo_label", spy)
+    suite = tiny_suite(methods=standard_methods(self_train_gen_method()), ratios=(), seeds=1,
+                       labeller={"name": "core.pseudo-label", "params": {"classifier": "label-spreading",
+                                                                          "features": "raw", "keep": 0.4}})
+    run = run_bench([suite], tmp_path, quiet=True, methods=["self-train*", "gen"])
+    assert len(calls) == 1 and calls[0][0].keep == 0.4  # the labeller's params, not SELF_TRAIN_LABELLER's
+    n_pseudo = len(calls[0][1])
+    by = {}
+    for r in run.rows:
+        by.setdefault(r["method"], set()).add(r["n_synthetic"])
+    assert by["self-train"] == {n_pseudo}
+    assert by["self-train + gen"] == {n_pseudo + next(iter(by["gen (after core.confidence)"]))}
+    both = [r for r in run.rows if r["method"] == "self-train + gen"]
+    assert all(0.5 < r["pseudo_label_accuracy"] <= 1 for r in both)
+    with pytest.raises(Exception, match="self_train"):
+        Method("x", "real", self_train=True)
+
+
 def test_stage_both_reports_the_generated_and_the_kept_set(tmp_path):
     methods = standard_methods(Method("gen four", "generative", overrides=("generate.per_class=4",), stage="both"),
                                self_train=False)

@@ -9,6 +9,7 @@ from gda_core.bench import (
     family_method,
     selector_method,
     selector_methods,
+    self_train_gen_method,
     standard_methods,
 )
 
@@ -22,6 +23,13 @@ VAE3D = {"name": "medical.vae3d", "params": {"channels": [8, 16, 16], "latent_di
 """Chosen on phantoms of run seed 100: the narrow network (mask contrast 0.43; [16, 32, 64] 0.38)."""
 
 
+SEG = {"channels": [8, 16, 32], "steps": 150, "batch_size": 4, "patch_size": [16, 16, 16]}
+"""The example's segmentation UNet: the suite's strong downstream model and its self-training labeller."""
+PSEUDO_MASK = {"name": "medical.pseudo-mask", "params": {"segmenter": SEG, "keep": 0.5}}
+"""The ``self-train`` labeller: the strong downstream UNet trained on the labelled pairs, the most confident
+half of the pool kept as pseudo-pairs."""
+
+
 def phantoms_suite() -> Suite:
     """4 labelled 16^3 phantoms (MONAI's synthetic spheres; each run seed draws new ones) and 16
     phantoms without masks as the unlabelled pool, the method of ``examples/phantoms.yaml``: a
@@ -33,8 +41,11 @@ def phantoms_suite() -> Suite:
     pretraining, then fine-tuning on the labelled pairs, the same steps, counts and selectors):
     ``medical.pix2pix`` drawing images for the same perturbed real masks, ``medical.vae3d`` drawing
     image + label pairs from its fitted latent prior. Dice of the example's 3-D UNet downstream, and of
-    a smaller, shorter-trained UNet. Self-training is not run: segmentation has no pseudo-mask step."""
-    seg = {"channels": [8, 16, 32], "steps": 150, "batch_size": 4, "patch_size": [16, 16, 16]}
+    a smaller, shorter-trained UNet. ``self-train``: segmentation self-training (``medical.pseudo-mask``,
+    :data:`PSEUDO_MASK`: the example's UNet trained on the labelled pairs segments the pool, its most
+    confident volumes become pseudo-pairs); ``self-train + gen``: labelled + those pseudo-pairs + the
+    suite's kept synthetic pairs (before selection and after the chain)."""
+    seg = SEG
     return Suite(
         name="phantoms",
         summary="4 labelled 3-D phantoms + 16 unlabelled, medical.mask2image pretrained on the pool (and pix2pix, "
@@ -74,8 +85,12 @@ def phantoms_suite() -> Suite:
             *selector_methods(confidence=False, dedup={"real_ratio": 0.05, "self_ratio": 0.0}, extra=(
                 selector_method("realism", {"name": "medical.realism", "params": {"keep": 0.75}},
                                 summary="the 75% of pairs whose volume is most similar (MS-SSIM) to a real one"),)),
-            self_train=False, family="diffusion",
+            self_train_gen_method(stage="both", summary="labelled + pseudo-pairs (as self-train) + the kept "
+                                  "mask2image pairs, whose perturbed masks self-training cannot produce"),
+            family="diffusion",
         ),
+        labeller=PSEUDO_MASK,
+        quick_labeller={"name": "medical.pseudo-mask", "params": {"segmenter": {**SEG, "steps": 30}, "keep": 0.5}},
         quick=("dataset.params.n_test=6", "dataset.params.n_pool=4", "generator.params.steps=30",
                "strategy.params.pretrain_steps=30", "strategy.params.finetune_steps=15",
                "generator.params.inference_steps=4", "generate.per_class=4", "generator.params.channels=[8, 8, 8]"),

@@ -23,10 +23,11 @@ from .suite import (
     selector_method,
     selector_methods,
     selector_sweep,
+    self_train_gen_method,
     standard_methods,
     suites,
 )
 
 __all__ = ["FAMILIES", "DownstreamModel", "Method", "Suite", "family_method", "get_suite", "keep_sweeps",
            "linear_and_svm", "near_copy_method", "pool_methods", "selector_method", "selector_methods",
-           "selector_sweep", "standard_methods", "suites"]
+           "selector_sweep", "self_train_gen_method", "standard_methods", "suites"]

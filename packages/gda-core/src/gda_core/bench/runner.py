@@ -171,7 +171,7 @@ def _method_key(m: Method) -> dict[str, Any]:
     added to :class:`Method` does not recompute the cells of suites that do not use it)."""
     defaults = {f.name: f.default for f in dataclasses.fields(Method) if f.default is not dataclasses.MISSING}
     return {k: v for k, v in dataclasses.asdict(m).items()
-            if k not in ("family", "sweep", "quick", "selector") or v != defaults.get(k)}
+            if k not in ("family", "sweep", "quick", "selector", "self_train") or v != defaults.get(k)}
 
 
 def _ref_name(ref: Any) -> str | None:
@@ -234,6 +234,7 @@ class SuiteRunner:
         self.base = base
         self.ratios = suite.quick_ratios if quick and suite.quick_ratios is not None else suite.ratios
         self.downstream = suite.quick_downstream if quick and suite.quick_downstream else suite.downstream
+        self.labeller = suite.quick_labeller if quick and suite.quick_labeller else suite.labeller
         self.methods: list[Method] = []
         for m in suite.methods:
             if methods and not any(fnmatch.fnmatchcase(m.name, pat) for pat in methods):
@@ -334,6 +335,11 @@ class SuiteRunner:
                     extra.append(host.get("embedders", self.suite.features))
                 except GDAError:
                     pass
+            if self.labeller is not None:
+                try:
+                    extra.append(host.get("strategies", self.labeller["name"]))
+                except GDAError:
+                    pass
         return code_mod.code_key(code_mod.config_packages(config, fit_only=fit_only, extra=extra))
 
     def _cell(self, name: str, config: dict[str, Any], methods: Sequence[Method], seed: int,
@@ -342,10 +348,12 @@ class SuiteRunner:
         atomically. A cell of the same protocol that other code computed is recomputed, or read
         back with ``--report`` / ``allow_mixed_code``; one written before cells carried a code key
         is recomputed, or listed as not run with ``--report``."""
-        protocol = _digest({"protocol": PROTOCOL_VERSION, "config": config,
-                            "methods": [_method_key(m) for m in methods],
-                            "downstream": [dataclasses.asdict(d) for d in self.downstream],
-                            "ratios": self.ratios, "features": self.suite.features})
+        key = {"protocol": PROTOCOL_VERSION, "config": config, "methods": [_method_key(m) for m in methods],
+               "downstream": [dataclasses.asdict(d) for d in self.downstream],
+               "ratios": self.ratios, "features": self.suite.features}
+        if self.labeller is not None:  # only where set: other suites' cells keep their key
+            key["labeller"] = self.labeller
+        protocol = _digest(key)
         code = self.code(config)
         path = self.out / "cells" / self.suite.name / f"{name}-seed{seed}.json"
         what = f"{self.suite.name} seed {seed} {name}"
@@ -460,6 +468,15 @@ class SuiteRunner:
         generated = pipe.stages[0][1] if pipe.stages else list(pipe.synthetic)
         filters = self._near_copy_filters(pipe)
         sets: list[tuple[Method, str, list[Record], dict[str, Any]]] = []
+        pseudo: list[tuple[list[Record], float]] = []  # the pool labelled once for every method that reads it
+
+        def self_trained() -> tuple[list[Record], float] | None:
+            if ctx.pool is None or len(ctx.pool) == 0:
+                return None
+            if not pseudo:
+                pseudo.append(self._self_train(pipe))
+            return pseudo[0]
+
         for m in methods:
             if m.kind == "real":
                 sets.append((m, m.name, [], {}))
@@ -469,14 +486,22 @@ class SuiteRunner:
                     continue
                 sets.append((m, m.name, classical, {}))
             elif m.kind == "self-train":
-                if ctx.pool is None or len(ctx.pool) == 0:
+                labelled = self_trained()
+                if labelled is None:
                     self._skip(f"method {m.name}", "the data set offers no unlabelled pool")
                     continue
-                recs, acc = self._self_train(pipe)
+                recs, acc = labelled
                 sets.append((m, m.name, recs, {"pseudo_label_accuracy": acc}))
             else:
                 extra = classical if m.classical else []
                 tags = {"family": m.family} if m.family and not m.classical else {}
+                if m.self_train:
+                    labelled = self_trained()
+                    if labelled is None:
+                        self._skip(f"method {m.name}", "the data set offers no unlabelled pool")
+                        continue
+                    extra = [*extra, *labelled[0]]
+                    tags["pseudo_label_accuracy"] = labelled[1]
                 if m.selector:
                     tags["selector"] = m.selector
                 indices = {"kept": [len(pipe.stages) - 1], "none": [0], "each": list(range(len(pipe.stages))),
@@ -485,7 +510,8 @@ class SuiteRunner:
                     label, recs = pipe.stages[i]
                     stage = label.replace("generated ", "").strip("()")
                     name = f"{m.name} ({stage})" if m.stage in ("each", "both") else m.name
-                    info = {"_generated": generated, "near_copy_filtered": any(filters[:i])}
+                    # the pseudo-labelled pool records of a self_train method are not filtered
+                    info = {"_generated": generated, "near_copy_filtered": any(filters[:i]) and not m.self_train}
                     sets.append((m, name, list(recs) + extra, {**tags, **info}))
         return self._score(ctx, sets, seed, cost)
 
@@ -511,11 +537,16 @@ class SuiteRunner:
         pseudo-labelled and fitted its generator on (:meth:`~gda_core.Strategy.pseudo_labelled`, so
         the comparison isolates what generation adds to the same pseudo-labels), or, for a
         strategy without pseudo-labels, those of :data:`SELF_TRAIN_LABELLER` in the suite's
-        feature space; and their accuracy against the pool's hidden labels (NaN without them)."""
+        feature space, or the suite's ``labeller`` strategy's (segmentation: pseudo-masks); and their
+        accuracy against the pool's hidden labels (NaN without them)."""
         from ..builtin.pool import PseudoLabelParams, pseudo_label
 
         ctx = pipe.context
         recs = pipe.resolved.strategy.pseudo_labelled(ctx.train, ctx)
+        if recs is None and self.labeller is not None:
+            ref = self.labeller
+            labeller = host.create("strategies", ref["name"], ref.get("params", {}))
+            recs = labeller.pseudo_labelled(ctx.train, ctx.fitting(f"strategy {ref['name']} (self-train)"))
         if recs is None:
             recs, _ = pseudo_label(ctx.train, ctx.pool, ctx, PseudoLabelParams(**SELF_TRAIN_LABELLER),
                                    embedder=self.suite.features)

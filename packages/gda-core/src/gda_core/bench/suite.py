@@ -56,6 +56,8 @@ class Method:
     ``selector`` makes the method a row of the selector table: the suite's base generation with
     only this selection (``overrides`` set ``selectors``; :func:`selector_method`), named by the
     selector it stands for; methods of one ``selector`` with different settings are its sweep.
+    ``self_train`` adds the ``self-train`` method's pseudo-labelled pool to a generative method's
+    set (real + pseudo-labelled pool + synthetic: DPT's last stage; :func:`self_train_gen_method`).
     """
 
     name: str
@@ -69,6 +71,7 @@ class Method:
     sweep: bool = False
     quick: tuple[str, ...] = ()
     selector: str = ""
+    self_train: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -78,8 +81,9 @@ class Method:
         if self.family not in FAMILIES:
             raise ConfigError(f"method {self.name!r}: family {self.family!r} is not one of "
                               f"{', '.join(f for f in FAMILIES if f)}")
-        if (self.family or self.sweep or self.quick or self.selector) and self.kind != "generative":
-            raise ConfigError(f"method {self.name!r}: family, sweep, quick and selector are for generative methods")
+        if (self.family or self.sweep or self.quick or self.selector or self.self_train) and self.kind != "generative":
+            raise ConfigError(f"method {self.name!r}: family, sweep, quick, selector and self_train are for "
+                              "generative methods")
 
     @property
     def variant(self) -> tuple[str, ...]:
@@ -113,7 +117,11 @@ class Suite:
     (``quick_ratios`` and ``quick_downstream``, when given, replace ``ratios`` and ``downstream`` there);
     ``sweep`` are overrides of the ratio-sweep generation, which makes ``max(ratios)`` times
     the real count per class with no selection; ``features`` names the embedder used for
-    near-copies, PRDC and the Fréchet distance (default: the run's embedder)."""
+    near-copies, PRDC and the Fréchet distance (default: the run's embedder). ``labeller`` is the
+    strategy (``{"name": ..., "params": {...}}``) whose :meth:`~gda_core.Strategy.pseudo_labelled`
+    the self-training methods train on when the suite's own strategy pseudo-labels nothing (a
+    segmentation suite's ``medical.pseudo-mask``; ``quick_labeller`` replaces it under ``--quick``);
+    None: :data:`~gda_core.bench.runner.SELF_TRAIN_LABELLER`."""
 
     name: str
     summary: str
@@ -130,6 +138,8 @@ class Suite:
     features: str | None = None
     memory_gb: float = 1.0
     plugin: str = ""
+    labeller: dict[str, Any] | None = None
+    quick_labeller: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if len(self.downstream) < 1:
@@ -181,6 +191,14 @@ def linear_and_svm() -> list[DownstreamModel]:
     through ``core.classification`` (standardised features)."""
     return [DownstreamModel("logreg", {"name": "core.classification", "params": {"model": "logreg"}}),
             DownstreamModel("rbf-svm", {"name": "core.classification", "params": {"model": "svm"}}, strong=True)]
+
+
+def self_train_gen_method(*overrides: str, stage: str = "kept", summary: str = "") -> Method:
+    """``self-train + gen``: real + the ``self-train`` method's pseudo-labelled pool + the kept
+    synthetic set of the suite's generation (``overrides`` change it), paired against
+    ``self-train`` in the report: what generation adds to self-training."""
+    return Method("self-train + gen", "generative", overrides=tuple(overrides), stage=stage, self_train=True,
+                  summary=summary or "real + the pseudo-labelled pool (as self-train) + the kept synthetic set")
 
 
 def near_copy_method(selectors: str = "[core.near-copy]") -> Method:
