@@ -25,9 +25,12 @@ VAE3D = {"name": "medical.vae3d", "params": {"channels": [8, 16, 16], "latent_di
 
 SEG = {"channels": [8, 16, 32], "steps": 150, "batch_size": 4, "patch_size": [16, 16, 16]}
 """The example's segmentation UNet: the suite's strong downstream model and its self-training labeller."""
-PSEUDO_MASK = {"name": "medical.pseudo-mask", "params": {"segmenter": SEG, "keep": 0.5}}
+PSEUDO_MASK = {"name": "medical.pseudo-mask", "params": {"segmenter": SEG, "keep": 0.25}}
 """The ``self-train`` labeller: the strong downstream UNet trained on the labelled pairs, the most confident
-half of the pool kept as pseudo-pairs."""
+quarter of the pool (4 of 16 volumes) kept as pseudo-pairs. ``keep`` chosen on run seeds 100 and 101 (no bench
+seed) with 8 validation phantoms carved from each seed's training stream beside the 4 labelled ones (the test
+split never drawn): the strong UNet's validation Dice on labelled + pseudo-pairs, mean of the two seeds, 0.870
+at keep 0.25, 0.867 at 0.5 and 0.75, 0.865 at 1.0, against 0.853 for the labelled pairs alone."""
 
 
 def phantoms_suite() -> Suite:
@@ -90,7 +93,7 @@ def phantoms_suite() -> Suite:
             family="diffusion",
         ),
         labeller=PSEUDO_MASK,
-        quick_labeller={"name": "medical.pseudo-mask", "params": {"segmenter": {**SEG, "steps": 30}, "keep": 0.5}},
+        quick_labeller={"name": "medical.pseudo-mask", "params": {"segmenter": {**SEG, "steps": 30}, "keep": 0.25}},
         quick=("dataset.params.n_test=6", "dataset.params.n_pool=4", "generator.params.steps=30",
                "strategy.params.pretrain_steps=30", "strategy.params.finetune_steps=15",
                "generator.params.inference_steps=4", "generate.per_class=4", "generator.params.channels=[8, 8, 8]"),
