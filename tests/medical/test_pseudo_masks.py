@@ -93,3 +93,39 @@ def test_the_strategy_hands_its_pseudo_pairs_to_the_bench_and_fits_the_generator
 def test_bad_parameters_name_the_field(params, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         resolve({"strategy": {"name": "medical.pseudo-mask", "params": params}})
+
+
+def test_a_nifti_folder_with_unmasked_volumes_self_trains_through_the_pipeline(tmp_path):
+    """medical.nifti with ``unmasked: pool``: the volumes without a label file are pseudo-masked,
+    the generator trains on labelled + pseudo-pairs, and the run folder reports the pool strategy."""
+    import json
+
+    import nibabel as nib
+
+    from gda_core.pipeline import run
+    from gda_medical.datasets import make_phantom
+
+    for folder, n, masked in (("scans", 6, 2), ("test", 2, 2)):
+        (tmp_path / folder).mkdir()
+        for i in range(n):
+            img, lab = make_phantom(16, 10 * len(folder) + i, num_objs=3)
+            nib.save(nib.Nifti1Image(img[0], np.eye(4)), str(tmp_path / folder / f"case{i}.nii.gz"))
+            if i < masked:
+                nib.save(nib.Nifti1Image(lab[0], np.eye(4)), str(tmp_path / folder / f"case{i}_label.nii.gz"))
+    config = {
+        "dataset": {"name": "medical.nifti", "params": {"path": str(tmp_path / "scans"),
+                                                       "test_path": str(tmp_path / "test"), "unmasked": "pool",
+                                                       "intensity": "minmax"}},
+        "strategy": {"name": "medical.pseudo-mask", "params": {"segmenter": {**SEG, "steps": 10}, "keep": 0.5}},
+        "generator": {"name": "medical.mask2image", "params": {"channels": [8, 8], "attention_levels": [False, False],
+                                                              "steps": 2, "inference_steps": 2, "batch_size": 2}},
+        "generate": {"per_class": 2}, "selectors": [], "validators": [], "seed": 0,
+    }
+    res = run(config, tmp_path / "run", quiet=True)
+    assert len(res.synthetic) == 2 and all(r.target is not None for r in res.synthetic)
+    report = json.loads((tmp_path / "run" / "pool_strategy.json").read_text())
+    assert report["strategy"] == "medical.pseudo-mask" and report["pool"] == 4 and report["kept"] == 2
+    assert res.pseudo_labels["records"] == 2
+    fitted = res.strategy.fitted_on_.records  # the 2 labelled pairs + 2 pseudo-pairs from unmasked volumes
+    assert len(fitted) == 4 and all(r.target is not None for r in fitted)
+    assert {r.id for r in fitted[2:]} <= {r.id for r in res.pool.records}
