@@ -30,3 +30,25 @@ def test_svm_for_prediction_only_is_a_plain_svc():
     from sklearn.svm import SVC
 
     assert type(make_classifier("svm", 0)) is SVC
+
+
+@pytest.mark.parametrize("counts", [(5, 6, 1), (6, 6)])
+def test_svm_probabilities_inside_a_pipeline(counts, tmp_path):
+    """core.confidence puts the SVM behind a StandardScaler in a scikit-learn Pipeline, whose
+    predict_proba checks the wrapper is a fitted estimator (issue 23's fuzz: AttributeError
+    '__sklearn_tags__' on every core.confidence with model: svm)."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import gda_core
+
+    rng = np.random.default_rng(0)
+    y = np.concatenate([np.full(n, c) for c, n in enumerate(counts)])
+    X = rng.normal(size=(len(y), 3)) + y[:, None] * 2.0
+    model = make_pipeline(StandardScaler(), make_classifier("svm", 0, probability=True)).fit(X, y)
+    assert model.predict_proba(X).shape == (len(y), len(counts))
+    cfg = {"seed": 0, "dataset": {"name": "core.wine", "params": {"k_shot": 8}}, "generator": "core.kde",
+           "generate": {"per_class": 6}, "validators": ["core.prdc"],
+           "selectors": [{"name": "core.confidence", "params": {"model": "svm", "threshold": 0.5}}]}
+    res = gda_core.run(cfg, tmp_path / "run", quiet=True)
+    assert all(0 <= r.provenance.scores["core.confidence"] <= 1 for r in res.synthetic)

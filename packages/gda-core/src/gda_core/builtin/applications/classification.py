@@ -46,6 +46,17 @@ class CalibratedSVC:
             setattr(self, k, v)
         return self
 
+    def __sklearn_tags__(self) -> Any:
+        """An SVC's tags (a classifier that must be fitted), so that scikit-learn's checks (a
+        ``Pipeline``'s ``predict_proba`` asks ``check_is_fitted``) accept this wrapper; sklearn is
+        imported only here, not with the module."""
+        from sklearn.svm import SVC
+
+        return SVC().__sklearn_tags__()
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> CalibratedSVC:
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.svm import SVC
