@@ -26,6 +26,27 @@ def test_k_shot_pool_holds_every_other_training_record_without_labels():
     assert not ids & {r.id for r in test}  # a pool never holds a test record
 
 
+def test_a_class_of_one_record_stays_in_training(tmp_path):
+    """A plain split (a class of one record) keeps every class in training: the generator is never
+    asked for a class it was not fitted on (issue 23's fuzz: 'core.gmm was not fitted on class -1')."""
+    recs = [Record(id=f"r{i}", data=np.full(2, float(i)), label=lab) for i, lab in enumerate([-1, 0, 0, 1, 1, 1])]
+    for seed in range(20):
+        for size in (0.2, 0.5, 0.9):
+            train, test = split_train_test(Dataset(recs), size, seed=seed)
+            assert {r.label for r in train} == {-1, 0, 1} and len(test) >= 1
+            assert not {r.id for r in train} & {r.id for r in test}
+    with pytest.raises(DataError, match="one per class: none is left to hold out"):
+        split_train_test(Dataset(recs[:2] + recs[3:4]), 0.3, seed=0)
+    import gda_core
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(3, 2)) * 1e6, y=np.array([-1, 0, 0]))
+    cfg = {"seed": 1, "test_size": 0.2, "dataset": {"name": "core.arrays", "params": {"path": str(tmp_path / "d.npz")}},
+           "generator": "core.kde", "generate": {"n": 3}, "selectors": [], "validators": ["core.prdc"]}
+    res = gda_core.run(cfg, tmp_path / "run", quiet=True)
+    assert {r.label for r in res.synthetic} == {-1, 0}
+
+
 def test_k_shot_depends_on_the_seed():
     a, _ = k_shot_with_pool(_ds(), 2, seed=0)
     b, _ = k_shot_with_pool(_ds(), 2, seed=3)

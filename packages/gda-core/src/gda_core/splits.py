@@ -24,17 +24,30 @@ never to be read by a generator, strategy or selector."""
 
 
 def split_train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
-    """A stratified split when every class has at least two records, else a plain one."""
+    """A stratified split when every class has at least two records, else a plain one that keeps
+    every class in training: a class of one record trains (a generator cannot learn a class it
+    never sees), and the test records are drawn from the others."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(ds))
     labels = np.asarray([label_key(v) for v in ds.labels()])
-    counts = np.unique(labels, return_counts=True)[1] if len(labels) else []
+    keys, counts = np.unique(labels, return_counts=True) if len(labels) else ([], [])
     n_test = max(1, int(round(test_size * len(ds))))
     stratify = labels if len(counts) and min(counts) >= 2 and n_test >= len(counts) else None
     if len(ds) < 2:
         raise DataError(f"the data set has {len(ds)} record(s): too few to hold out a test split")
-    tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
+    if len(counts) and min(counts) < 2:
+        rng = np.random.default_rng(seed)
+        keep = {int(rng.choice(np.flatnonzero(labels == k))) for k in keys}  # one training record per class
+        rest = np.asarray([i for i in idx if i not in keep])
+        if not len(rest):
+            raise DataError(f"the data set has {len(ds)} record(s), one per class: none is left to hold out "
+                            "as a test split without taking a class out of training (give a test file, "
+                            "or more records)")
+        te = rng.choice(rest, size=min(n_test, len(rest)), replace=False)
+        tr = np.setdiff1d(idx, te)
+    else:
+        tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
     return ds.subset(sorted(tr)), ds.subset(sorted(te))
 
 
