@@ -51,7 +51,11 @@ def pseudo(Xl, yl, Xp, kind, seed):
         m = LogisticRegression(max_iter=3000).fit(A, yl)
         pr = m.predict_proba(P)
     elif kind == "svm":
-        m = SVC(probability=True, random_state=seed).fit(A, yl)
+        from sklearn.calibration import CalibratedClassifierCV
+
+        # scikit-learn 1.9 deprecates SVC's probability parameter (removed in 1.11); this is its
+        # stated replacement: Platt scaling fitted by cross-validation, one SVC on all records
+        m = CalibratedClassifierCV(SVC(random_state=seed), ensemble=False).fit(A, yl)
         pr = m.predict_proba(P)
     elif kind == "spread":
         from sklearn.semi_supervised import LabelSpreading

@@ -52,3 +52,34 @@ def test_svm_probabilities_inside_a_pipeline(counts, tmp_path):
            "selectors": [{"name": "core.confidence", "params": {"model": "svm", "threshold": 0.5}}]}
     res = gda_core.run(cfg, tmp_path / "run", quiet=True)
     assert all(0 <= r.provenance.scores["core.confidence"] <= 1 for r in res.synthetic)
+
+
+def test_every_package_bounds_scikit_learn_to_the_tested_range():
+    """Each pyproject that needs scikit-learn allows only the tested >=1.6,<1.11 (1.11 removes
+    SVC(probability=True)-era APIs; a package's looser bound would let pip pick an untested one)."""
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    specs = {}
+    for pyproject in [*root.glob("packages/*/pyproject.toml"), *root.glob("templates/*/pyproject.toml")]:
+        project = tomllib.loads(pyproject.read_text())["project"]
+        deps = [*project.get("dependencies", []), *sum(project.get("optional-dependencies", {}).values(), [])]
+        for dep in deps:
+            if re.match(r"scikit-learn\b", dep):
+                specs[pyproject.parent.name] = dep.replace(" ", "")
+    assert "gda-core" in specs, specs
+    assert set(specs.values()) == {"scikit-learn>=1.6,<1.11"}, specs
+
+
+def test_no_code_uses_the_deprecated_svc_probability():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    deprecated = re.compile(r"(?<!`)SVC\((?:[^)]*, *)?probability=True")  # code, not a ``quoted`` name
+    offenders = [str(p.relative_to(root)) for folder in ("packages", "experiments", "benchmarks", "templates")
+                 for p in (root / folder).rglob("*.py") if deprecated.search(p.read_text())]
+    assert offenders == []
