@@ -104,6 +104,29 @@ def test_the_fitted_priors_draw_latents_of_the_class(fitted):
     assert np.allclose(sample_latents([0] * 2000, d, 5, prior=None).mean(0), 0, atol=0.15)
 
 
+def test_without_diffaugment_a_gan_on_a_tiny_set_collapses_and_diffaugment_raises_recall():
+    """Six bars per class, 800 steps: without augmentation the discriminator memorises the twelve
+    images and the generator collapses (PRDC recall against 200 fresh bars of the same planted
+    distribution near 0: its samples cover almost none of them); DiffAugment on the same set and
+    seed spreads the samples over more of the distribution. Measured over training seeds 0-2 (on
+    the shared 2-core machine, 2026-12-02): recall 0.00 / 0.01 / 0.01 without, 0.14 / 0.10 / 0.31
+    with; precision against the fresh bars falls with it (0.55 / 0.41 / 0.23 to 0.02 / 0.00 /
+    0.00 at this budget: the augmented GAN has not converged to sharp bars yet)."""
+    from gda_core.builtin.validators.prdc import prdc
+
+    train = toy_bars(6, seed=0)
+    fresh = toy_bars(100, seed=1).features()
+    params = {"width": 8, "latent_dim": 8, "train_steps": 800, "batch_size": 16, "learning_rate": 2e-3,
+              "device": "cpu"}
+    recall = {}
+    for name, policy in (("off", []), ("on", ["color", "translation", "cutout"])):
+        gen = _fit("vision.gan", {**params, "diffaugment": policy}, train)
+        x = np.stack([r.data for r in gen.generate(_conditions(100), seed=3, context=None)])
+        recall[name] = prdc(fresh, x.reshape(len(x), -1), k=5)["recall"]
+    assert recall["off"] <= 0.05, recall  # collapse
+    assert recall["on"] >= 0.08 and recall["on"] >= recall["off"] + 0.05, recall
+
+
 def test_diffaugment_changes_images_but_keeps_their_gradients():
     import torch
 
