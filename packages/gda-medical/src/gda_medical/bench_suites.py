@@ -47,7 +47,8 @@ def phantoms_suite() -> Suite:
     a smaller, shorter-trained UNet. ``self-train``: segmentation self-training (``medical.pseudo-mask``,
     :data:`PSEUDO_MASK`: the example's UNet trained on the labelled pairs segments the pool, its most
     confident volumes become pseudo-pairs); ``self-train + gen``: labelled + those pseudo-pairs + the
-    suite's kept synthetic pairs (before selection and after the chain)."""
+    suite's kept synthetic pairs (before selection and after the chain), and + those of the model trained on
+    the labelled pairs alone (``gen from labelled only``'s generation)."""
     seg = SEG
     return Suite(
         name="phantoms",
@@ -90,6 +91,10 @@ def phantoms_suite() -> Suite:
                                 summary="the 75% of pairs whose volume is most similar (MS-SSIM) to a real one"),)),
             self_train_gen_method(stage="both", summary="labelled + pseudo-pairs (as self-train) + the kept "
                                   "mask2image pairs, whose perturbed masks self-training cannot produce"),
+            Method("self-train + gen from labelled only", "generative", stage="both",
+                   overrides=("strategy={name: core.train}",), self_train=True,
+                   summary="labelled + pseudo-pairs + the pairs of mask2image trained on the labelled pairs only "
+                           "(the generation of gen from labelled only)"),
             family="diffusion",
         ),
         labeller=PSEUDO_MASK,
