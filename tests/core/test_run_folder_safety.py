@@ -74,17 +74,21 @@ def references(tmp_path_factory) -> dict[int, Path]:
     return out
 
 
-def same_run(folder: Path, ref: Path) -> None:
-    """``folder`` holds exactly the run of ``ref``: same manifest, selection, validation, shards."""
+def same_run(folder: Path, ref: Path, users: bool = False) -> None:
+    """``folder`` holds exactly the run of ``ref``: same manifest, selection, validation, shards
+    (``users``: besides the user's files :func:`_users_files` put there)."""
     assert manifest(folder) == manifest(ref)
     for name in ("selection.json", "validation.json"):
         assert (folder / name).read_bytes() == (ref / name).read_bytes(), name
     config = [{k: v for k, v in yaml.safe_load((f / "config.yaml").read_text()).items() if k != "output"}
               for f in (folder, ref)]
     assert config[0] == config[1]
-    assert snapshot(folder / "shards") == snapshot(ref / "shards")
+    shards = snapshot(folder / "shards")
+    if users:
+        shards = {k: v for k, v in shards.items() if f"shards/{k}" not in USERS}
+    assert shards == snapshot(ref / "shards")
     assert set(runfolder.read_marker(folder)["steps"]) == {"fit", "generate", "select", "validate"}
-    assert not [p for p in folder.rglob(".*.tmp")]
+    assert not [p for p in folder.rglob(".*.tmp") if not users or p.relative_to(folder).as_posix() not in USERS]
 
 
 # --- racing starts ---------------------------------------------------------------------------------
@@ -383,7 +387,9 @@ KILLER = textwrap.dedent("""
 
     def replace(src, dst, *a, **k):
         if point == "marker" and Path(dst).name == "gda_run.json":
-            die()
+            calls["n"] += 1
+            if calls["n"] == max(n, 1):
+                die()
         return real_replace(src, dst, *a, **k)
 
     def removing(real):
@@ -418,19 +424,64 @@ def test_sigkill_at_the_first_marker_write_resumes(tmp_path, references):
     same_run(out, references[0])
 
 
+USERS = {"data.csv": "a,label\n1,0\n", "c.yaml": "seed: 3\n", "notes/todo.md": "mine",
+         "shards/synthetic/notes.txt": "mine", "samples/by-hand.csv": "x\n1\n", "model/README.md": "mine",
+         ".draft.md.x1.tmp": "mine"}
+
+
+def _users_files(folder: Path) -> None:
+    """Put a user's files in a run folder: the data, a config, notes, files in gda's subfolders."""
+    for name, text in USERS.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def _users_files_kept(folder: Path) -> None:
+    for name, text in USERS.items():
+        assert (folder / name).read_text() == text, name
+
+
 def test_sigkill_inside_overwrite_resumes(tmp_path, references):
     """SIGKILL a real `gda run --overwrite` at its first, a middle and its last deletion; each time
-    both `gda run --overwrite` and a plain `gda run` of the new config finish it."""
+    both `gda run --overwrite` and a plain `gda run` of the new config finish it, and the user's
+    files in the folder are all still there."""
     cfg = save(tmp_path, lean(seed=1))
     n = len([p for p in runfolder.written_list(references[0]).paths()])
     for i, at in enumerate((1, n // 2, n)):
         out = tmp_path / f"run{at}"
         shutil.copytree(references[0], out)
+        _users_files(out)
         assert _killed("clear", at, ["run", cfg, "-o", out, "-q", "--overwrite"]) == -9
         runfolder.read_marker(out)  # the marker is never gone
+        _users_files_kept(out)
         code, _, err = invoke("run", cfg, "-o", out, "-q", *(["--overwrite"] if i % 2 else []))
         assert code == 0, err
-        same_run(out, references[1])
+        same_run(out, references[1], users=True)
+        _users_files_kept(out)
+
+
+def test_sigkill_at_each_marker_write_of_an_overwrite(tmp_path, references):
+    """SIGKILL a real `gda run --overwrite` as it writes its marker, the first time (the old run's
+    steps undone, before any deletion) and each later time: the folder is still a gda run, the
+    user's files are there, and a plain `gda run` of the new config finishes it or refuses in one
+    line (the old run still whole: another run), after which --overwrite finishes it."""
+    cfg = save(tmp_path, lean(seed=1))
+    for at in range(1, 12):
+        out = tmp_path / f"run{at}"
+        shutil.copytree(references[0], out)
+        _users_files(out)
+        if _killed("marker", at, ["run", cfg, "-o", out, "-q", "--overwrite"]) != -9:
+            assert at > 2  # fewer marker writes than that: the run finished
+            break
+        runfolder.read_marker(out)
+        _users_files_kept(out)
+        code, _, err = invoke("run", cfg, "-o", out, "-q")
+        if code:
+            one_line_error(code, err, "holds another run", "--overwrite")
+            code, _, err = invoke("run", cfg, "-o", out, "-q", "--overwrite")
+        assert code == 0, err
+        same_run(out, references[1], users=True)
+        _users_files_kept(out)
 
 
 def test_an_interrupted_overwrite_resumes_from_every_point(tmp_path, references, monkeypatch):
