@@ -50,6 +50,40 @@ def family_methods() -> list[Method]:
     ]
 
 
+LEARNER = {"name": "core.learner-agree", "params": {"features": "raw", "labeller": "label-spreading",
+                                                   "pool_keep": 0.8, "model": "svm", "threshold": 0.5}}
+"""DPT's filter for digits: the learner is an RBF SVM on real + the pool labelled as the suite's
+strategy labels it (label spreading on pixels, the most confident 80%); a sample stays when that
+learner assigns it to its own digit with probability at least 0.5 (the default, not tuned)."""
+
+
+def dpt_methods() -> list[Method]:
+    """DPT's third stage with its filter: real + pseudo-labelled pool + the generated samples that
+    the semi-supervised learner assigns to their own digit (after near-copies are dropped), once
+    with the pool labelled once and once after the suite's iterated self-training rounds. The
+    same generation as ``gen``: only selection reruns."""
+    import json
+
+    from gda_core.bench.suite import SELF_TRAIN_ROUNDS
+
+    def chain(rounds: int) -> str:
+        more = {"rounds": rounds, "refit_keep": 1.0} if rounds > 1 else {}
+        learner = {**LEARNER, "params": {**LEARNER["params"], **more}}
+        return "selectors=" + json.dumps([{"name": "core.near-copy", "params": {"space": "raw"}}, learner],
+                                         sort_keys=True)
+
+    x = f"x{SELF_TRAIN_ROUNDS}"
+    return [
+        Method("self-train + gen learner-agree", "generative", self_train=True, overrides=(chain(1),),
+               requires=("selectors:core.learner-agree",),
+               summary="DPT: real + pseudo-labelled pool + generated samples the SVM learner (real + pseudo) "
+                       "assigns to their own digit with probability >= 0.5"),
+        Method(f"self-train {x} + gen learner-agree", "generative", self_train=True, rounds=SELF_TRAIN_ROUNDS,
+               overrides=(chain(SELF_TRAIN_ROUNDS),), requires=("selectors:core.learner-agree",),
+               summary=f"the same after {SELF_TRAIN_ROUNDS} labelling rounds (pool and learner)"),
+    ]
+
+
 def digits_suite() -> Suite:
     """5-shot handwritten digits (8x8, scikit-learn; the rest of the training split is the
     unlabelled pool), the method of ``examples/digits.yaml``: ``core.pseudo-label`` labels the pool
@@ -97,6 +131,7 @@ def digits_suite() -> Suite:
             Method("gen copy-checkpoint", "generative", stage="both",
                    overrides=("generator.params.checkpoint=copy-share",),
                    requires=(f"{DDPM}#checkpoint",), summary="weights picked by held-out copy share"),
+            *dpt_methods(),
             *selector_methods(near_copy={"space": "raw"}, extra=(clip_method(),)),
             family="diffusion",
         ),

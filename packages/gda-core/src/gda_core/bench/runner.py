@@ -51,6 +51,14 @@ SELF_TRAIN_LABELLER: dict[str, Any] = {"classifier": "logistic", "standardize": 
 logistic regression on standardised features, the most confident half of each predicted class
 (:func:`gda_core.builtin.pool.pseudo_label` with these :class:`~gda_core.builtin.pool.PseudoLabelParams`)."""
 
+ITERATED_SELF_TRAIN: dict[str, Any] = {"refit": "svm", "refit_keep": 1.0}
+"""The rule of rounds 2 and on of the iterated self-training methods (``Method.rounds``): an RBF SVM
+on standardised features, fitted on real + the records kept so far, labels the whole pool
+(:class:`~gda_core.builtin.pool.PseudoLabelParams` ``refit`` and ``refit_keep``)."""
+
+POOL_LABELLERS = ("core.pseudo-label", "core.pretrain-finetune")
+"""Suite ``labeller`` strategies whose parameters iterated self-training can take (their ``rounds``)."""
+
 PROTOCOL_VERSION = "2"
 """Bumped when the bench computes a cell differently; older cells are then recomputed."""
 
@@ -171,7 +179,7 @@ def _method_key(m: Method) -> dict[str, Any]:
     added to :class:`Method` does not recompute the cells of suites that do not use it)."""
     defaults = {f.name: f.default for f in dataclasses.fields(Method) if f.default is not dataclasses.MISSING}
     return {k: v for k, v in dataclasses.asdict(m).items()
-            if k not in ("family", "sweep", "quick", "selector", "self_train") or v != defaults.get(k)}
+            if k not in ("family", "sweep", "quick", "selector", "self_train", "rounds") or v != defaults.get(k)}
 
 
 def _ref_name(ref: Any) -> str | None:
@@ -468,14 +476,20 @@ class SuiteRunner:
         generated = pipe.stages[0][1] if pipe.stages else list(pipe.synthetic)
         filters = self._near_copy_filters(pipe)
         sets: list[tuple[Method, str, list[Record], dict[str, Any]]] = []
-        pseudo: list[tuple[list[Record], float]] = []  # the pool labelled once for every method that reads it
+        pseudo: dict[int, tuple[list[Record], float]] = {}  # the pool labelled once per rounds, for every method
 
-        def self_trained() -> tuple[list[Record], float] | None:
+        def self_trained(m: Method) -> tuple[list[Record], float] | None:
             if ctx.pool is None or len(ctx.pool) == 0:
+                self._skip(f"method {m.name}", "the data set offers no unlabelled pool")
                 return None
-            if not pseudo:
-                pseudo.append(self._self_train(pipe))
-            return pseudo[0]
+            if (m.rounds > 1 and self.labeller is not None and self.labeller["name"] not in POOL_LABELLERS
+                    and pipe.resolved.strategy.pseudo_labelled(ctx.train, ctx) is None):
+                self._skip(f"method {m.name}", "iterated self-training relabels with a classifier (core.pseudo-label's "
+                           f"rounds); the suite's labeller {self.labeller['name']} has no rounds")
+                return None
+            if m.rounds not in pseudo:
+                pseudo[m.rounds] = self._self_train(pipe, m.rounds)
+            return pseudo[m.rounds]
 
         for m in methods:
             if m.kind == "real":
@@ -486,9 +500,8 @@ class SuiteRunner:
                     continue
                 sets.append((m, m.name, classical, {}))
             elif m.kind == "self-train":
-                labelled = self_trained()
+                labelled = self_trained(m)
                 if labelled is None:
-                    self._skip(f"method {m.name}", "the data set offers no unlabelled pool")
                     continue
                 recs, acc = labelled
                 sets.append((m, m.name, recs, {"pseudo_label_accuracy": acc}))
@@ -496,9 +509,8 @@ class SuiteRunner:
                 extra = classical if m.classical else []
                 tags = {"family": m.family} if m.family and not m.classical else {}
                 if m.self_train:
-                    labelled = self_trained()
+                    labelled = self_trained(m)
                     if labelled is None:
-                        self._skip(f"method {m.name}", "the data set offers no unlabelled pool")
                         continue
                     extra = [*extra, *labelled[0]]
                     tags["pseudo_label_accuracy"] = labelled[1]
@@ -510,8 +522,9 @@ class SuiteRunner:
                     label, recs = pipe.stages[i]
                     stage = label.replace("generated ", "").strip("()")
                     name = f"{m.name} ({stage})" if m.stage in ("each", "both") else m.name
-                    # the pseudo-labelled pool records of a self_train method are not filtered
-                    info = {"_generated": generated, "near_copy_filtered": any(filters[:i]) and not m.self_train}
+                    # copies of the added set are counted on its synthetic part (``_synthetic``): a
+                    # self_train method's pool records are the generator's own training records
+                    info = {"_generated": generated, "_synthetic": list(recs), "near_copy_filtered": any(filters[:i])}
                     sets.append((m, name, list(recs) + extra, {**tags, **info}))
         return self._score(ctx, sets, seed, cost)
 
@@ -532,17 +545,33 @@ class SuiteRunner:
             out.append(sel.name == "core.near-copy" and space(mine) == space(features))
         return out
 
-    def _self_train(self, pipe) -> tuple[list[Record], float]:
+    def _self_train(self, pipe, rounds: int = 1) -> tuple[list[Record], float]:
         """The pool pseudo-labelled with no generator: the very records the run's strategy
         pseudo-labelled and fitted its generator on (:meth:`~gda_core.Strategy.pseudo_labelled`, so
         the comparison isolates what generation adds to the same pseudo-labels), or, for a
         strategy without pseudo-labels, those of :data:`SELF_TRAIN_LABELLER` in the suite's
         feature space, or the suite's ``labeller`` strategy's (segmentation: pseudo-masks); and their
-        accuracy against the pool's hidden labels (NaN without them)."""
+        accuracy against the pool's hidden labels (NaN without them). ``rounds`` above 1 iterates
+        (classification): the same first labeller and keep rule, then ``rounds - 1`` rounds of
+        :data:`ITERATED_SELF_TRAIN` (an RBF SVM retrained on real + kept pseudo-labelled records
+        labels the whole pool again)."""
         from ..builtin.pool import PseudoLabelParams, pseudo_label
 
         ctx = pipe.context
-        recs = pipe.resolved.strategy.pseudo_labelled(ctx.train, ctx)
+        strategy = pipe.resolved.strategy
+        recs = strategy.pseudo_labelled(ctx.train, ctx)
+        if rounds > 1:
+            view = pipe.fitting("bench self-training")  # no test split, no hidden labels
+            own = getattr(strategy, "params", None)
+            if recs is not None and isinstance(own, PseudoLabelParams):
+                base = own.model_dump(include=set(PseudoLabelParams.model_fields))
+                embedder = None
+            elif self.labeller is not None and self.labeller["name"] in POOL_LABELLERS:
+                base, embedder = dict(self.labeller.get("params", {})), None
+            else:
+                base, embedder = dict(SELF_TRAIN_LABELLER), self.suite.features
+            params = PseudoLabelParams(**{**base, **ITERATED_SELF_TRAIN, "rounds": rounds})
+            recs, _ = pseudo_label(ctx.train, view.pool, view, params, embedder=embedder)
         if recs is None and self.labeller is not None:
             ref = self.labeller
             labeller = host.create("strategies", ref["name"], ref.get("params", {}))
@@ -574,7 +603,10 @@ class SuiteRunner:
                 feats = ctx.embed(ref.records, self.suite.features)
                 refs[id(ref)] = (feats, NearCopyMeasure.fit(feats))
             feats_ref, measure = refs[id(ref)]
-            fake = ctx.embed(recs, self.suite.features) if recs else np.zeros((0, feats_ref.shape[1]))
+            # the added set's copies and fidelity: of its synthetic part (a self_train method's pool
+            # records are the generator's own training records, not samples)
+            added = extra.get("_synthetic", recs) if m.kind == "generative" else recs
+            fake = ctx.embed(added, self.suite.features) if added else np.zeros((0, feats_ref.shape[1]))
             fid[label] = fidelity(feats_ref, feats_test, fake, measure)
             if m.kind in ("generative", "classical"):
                 source = extra.get("_generated", recs)

@@ -37,6 +37,7 @@ def register_selectors(register: Callable[[str, Any], None]) -> None:
     register("core.dedup", f"{P}.builtin.selectors.dedup:DeduplicationSelector")
     register("core.balance", f"{P}.builtin.selectors.balance:ClassBalanceSelector")
     register("core.near-copy", f"{P}.builtin.selectors.near_copy:NearCopySelector")
+    register("core.learner-agree", f"{P}.builtin.selectors.learner_agree:LearnerAgreeSelector")
 
 
 @hookimpl

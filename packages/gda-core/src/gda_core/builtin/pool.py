@@ -12,6 +12,10 @@ strategies use it with any generator:
     pseudo-labelled records also serve as conditions (``source_id``), for generators that start
     from a real record (SDEdit-style ``strength``, classical augmentation).
 
+    With ``rounds`` above 1 the labels are iterated (self-training): an RBF SVM (``refit``) fitted
+    on labelled + kept pseudo-labelled records labels the whole pool again, and the keep rule
+    applies again, ``rounds - 1`` times.
+
 ``core.pretrain-finetune``
     Pretrain the generator on the pool without labels, then fine-tune it class-conditionally on
     the labelled few (optionally on labelled + pseudo-labelled records), fully or, where the
@@ -87,6 +91,13 @@ class PseudoLabelParams(Params):
     n_neighbors: int = Field(7, gt=0, description="neighbours of the label-spreading graph")
     pool_conditions: bool = Field(True, description="pseudo-labelled records also serve as conditions "
                                   "(source_id), besides the labelled ones")
+    rounds: int = Field(1, ge=1, le=10, description="labelling rounds: round 1 is ``classifier``; each further "
+                        "round retrains ``refit`` on labelled + the records kept so far and labels the whole pool "
+                        "again (iterated self-training, with the same keep rule)")
+    refit: Literal["logistic", "svm"] = Field("svm", description="the classifier of rounds 2 and on, fitted on "
+                                              "standardised features of labelled + pseudo-labelled records")
+    refit_keep: float | None = Field(None, gt=0, le=1, description="share of the pool kept in rounds 2 and on, "
+                                     "most confident first (default: keep)")
 
 
 def _features(records: list[Record], context, features: str, embedder: str | None = None) -> np.ndarray:
@@ -145,6 +156,25 @@ LABELLERS = {"logistic": _logistic, "svm": _svm, "label-spreading": _label_sprea
 """The labeller of each ``classifier`` value of :class:`PseudoLabelParams`."""
 
 
+def _refit(A: np.ndarray, y: np.ndarray, P: np.ndarray, kept: list[int], pred: np.ndarray, kind: str,
+           seed: int) -> np.ndarray:
+    """One further round of iterated self-training: ``kind`` (logistic regression or an RBF SVM
+    with calibrated probabilities) on standardised labelled + kept pseudo-labelled features; the
+    whole pool's class probabilities (columns: every labelled class)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from gda_core.builtin.applications.classification import make_classifier
+
+    n_classes = int(y.max()) + 1
+    scaler = StandardScaler().fit(np.concatenate([A, P]))
+    X = scaler.transform(np.concatenate([A, P[kept]]))
+    yy = np.concatenate([y, pred[kept]])
+    model = make_classifier("logreg" if kind == "logistic" else "svm", seed, probability=True).fit(X, yy)
+    proba = np.zeros((len(P), n_classes))
+    proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(scaler.transform(P))
+    return proba
+
+
 def _classes(labelled: Dataset) -> tuple[list[Any], np.ndarray]:
     """The labelled classes in order of appearance and each record's class index."""
     if len(labelled) == 0:
@@ -184,7 +214,9 @@ def pseudo_label(labelled: Dataset, pool: Dataset, context: RunContext, params: 
     pool: no hidden labels). Returns the kept pool records (label set to the prediction,
     ``meta[PSEUDO_LABEL]`` holding the confidence) and a summary for the report (counts, mean
     confidence, kept records per class); :func:`gda_core.splits.label_accuracy` scores them
-    against hidden labels kept aside.
+    against hidden labels kept aside. With ``params.rounds`` above 1, each further round retrains
+    ``params.refit`` on labelled + the records kept so far and labels the whole pool again
+    (iterated self-training; the summary counts the labels each round changed).
     """
     from sklearn.preprocessing import StandardScaler
 
@@ -197,10 +229,21 @@ def pseudo_label(labelled: Dataset, pool: Dataset, context: RunContext, params: 
     proba = np.nan_to_num(np.asarray(LABELLERS[params.classifier](A, y, P, params, context.seed), dtype=np.float64))
     pred, conf = proba.argmax(axis=1), proba.max(axis=1)
     kept = _most_confident(pred, conf, params, len(classes))
+    changed: list[int] = []
+    for _ in range(1, params.rounds):
+        before = pred.copy()
+        proba = _refit(A, y, P, kept, pred, params.refit, context.seed)
+        pred, conf = proba.argmax(axis=1), proba.max(axis=1)
+        later = params if params.refit_keep is None else params.model_copy(update={"keep": params.refit_keep})
+        kept = _most_confident(pred, conf, later, len(classes))
+        changed.append(int(np.sum(pred != before)))
     out = [_relabelled(pool.records[i], classes[pred[i]], float(conf[i])) for i in kept]
     summary: dict[str, Any] = {"classifier": params.classifier, "pool": len(pool), "kept": len(out),
                                "mean_confidence": float(conf[kept].mean()) if kept else None,
                                "per_class": {str(c): int(np.sum(pred[kept] == i)) for i, c in enumerate(classes)}}
+    if params.rounds > 1:
+        summary.update(rounds=params.rounds, refit=params.refit, refit_keep=params.refit_keep,
+                       relabelled_per_round=changed)
     return out, summary
 
 
