@@ -60,8 +60,9 @@ learner assigns it to its own digit with probability at least 0.5 (the default, 
 def dpt_methods() -> list[Method]:
     """DPT's third stage with its filter: real + pseudo-labelled pool + the generated samples that
     the semi-supervised learner assigns to their own digit (after near-copies are dropped), once
-    with the pool labelled once and once after the suite's iterated self-training rounds. The
-    same generation as ``gen``: only selection reruns."""
+    with the pool labelled once and once after the suite's iterated self-training rounds (the
+    same generation as ``gen``: only selection reruns); and real + pseudo-labelled pool + SDEdit
+    variations of real and pseudo-labelled images (``gen strength 0.5``'s generation)."""
     import json
 
     from gda_core.bench.suite import SELF_TRAIN_ROUNDS
@@ -81,6 +82,10 @@ def dpt_methods() -> list[Method]:
         Method(f"self-train {x} + gen learner-agree", "generative", self_train=True, rounds=SELF_TRAIN_ROUNDS,
                overrides=(chain(SELF_TRAIN_ROUNDS),), requires=("selectors:core.learner-agree",),
                summary=f"the same after {SELF_TRAIN_ROUNDS} labelling rounds (pool and learner)"),
+        Method("self-train + gen strength 0.5", "generative", pseudo=True, stage="kept",
+               overrides=("generator.params.strength=0.5",), requires=(f"{DDPM}#strength",),
+               summary="real + pseudo-labelled pool + SDEdit variations (strength 0.5) of labelled and "
+                       "pseudo-labelled images (the generation of gen strength 0.5)"),
     ]
 
 
