@@ -112,6 +112,19 @@ class TestCluster(SelectorContract):
     min_good_share = 0.5  # diversity, not realism: it keeps spread-out samples of both kinds
 
 
+class TestLearnerAgree(SelectorContract):
+    """The learner trains on the labelled records plus a pool of new draws from the same classes."""
+
+    name = "core.learner-agree"
+    params = {"model": "logreg", "labeller": "logistic"}
+
+    def context(self, train, pool=None):
+        if pool is None:  # same class centres as planted_mix's (drawn first), new records
+            extra = planted_vectors(n=16, seed=self.seed)[1]
+            pool = as_pool(Dataset([Record(f"pool-{r.id}", r.data, r.label) for r in extra]))
+        return super().context(train, pool)
+
+
 class TestNearCopy(SelectorContract):
     """Planted: good records are new samples of each class, bad ones near-copies of training records."""
 

@@ -125,3 +125,32 @@ def test_as_pool_and_k_shot_pool_hold_no_labels():
     assert all(r.label is None for r in pool.records)
     assert not {r.id for r in pool.records} & {r.id for r in labelled.records}
     assert all(r.label is None for r in as_pool(labelled).records)
+
+
+def test_iterated_pseudo_labels_relabel_the_whole_pool():
+    """rounds 2: the first labeller keeps its confident half, then an RBF SVM fitted on labelled + that
+    half labels the whole pool again (refit_keep 1.0): every pool record kept, all correctly."""
+    from gda_core.builtin.pool import PseudoLabelParams, pseudo_label
+
+    labelled, pool, ctx = _split()
+    once, first = pseudo_label(labelled, ctx.pool, ctx, PseudoLabelParams(classifier="logistic", keep=0.5))
+    twice, summary = pseudo_label(labelled, ctx.pool, ctx, PseudoLabelParams(
+        classifier="logistic", keep=0.5, rounds=2, refit="svm", refit_keep=1.0))
+    assert len(once) == round(0.5 * len(pool)) and len(twice) == len(pool)
+    assert label_accuracy(twice, hidden_labels(pool)) == 1.0
+    assert summary["rounds"] == 2 and summary["refit"] == "svm" and len(summary["relabelled_per_round"]) == 1
+    assert "rounds" not in first  # one round: the summary is as before
+
+
+@pytest.mark.parametrize(("params", "field"), [({"rounds": 0}, "rounds"), ({"rounds": 11}, "rounds"),
+                                               ({"refit": "tree"}, "refit"), ({"refit_keep": 0}, "refit_keep")])
+def test_bad_iteration_parameters_name_the_field(params, field):
+    from gda_core.config import resolve
+
+    from .helpers import small_config
+
+    config = small_config(strategy={"name": "core.pseudo-label", "params": params})
+    with pytest.raises(ConfigError) as info:
+        resolve(config)
+    msg = str(info.value)
+    assert "strategy" in msg and field in msg and "\n" not in msg.strip()
