@@ -237,7 +237,9 @@ def test_a_suites_labeller_labels_the_pool_once_for_self_train_and_self_train_pl
                        labeller={"name": "core.pseudo-label", "params": {"classifier": "label-spreading",
                                                                           "features": "raw", "keep": 0.4}})
     run = run_bench([suite], tmp_path, quiet=True, methods=["self-train*", "gen"])
-    assert len(calls) == 1 and calls[0][0].keep == 0.4  # the labeller's params, not SELF_TRAIN_LABELLER's
+    # labelled once for self-train and self-train + gen, once more for self-train x2 (+ gen): 2 rounds
+    assert [c[0].rounds for c in calls] == [1, 2]
+    assert all(c[0].keep == 0.4 for c in calls)  # the labeller's params, not SELF_TRAIN_LABELLER's
     n_pseudo = len(calls[0][1])
     by = {}
     for r in run.rows:

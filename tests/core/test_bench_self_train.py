@@ -119,8 +119,8 @@ def test_a_suite_without_a_pool_lists_the_self_training_methods_as_not_run(tmp_p
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"kind": "self-train", "pseudo": True}, "pseudo is for generative methods"),
-    ({"kind": "generative", "rounds": 2}, "rounds is for self-train methods and pseudo generative ones"),
+    ({"kind": "self-train", "self_train": True}, "self_train are for generative methods"),
+    ({"kind": "generative", "rounds": 2}, "rounds is for self-train methods and self_train generative ones"),
     ({"kind": "self-train", "rounds": 0}, "rounds must be a whole number of at least 1"),
 ])
 def test_bad_self_training_methods_are_refused_naming_the_field(fields, message):

@@ -82,7 +82,7 @@ def dpt_methods() -> list[Method]:
         Method(f"self-train {x} + gen learner-agree", "generative", self_train=True, rounds=SELF_TRAIN_ROUNDS,
                overrides=(chain(SELF_TRAIN_ROUNDS),), requires=("selectors:core.learner-agree",),
                summary=f"the same after {SELF_TRAIN_ROUNDS} labelling rounds (pool and learner)"),
-        Method("self-train + gen strength 0.5", "generative", pseudo=True, stage="kept",
+        Method("self-train + gen strength 0.5", "generative", self_train=True, stage="kept",
                overrides=("generator.params.strength=0.5",), requires=(f"{DDPM}#strength",),
                summary="real + pseudo-labelled pool + SDEdit variations (strength 0.5) of labelled and "
                        "pseudo-labelled images (the generation of gen strength 0.5)"),
