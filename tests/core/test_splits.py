@@ -35,6 +35,11 @@ def test_a_class_of_one_record_stays_in_training(tmp_path):
             train, test = split_train_test(Dataset(recs), size, seed=seed)
             assert {r.label for r in train} == {-1, 0, 1} and len(test) >= 1
             assert not {r.id for r in train} & {r.id for r in test}
+    recs = [Record(id=f"q{i}", data=np.full(2, float(i)), label=lab) for i, lab in enumerate([0, 0, 1, 1, 2, 2, 2, 2])]
+    for seed in range(20):  # a test split smaller than the classes: no class may lose both its records
+        train, test = split_train_test(Dataset(recs), 0.2, seed=seed)
+        assert {r.label for r in train} == {0, 1, 2} and len(test) == 2
+    recs = [Record(id=f"r{i}", data=np.full(2, float(i)), label=lab) for i, lab in enumerate([-1, 0, 0, 1, 1, 1])]
     with pytest.raises(DataError, match="one per class: none is left to hold out"):
         split_train_test(Dataset(recs[:2] + recs[3:4]), 0.3, seed=0)
     import gda_core

@@ -24,9 +24,9 @@ never to be read by a generator, strategy or selector."""
 
 
 def split_train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
-    """A stratified split when every class has at least two records, else a plain one that keeps
-    every class in training: a class of one record trains (a generator cannot learn a class it
-    never sees), and the test records are drawn from the others."""
+    """A stratified split when every class has at least two records and the test split can hold one
+    of each, else a plain one that keeps every class in training (a generator cannot learn a class
+    it never sees): one record of each class trains, the test records are drawn from the others."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(ds))
@@ -36,7 +36,7 @@ def split_train_test(ds: Dataset, test_size: float, seed: int) -> tuple[Dataset,
     stratify = labels if len(counts) and min(counts) >= 2 and n_test >= len(counts) else None
     if len(ds) < 2:
         raise DataError(f"the data set has {len(ds)} record(s): too few to hold out a test split")
-    if len(counts) and min(counts) < 2:
+    if stratify is None and len(counts):
         rng = np.random.default_rng(seed)
         keep = {int(rng.choice(np.flatnonzero(labels == k))) for k in keys}  # one training record per class
         rest = np.asarray([i for i in idx if i not in keep])
