@@ -489,6 +489,9 @@ class ValidationInputs:
     ``synthetic`` are the kept synthetic records; ``stages`` lists the synthetic
     set before selection and after each selector, in order (the last stage is
     ``synthetic``); ``baselines`` maps a baseline generator's name to its records.
+    ``self_training`` are the pool records self-training adds to ``train`` with no generator
+    (the strategy's pseudo-labelled records, else the pool labelled by
+    :data:`~gda_core.builtin.pool.SELF_TRAIN_LABELLER`); None without a pool or a way to label it.
     """
 
     train: Dataset
@@ -496,6 +499,7 @@ class ValidationInputs:
     synthetic: list[Record]
     stages: list[tuple[str, list[Record]]] = dataclasses.field(default_factory=list)
     baselines: dict[str, list[Record]] = dataclasses.field(default_factory=dict)
+    self_training: list[Record] | None = None
 
 
 class Validator(Component):

@@ -654,7 +654,8 @@ class Pipeline:
         runfolder.begin_step(self.folder, "validate")
         kept = self.stages[-1][1] if self.stages else [r for r in self.synthetic if r.provenance.is_kept]
         inputs = ValidationInputs(train=ctx.train, test=ctx.test, synthetic=kept,
-                                  stages=self.stages, baselines=self.baselines)
+                                  stages=self.stages, baselines=self.baselines,
+                                  self_training=self.self_training_records())
         self.results = {}
         for val in ctx.progress(self.resolved.validators, desc="validate"):
             if not kept and not val.accepts_empty:
@@ -666,6 +667,32 @@ class Pipeline:
                              {name: res.metrics for name, res in self.results.items()})
         runfolder.mark_step(self.folder, "validate", True)
         return self.results
+
+    def self_training_records(self) -> list[Record] | None:
+        """What self-training adds to the labelled records with no generator, for the report's
+        comparison of GDA with what the pool alone gives: the pool records the strategy
+        pseudo-labelled (:meth:`~gda_core.Strategy.pseudo_labelled`), else, for a classification run
+        with a pool, the pool labelled by :data:`~gda_core.builtin.pool.SELF_TRAIN_LABELLER` in the
+        run embedder's space (the bench's ``self-train`` rule); None without a pool, or where the
+        pool cannot be labelled so (fewer than two labelled classes, records the labeller refuses)."""
+        from .builtin.pool import SELF_TRAIN_LABELLER, PseudoLabelParams, pseudo_label
+
+        ctx = self._ctx()
+        if ctx.pool is None or len(ctx.pool) == 0:
+            return None
+        strategy = self.resolved.strategy
+        view = self.fitting(f"strategy {strategy.name or 'core.train'}")
+        recs = strategy.pseudo_labelled(ctx.train, view)
+        if recs is not None:
+            return list(recs)
+        if len({label_key(r.label) for r in ctx.train.records if r.label is not None}) < 2:
+            return None
+        try:
+            recs, _ = pseudo_label(ctx.train, view.pool, view, PseudoLabelParams(**SELF_TRAIN_LABELLER))
+        except (DataError, ConfigError, ValueError) as exc:
+            log.info("no self-training row in the report: the pool could not be labelled (%s)", exc)
+            return None
+        return recs
 
     def pseudo_label_accuracy(self, records: Sequence[Record]) -> float | None:
         """The share of pseudo-labelled pool ``records`` whose label is the pool's hidden label

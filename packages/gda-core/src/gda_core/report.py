@@ -66,6 +66,7 @@ def _per_class(records: list[Record]) -> str:
 def headline(result: RunResult) -> list[Block]:
     """The near-copy share of the generated set (before selection) beside held-out real data's
     and the kept set's (marked filtered when ``core.near-copy`` ran), PRDC and Fréchet distance,
+    the downstream gains (over real only, and, with a pool, over self-training with no generator),
     the pool stage's rows (:func:`pool_rows`), and the copy warning."""
     blocks: list[Block] = []
     mem = result.results.get("core.memorization")
@@ -104,6 +105,18 @@ def headline(result: RunResult) -> list[Block]:
         for k, v in res.metrics.items():
             if k in ("fid", "frechet") or k.startswith(("frechet_", "fid_")):
                 rows.append([f"Fréchet distance {k} ({name})", _fmt(v), "to real features; lower is closer"])
+    for name, res in result.results.items():
+        for k, v in res.metrics.items():
+            what, _, metric = k.partition(".")
+            if what == "gain":
+                rows.append([f"downstream {metric}: real + synthetic minus real ({name})", f"{v:+.4f}",
+                             "what the kept synthetic set adds to the labelled records"])
+            elif what == "gain_over_self_training":
+                rows.append([f"downstream {metric}: real + synthetic minus self-training ({name})", f"{v:+.4f}",
+                             "GDA against what the pool alone gives: real + the pseudo-labelled pool, no generator"])
+            elif what == "self_training_gain":
+                rows.append([f"downstream {metric}: self-training + synthetic minus self-training ({name})",
+                             f"{v:+.4f}", "what the kept synthetic set adds to self-training (DPT's last stage)"])
     none_measured = not rows and mem is None
     rows += pool_rows(result)
     if rows:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import runfolder
+from ..builtin.pool import SELF_TRAIN_LABELLER  # the self-train methods' labeller (core.downstream's too)
 from ..config import apply_overrides
 from ..errors import GDAError
 from ..host import host
@@ -45,11 +46,6 @@ if TYPE_CHECKING:
     from gda_core.records import Dataset
 
 log = logging.getLogger("gda.bench")
-
-SELF_TRAIN_LABELLER: dict[str, Any] = {"classifier": "logistic", "standardize": True, "keep": 0.5, "per_class": True}
-"""How the ``self-train`` method labels the pool when the suite's strategy uses no pseudo-labels:
-logistic regression on standardised features, the most confident half of each predicted class
-(:func:`gda_core.builtin.pool.pseudo_label` with these :class:`~gda_core.builtin.pool.PseudoLabelParams`)."""
 
 ITERATED_SELF_TRAIN: dict[str, Any] = {"refit": "svm", "refit_keep": 1.0}
 """The rule of rounds 2 and on of the iterated self-training methods (``Method.rounds``): an RBF SVM

@@ -67,6 +67,12 @@ PSEUDO_LABEL = "pseudo_label"
 
 REPORT_FILE = "pool_strategy.json"
 
+SELF_TRAIN_LABELLER: dict[str, Any] = {"classifier": "logistic", "standardize": True, "keep": 0.5, "per_class": True}
+"""How self-training labels the pool when the run's strategy uses no pseudo-labels (``gda bench``'s
+``self-train`` methods and ``core.downstream``'s self-training row): logistic regression on
+standardised features, the most confident half of each predicted class (:func:`pseudo_label` with
+these :class:`PseudoLabelParams`)."""
+
 
 def supports_warm_start(generator: Generator) -> bool:
     """Whether ``generator`` implements the optional ``pretrain`` / ``fine_tune`` API."""

@@ -17,17 +17,26 @@ if TYPE_CHECKING:
     from gda_core.context import RunContext
 
 
+SELF_TRAINING = "self-training"
+"""The training set name of real + the pseudo-labelled pool with no generator (``ValidationInputs.self_training``)."""
+
+
 class DownstreamParams(Params):
     seeds: int = Field(5, gt=0, le=1000, description="repeats with different model seeds (at most 1000); mean "
                        "and spread are reported")
     stages: bool = Field(True, description="also train on real + the synthetic set before and after each selector")
     synthetic_only: bool = Field(True, description="also train on synthetic data alone (TSTR)")
     baselines: bool = Field(True, description="also train on real + each baseline generator's samples")
+    self_training: bool = Field(True, description="with an unlabelled pool, also train on real + the pseudo-labelled "
+                                "pool with no generator (self-training) and on that + the kept synthetic set, "
+                                "so GDA is compared with what the pool alone gives")
 
 
 class DownstreamValidator(Validator):
     """Does the synthetic data help? The application's model is trained on each training
-    set and scored on the held-out real test set; mean and standard deviation over seeds."""
+    set and scored on the held-out real test set; mean and standard deviation over seeds.
+    With a pool, the sets include self-training (real + pseudo-labelled pool, no generator) and
+    self-training + synthetic, so the gain is also read against what the pool alone gives."""
 
     Params = DownstreamParams
     accepts_empty = True
@@ -47,6 +56,12 @@ class DownstreamValidator(Validator):
             for name, recs in inputs.baselines.items():
                 if recs:
                     settings.append((f"real+{name} (baseline)", list(train.records) + list(recs)))
+        pseudo = inputs.self_training if self.params.self_training else None
+        if pseudo:
+            settings.append((SELF_TRAINING, list(train.records) + list(pseudo)))
+            if inputs.synthetic:
+                settings.append((f"{SELF_TRAINING}+synthetic", list(train.records) + list(pseudo)
+                                 + list(inputs.synthetic)))
         if self.params.synthetic_only and inputs.synthetic:
             settings.append(("synthetic", list(inputs.synthetic)))
         rows, metrics, notes = [], {}, []
@@ -71,6 +86,18 @@ class DownstreamValidator(Validator):
             metrics[f"gain.{metric}"] = gain
             notes.append(f"real+synthetic vs real-only: {gain:+.4f} {metric} "
                          f"(mean over {plural(self.params.seeds, 'seed')})")
+        st = metrics.get(f"{SELF_TRAINING}.{metric}.mean")
+        if st is not None:
+            for name, key in (("real+synthetic", "gain_over_self_training"),
+                              (f"{SELF_TRAINING}+synthetic", "self_training_gain")):
+                if f"{name}.{metric}.mean" in metrics:
+                    metrics[f"{key}.{metric}"] = metrics[f"{name}.{metric}.mean"] - st
+            notes.append(f"self-training (real + {plural(len(pseudo or []), 'pseudo-labelled pool record')}, no "
+                         f"generator): {metric} {st:.4f}; " + "; ".join(
+                             f"{what} minus it: {metrics[f'{key}.{metric}']:+.4f}"
+                             for what, key in (("real+synthetic", "gain_over_self_training"),
+                                               ("self-training+synthetic", "self_training_gain"))
+                             if f"{key}.{metric}" in metrics))
         measured = [r for r in rows if r[2] is not None]
         if self.params.seeds > 1 and all(r[3] == 0 for r in measured):
             notes.append(f"every seed gave the same {metric}: {app.name}'s model is deterministic here, "
