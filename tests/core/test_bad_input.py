@@ -152,6 +152,21 @@ def test_balance_by_must_name_an_earlier_selector():
     resolve(lean(selectors=["core.confidence", {"name": "core.balance", "params": {"by": "core.confidence"}}]))
 
 
+def test_topk_by_a_selector_must_name_an_earlier_one(tmp_path):
+    """core.topk by a selector's name not earlier in the chain is refused before any work (it was
+    found only at the select step, after fitting and generating); by a meta key stays allowed."""
+    refused(lean(selectors=[{"name": "core.topk", "params": {"by": "core.confidence", "k": 1}}]),
+            "selectors[0] (core.topk)", "'core.confidence' is not a selector before this one")
+    refused(lean(selectors=["core.confidence", {"name": "core.topk", "params": {"by": "core.confidence#2"}}]),
+            "'core.confidence#2' is not a selector before this one", "before it: core.confidence")
+    resolve(lean(selectors=["core.confidence", {"name": "core.topk", "params": {"by": "core.confidence"}}]))
+    resolve(lean(selectors=[{"name": "core.topk", "params": {"by": "my.meta.score"}}]))
+    cfg = lean(selectors=[{"name": "core.topk", "params": {"by": "core.dedup"}}])
+    code, _, err = invoke("run", _save(tmp_path, cfg), "-o", tmp_path / "run", "-q")
+    one_line_error(code, err, "core.topk", "'core.dedup' is not a selector before this one")
+    assert not (tmp_path / "run").exists()
+
+
 def test_unknown_projection_method_and_unbounded_seeds_are_refused():
     refused(lean(validators=[{"name": "core.projection", "params": {"methods": ["umap"]}}]), "methods", "pca")
     refused(lean(validators=[{"name": "core.downstream", "params": {"seeds": 10**9}}]), "seeds", "1000")

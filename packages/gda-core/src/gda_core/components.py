@@ -385,6 +385,17 @@ class Strategy(Component):
 # --------------------------------------------------------------------------
 
 
+def chain_keys(selectors: Sequence[Selector]) -> list[str]:
+    """The keys the pipeline gives ``selectors``' scores, in order: ``name``, or ``name#2`` for a
+    second selector of one name (what a ``by`` parameter names)."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for sel in selectors:
+        seen[sel.name] = seen.get(sel.name, 0) + 1
+        keys.append(sel.name if seen[sel.name] == 1 else f"{sel.name}#{seen[sel.name]}")
+    return keys
+
+
 def class_groups(records: Sequence[Record], per_class: bool = True) -> list[np.ndarray]:
     """Indices of ``records`` grouped by label (one group of all when not ``per_class``)."""
     groups: dict[Any, list[int]] = {}

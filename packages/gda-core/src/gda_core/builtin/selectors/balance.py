@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Params, Selector, class_groups
+from gda_core.components import Params, Selector, chain_keys, class_groups
 from gda_core.records import label_key
 
 if TYPE_CHECKING:
@@ -34,11 +34,7 @@ class ClassBalanceSelector(Selector):
         by = self.params.by
         if by is None:
             return
-        keys: list[str] = []
-        seen: dict[str, int] = {}
-        for sel in earlier:
-            seen[sel.name] = seen.get(sel.name, 0) + 1
-            keys.append(sel.name if seen[sel.name] == 1 else f"{sel.name}#{seen[sel.name]}")
+        keys = chain_keys(earlier)
         if by not in keys:
             have = ", ".join(keys) or "none"
             raise ValueError(f"params.by: {by!r} is not a selector before this one in the chain (before it: {have})")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Selector, SelectorParams, class_groups
+from gda_core.components import Selector, SelectorParams, chain_keys, class_groups
 from gda_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,6 +27,20 @@ class TopKSelector(Selector):
     """Keep the ``k`` (or the ``keep`` fraction of) samples that rank highest by ``by``."""
 
     Params = TopKParams
+
+    def check_chain(self, earlier: Sequence[Selector]) -> None:
+        """A ``by`` that names a selector (an installed selector's name, or ``name#2``) must name one
+        earlier in the chain, checked before any work; any other ``by`` is a key of
+        ``record.meta``, checked when the records are scored. Raises ``ValueError`` naming it."""
+        from gda_core.host import host
+
+        by = self.params.by
+        if by.split("#")[0] not in host.components("selectors"):
+            return
+        keys = chain_keys(earlier)
+        if by not in keys:
+            have = ", ".join(keys) or "none"
+            raise ValueError(f"params.by: {by!r} is not a selector before this one in the chain (before it: {have})")
 
     def score(self, synthetic: Sequence[Record], context: RunContext) -> np.ndarray:
         by = self.params.by
