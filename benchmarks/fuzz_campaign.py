@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             msg = str(exc).strip()
             row["outcome"] = "clean error" if msg and "\n" not in msg else "error not one line"
             row["message"] = msg[:300]
+            if kind == "run":  # to read back why a drawn run was refused
+                row["config"] = describe()
         except AssertionError as exc:  # one_run's checks: steps not all done, no report
             row.update(outcome="wrong result", message=repr(exc)[:300], config=describe())
         except Exception as exc:  # noqa: BLE001 - the campaign counts every other exception as a traceback
