@@ -16,7 +16,9 @@ from gda_core.bench.report import write_report
 from gda_core.bench.runner import run_bench
 from gda_core.bench.stats import mean_std, paired
 from gda_core.cli import cli
+from gda_core.components import Params, Strategy
 from gda_core.host import host
+from gda_core.records import Record
 
 
 def tiny_suite(name: str = "tiny", **changes) -> Suite:
@@ -252,6 +254,40 @@ def test_a_suites_labeller_labels_the_pool_once_for_self_train_and_self_train_pl
         Method("x", "real", self_train=True)
 
 
+class FirstOfPool(Strategy):
+    """A labeller that iterates itself (as medical.pseudo-mask does): labels the first ``rounds``
+    pool records with the first labelled class."""
+
+    class Params(Params):
+        rounds: int = 1
+
+    def pseudo_labelled(self, train, context):
+        return [Record(id=r.id, data=r.data, label=train.records[0].label)
+                for r in context.pool.records[:self.params.rounds]]
+
+
+@pytest.fixture
+def first_of_pool():
+    class Plugin:
+        @hookimpl
+        def register_strategies(self, register):
+            register("test.first-of-pool", FirstOfPool)
+
+    host.register_plugin(Plugin(), "first-of-pool")
+    yield
+    host.unregister_plugin("first-of-pool")
+
+
+def test_a_labeller_with_its_own_rounds_runs_iterated_self_training_by_its_rule(tmp_path, first_of_pool):
+    suite = tiny_suite(methods=standard_methods(), ratios=(), seeds=1,
+                       labeller={"name": "test.first-of-pool", "params": {}})
+    run = run_bench([suite], tmp_path, quiet=True, methods=["self-train*", "gen"])
+    by = {r["method"]: r["n_synthetic"] for r in run.rows}
+    assert by["self-train"] == 1 and by["self-train x2"] == 2  # its own rounds: 1, then 2 records
+    assert by["self-train x2 + gen"] == 2 + by["gen (after core.confidence)"]
+    assert not any("has no rounds" in s.why for s in run.skipped)
+
+
 def test_stage_both_reports_the_generated_and_the_kept_set(tmp_path):
     methods = standard_methods(Method("gen four", "generative", overrides=("generate.per_class=4",), stage="both"),
                                self_train=False)
@@ -366,7 +402,9 @@ import sys, warnings
 from gda_core import hookimpl
 from gda_core.builtin.generators.gmm import GaussianMixtureGenerator
 from gda_core.cli import cli
+from gda_core.components import Params, Strategy
 from gda_core.host import host
+from gda_core.records import Record
 from tests.core.test_bench import tiny_suite
 
 

@@ -479,7 +479,7 @@ class SuiteRunner:
                 self._skip(f"method {m.name}", "the data set offers no unlabelled pool")
                 return None
             if (m.rounds > 1 and self.labeller is not None and self.labeller["name"] not in POOL_LABELLERS
-                    and pipe.resolved.strategy.pseudo_labelled(ctx.train, ctx) is None):
+                    and not self._labeller_rounds() and pipe.resolved.strategy.pseudo_labelled(ctx.train, ctx) is None):
                 self._skip(f"method {m.name}", "iterated self-training relabels with a classifier (core.pseudo-label's "
                            f"rounds); the suite's labeller {self.labeller['name']} has no rounds")
                 return None
@@ -541,6 +541,16 @@ class SuiteRunner:
             out.append(sel.name == "core.near-copy" and space(mine) == space(features))
         return out
 
+    def _labeller_rounds(self) -> bool:
+        """Whether the suite's ``labeller`` is a strategy outside :data:`POOL_LABELLERS` with a
+        ``rounds`` parameter of its own (it iterates itself: ``medical.pseudo-mask``)."""
+        if self.labeller is None or self.labeller["name"] in POOL_LABELLERS:
+            return False
+        try:
+            return "rounds" in host.get("strategies", self.labeller["name"]).Params.model_fields
+        except GDAError:
+            return False
+
     def _self_train(self, pipe, rounds: int = 1) -> tuple[list[Record], float]:
         """The pool pseudo-labelled with no generator: the very records the run's strategy
         pseudo-labelled and fitted its generator on (:meth:`~gda_core.Strategy.pseudo_labelled`, so
@@ -550,13 +560,20 @@ class SuiteRunner:
         accuracy against the pool's hidden labels (NaN without them). ``rounds`` above 1 iterates
         (classification): the same first labeller and keep rule, then ``rounds - 1`` rounds of
         :data:`ITERATED_SELF_TRAIN` (an RBF SVM retrained on real + kept pseudo-labelled records
-        labels the whole pool again)."""
+        labels the whole pool again); a ``labeller`` with ``rounds`` of its own (segmentation's
+        ``medical.pseudo-mask``) iterates by its own rule instead."""
         from ..builtin.pool import PseudoLabelParams, pseudo_label
 
         ctx = pipe.context
         strategy = pipe.resolved.strategy
         recs = strategy.pseudo_labelled(ctx.train, ctx)
-        if rounds > 1:
+        if recs is None and rounds > 1 and self._labeller_rounds():
+            # a labeller strategy that iterates itself (medical.pseudo-mask: the UNet retrained on
+            # labelled + pseudo-pairs relabels the whole pool): its own rule, ``rounds`` rounds
+            ref = self.labeller
+            labeller = host.create("strategies", ref["name"], {**ref.get("params", {}), "rounds": rounds})
+            recs = labeller.pseudo_labelled(ctx.train, ctx.fitting(f"strategy {ref['name']} (self-train x{rounds})"))
+        elif rounds > 1:
             view = pipe.fitting("bench self-training")  # no test split, no hidden labels
             own = getattr(strategy, "params", None)
             if recs is not None and isinstance(own, PseudoLabelParams):

@@ -61,7 +61,8 @@ class Method:
     ``rounds`` (self-train methods and ``self_train`` ones) iterates that self-training: the whole
     pool labelled again by a model retrained on real + pseudo-labelled records, ``rounds - 1``
     times (:data:`~gda_core.bench.runner.ITERATED_SELF_TRAIN`; suites with a classification pool
-    strategy or none: a suite ``labeller`` strategy has no rounds).
+    strategy or none; a suite ``labeller`` strategy with a ``rounds`` parameter of its own, such as
+    ``medical.pseudo-mask``, iterates by its own rule).
     """
 
     name: str
