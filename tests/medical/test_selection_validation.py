@@ -32,6 +32,19 @@ def test_ms_ssim_settings_fit_small_volumes():
     assert m.shape == (2, 2) and np.allclose(np.diag(m), 1.0, atol=1e-4) and m[0, 1] < 0.5
 
 
+@pytest.mark.parametrize("size", [4, 6, 8, 10, 12])
+def test_ms_ssim_runs_on_volumes_smaller_than_16(size):
+    """Every size from the doc's 'start small' range gets settings MONAI can compute: at 8^3 two
+    scales with a 7-kernel passed MONAI's check, then failed on the 4^3 second scale."""
+    from gda_medical.metrics import ms_ssim_matrix, ms_ssim_settings
+
+    w, k = ms_ssim_settings((size,) * 3, 3, 7)
+    assert size // 2 ** (len(w) - 1) >= k
+    a = np.random.default_rng(0).random((2, 1, size, size, size)).astype(np.float32)
+    m = ms_ssim_matrix(a, a)
+    assert m.shape == (2, 2) and np.allclose(np.diag(m), 1.0, atol=1e-3)
+
+
 @pytest.mark.parametrize("metric", ["ms-ssim", "embedding"])
 def test_realism_keeps_the_real_half_of_a_planted_mix(phantoms, context, metric):
     from gda_medical.selectors.realism import RealismSelector

@@ -11,11 +11,14 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 def ms_ssim_settings(spatial: Sequence[int], scales: int, kernel_size: int) -> tuple[tuple[float, ...], int]:
     """Weights and kernel size that MONAI's MS-SSIM accepts for volumes of size ``spatial``:
-    fewer scales and a smaller (odd) kernel on small volumes."""
+    fewer scales and a smaller (odd) kernel on small volumes. Two conditions: MONAI's own check
+    (size // (scales - 1)**2 above kernel - 1) and the kernel fitting the last scale, which MONAI
+    computes on volumes halved scales - 1 times (its check misses that at 2 scales: 8^3 passed
+    with a 7-kernel, then failed on the 4^3 second scale)."""
     scales = max(1, min(scales, len(MS_SSIM_WEIGHTS)))
     smallest = min(spatial)
     while True:
-        div = max(1, scales - 1) ** 2
+        div = max(max(1, scales - 1) ** 2, 2 ** (scales - 1))
         k = kernel_size if kernel_size % 2 else kernel_size - 1
         while k > 1 and smallest // div <= k - 1:
             k -= 2
