@@ -505,3 +505,6 @@ def test_zz_fuzz_counts():
     print(f"  runs that reached each validator: {dict(sorted(REACHED.items()))}")
     assert total >= 1000
     assert all(c["clear error"] for c in COUNTS.values())  # every kind reached its error paths
+    if RUNS >= 30:  # finished runs reached every core validator, and the application through core.downstream
+        assert all(REACHED[name] for name in VALIDATORS), REACHED
+        assert REACHED["one class"] and REACHED["1-D features"] and REACHED["kept none"], REACHED
