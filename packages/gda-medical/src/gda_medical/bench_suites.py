@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from gda_core.bench import (
     DownstreamModel,
     Method,
@@ -31,6 +33,11 @@ quarter of the pool (4 of 16 volumes) kept as pseudo-pairs. ``keep`` chosen on r
 seed) with 8 validation phantoms carved from each seed's training stream beside the 4 labelled ones (the test
 split never drawn): the strong UNet's validation Dice on labelled + pseudo-pairs, mean of the two seeds, 0.870
 at keep 0.25, 0.867 at 0.5 and 0.75, 0.865 at 1.0, against 0.853 for the labelled pairs alone."""
+
+
+DPT = {"name": "medical.pseudo-mask", "params": {**PSEUDO_MASK["params"], "pretrain_steps": 300, "finetune_steps": 150}}
+"""``self-train + gen pseudo-mask``'s strategy: the ``self-train`` pseudo-pairs, the suite's pretraining and
+fine-tuning steps, fine-tuning on labelled + pseudo-pairs (dual pseudo training's generator stage)."""
 
 
 def phantoms_suite() -> Suite:
@@ -91,6 +98,11 @@ def phantoms_suite() -> Suite:
                                 summary="the 75% of pairs whose volume is most similar (MS-SSIM) to a real one"),)),
             self_train_gen_method(stage="both", summary="labelled + pseudo-pairs (as self-train) + the kept "
                                   "mask2image pairs, whose perturbed masks self-training cannot produce"),
+            Method("self-train + gen pseudo-mask", "generative", stage="both", self_train=True,
+                   overrides=("strategy=" + json.dumps(DPT, sort_keys=True),),
+                   quick=("strategy.params.segmenter.steps=30",),
+                   summary="DPT's loop for segmentation: mask2image pool-pretrained, then fine-tuned on labelled + "
+                           "the self-train pseudo-pairs (medical.pseudo-mask); + those pseudo-pairs"),
             Method("self-train + gen from labelled only", "generative", stage="both",
                    overrides=("strategy={name: core.train}",), self_train=True,
                    summary="labelled + pseudo-pairs + the pairs of mask2image trained on the labelled pairs only "
