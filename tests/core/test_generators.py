@@ -68,3 +68,34 @@ def test_bad_parameter_names_the_field():
         from gda_core.config import resolve
 
         resolve({"generator": {"name": "core.gmm", "params": {"n_componets": 2}}})
+
+
+def test_gmm_on_a_singular_covariance_is_one_line_naming_the_class_and_the_fix(tmp_path):
+    """Two records per class at a scale of 1e6 in three dimensions, a full covariance and reg_covar
+    1e-6: scikit-learn cannot fit the mixture (issue 23's fuzz campaign: a ValueError traceback);
+    gda says so in one line, naming the class and the parameters that help, and larger reg_covar fits."""
+    from click.testing import CliRunner
+
+    from gda_core.cli import cli
+    from gda_core.errors import DataError
+    from gda_core.records import Dataset, Record
+
+    rng = np.random.default_rng(2)
+    recs = [Record(id=f"r{i}", data=(rng.normal(size=3) * 1e6).astype(np.float64), label=i % 2) for i in range(4)]
+    train = Dataset(recs, classes=[0, 1])
+    gen = host.create("generators", "core.gmm", {"n_components": 1, "covariance_type": "full", "reg_covar": 1e-6})
+    with pytest.raises(DataError) as info:
+        gen.fit(train, context(train))
+    msg = str(info.value)
+    assert "\n" not in msg and "fitting class 0 failed" in msg and "generator.params.reg_covar" in msg, msg
+    host.create("generators", "core.gmm", {"n_components": 1, "covariance_type": "full",
+                                           "reg_covar": 1e3}).fit(train, context(train))
+    np.savez(tmp_path / "d.npz", X=np.stack([r.data for r in recs]), y=np.array([0, 1, 0, 1]),
+             X_test=rng.normal(size=(2, 3)) * 1e6, y_test=np.array([0, 1]))
+    (tmp_path / "c.yaml").write_text(
+        f"dataset: {{name: core.arrays, params: {{path: {tmp_path / 'd.npz'}}}}}\n"
+        "generator: {name: core.gmm, params: {n_components: 1, covariance_type: full, reg_covar: 1.0e-6}}\n"
+        "selectors: []\nvalidators: [core.prdc]\n")
+    r = CliRunner().invoke(cli, ["run", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "run"), "-q"])
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), r.exception
+    assert [line for line in r.stderr.splitlines() if line.startswith("Error:")][0].count("reg_covar") >= 1

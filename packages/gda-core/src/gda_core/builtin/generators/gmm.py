@@ -51,11 +51,29 @@ class GaussianMixtureGenerator(Generator):
                 continue
             X = np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in recs])
             k = min(self.params.n_components, len(X))
-            gm = GaussianMixture(n_components=k, covariance_type=self.params.covariance_type,
-                                 reg_covar=self.params.reg_covar, random_state=context.seed).fit(X)
+            gm = self._fitted(GaussianMixture(n_components=k, covariance_type=self.params.covariance_type,
+                                              reg_covar=self.params.reg_covar, random_state=context.seed),
+                              X, f"class {label!r}")
             self.models_[label_key(label)] = {"weights": gm.weights_, "means": gm.means_,
                                         "covariances": gm.covariances_}
             self.labels_[label_key(label)] = label
+
+    def _fitted(self, gm: Any, X: np.ndarray, what: str) -> Any:
+        """``gm`` fitted on ``X``; scikit-learn's failure on a collapsed or singular covariance
+        (records that coincide, or too few for a full covariance at their scale) is one
+        :class:`DataError` naming ``what`` and the parameters that help."""
+        try:
+            return gm.fit(X)
+        except ValueError as exc:
+            if "ill-defined empirical covariance" not in str(exc):
+                raise
+            p = self.params
+            raise DataError(
+                f"generator core.gmm: fitting {what} failed: the covariance of its {len(X)} record(s) in "
+                f"{X.shape[1]} dimension(s) is singular for covariance_type {p.covariance_type!r} at reg_covar "
+                f"{p.reg_covar:g} (records that coincide, or values far larger than reg_covar); raise "
+                "generator.params.reg_covar, use covariance_type diag or spherical, or fewer n_components"
+            ) from exc
 
     # -- warm-start API of gda_core.builtin.pool (core.pretrain-finetune) -------------
 
@@ -68,9 +86,9 @@ class GaussianMixtureGenerator(Generator):
             raise DataError("core.gmm: the pool to pretrain on is empty")
         X = np.stack([np.asarray(r.data, dtype=np.float64).reshape(-1) for r in pool.records])
         k = min(self.params.n_components * max(1, len(pool.classes)), len(X))
-        self.prior_ = GaussianMixture(n_components=k, covariance_type=self.params.covariance_type,
-                                      reg_covar=self.params.reg_covar, max_iter=steps or 100,
-                                      random_state=context.seed).fit(X)
+        self.prior_ = self._fitted(GaussianMixture(n_components=k, covariance_type=self.params.covariance_type,
+                                                   reg_covar=self.params.reg_covar, max_iter=steps or 100,
+                                                   random_state=context.seed), X, "the pool")
         self.shape_ = list(np.asarray(pool.records[0].data).shape)
 
     def fine_tune(self, train: Dataset, context: RunContext, *, steps: int | None = None, lora_rank: int = 0) -> None:
@@ -98,10 +116,11 @@ class GaussianMixtureGenerator(Generator):
             cov = prior.covariances_ if tied else prior.covariances_[top]
             if steps:
                 prec = prior.precisions_ if tied else prior.precisions_[top]
-                gm = GaussianMixture(n_components=len(top), covariance_type=self.params.covariance_type,
-                                     reg_covar=self.params.reg_covar, max_iter=steps,
-                                     weights_init=weights / weights.sum(),
-                                     means_init=means, precisions_init=prec, random_state=context.seed).fit(X)
+                gm = self._fitted(GaussianMixture(n_components=len(top), covariance_type=self.params.covariance_type,
+                                                  reg_covar=self.params.reg_covar, max_iter=steps,
+                                                  weights_init=weights / weights.sum(), means_init=means,
+                                                  precisions_init=prec, random_state=context.seed),
+                                  X, f"class {label!r}")
                 weights, means, cov = gm.weights_, gm.means_, gm.covariances_
             self.models_[label_key(label)] = {"weights": weights / weights.sum(), "means": means, "covariances": cov}
             self.labels_[label_key(label)] = label
