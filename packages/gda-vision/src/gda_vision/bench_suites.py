@@ -30,7 +30,12 @@ def clip_method() -> Method:
                            requires=(f"env:{CLIP_MODEL_ENV}",),
                            summary="the half of each class closest to its class prompt in CLIP space")
 
-GAN = {"name": "vision.gan", "params": {"width": 32, "latent_dim": 64, "train_steps": 1500, "batch_size": 64}}
+GAN = {"name": "vision.gan", "params": {"width": 32, "latent_dim": 64, "train_steps": 1500, "batch_size": 64,
+                                        "diffaugment": []}}
+"""DiffAugment off: the generator learns from the pseudo-labelled pool (about a thousand images), where
+it collapsed the GAN. Chosen on digits' training split of run seed 100 (``benchmarks/gan_settings_digits.py
+--width 32``: 900 images fit, the rest of that training split the reference, never a bench test split):
+PRDC precision 0.97 / recall 0.08 with DiffAugment, 0.97 / 0.61 without."""
 VAE = {"name": "vision.vae", "params": {"block_out_channels": [32, 32, 32], "train_steps": 1500, "batch_size": 64,
                                         "prior": "class-gaussian", "kl_weight": 0.1}}
 GMM = {"name": "core.gmm", "params": {"n_components": 3, "covariance_type": "diag"}}
@@ -46,7 +51,7 @@ def family_methods() -> list[Method]:
                                                     "norm_num_groups": 4},
                       summary="vision.vae [32, 32, 32], KL 0.1, 1500 steps, per-class Gaussian prior"),
         family_method("gen gan", "gan", GAN, quick={**TINY_QUICK, "width": 8, "latent_dim": 16},
-                      summary="vision.gan (SN projection discriminator, hinge, EMA, DiffAugment), 1500 steps"),
+                      summary="vision.gan (SN projection discriminator, hinge, EMA; DiffAugment off), 1500 steps"),
     ]
 
 
