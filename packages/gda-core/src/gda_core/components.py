@@ -344,6 +344,13 @@ class Strategy(Component):
         use a pool the data set offers. The default uses none."""
         return False
 
+    def sampling_params(self) -> dict[str, Any]:
+        """This strategy's parameters that only shape the conditions, not the fitted model (fields
+        marked :data:`SAMPLING`, such as ``core.pseudo-label``'s ``uncertain_conditions``): a run
+        folder's fit hash leaves them out, so changing one reuses the fitted generator."""
+        names = sampling_fields(type(self.params))
+        return {k: v for k, v in self.params.model_dump(mode="json").items() if k in names}
+
     def check(self, generator: Generator, train: Dataset) -> None:
         """Raise a :class:`~gda_core.errors.GDAError` when this strategy cannot drive ``generator`` on
         ``train``; called before the run folder is touched. The default asks the generator

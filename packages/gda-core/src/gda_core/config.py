@@ -151,15 +151,21 @@ class ResolvedRun:
     def step_views(self) -> dict[str, dict[str, Any]]:
         """The part of the resolved config each run step depends on (its own part only).
 
-        ``fit``: seed, data, the generator's training parameters, the strategy. ``generate``: the
-        counts, the generator's sampling parameters (:meth:`~gda_core.components.Generator.sampling_params`),
-        the baselines. ``select``: selectors, embedders, application. ``validate``: validators.
+        ``fit``: seed, data, the generator's training parameters, the strategy (less its sampling
+        parameters). ``generate``: the counts, the generator's sampling parameters
+        (:meth:`~gda_core.components.Generator.sampling_params`) and the strategy's
+        (:meth:`~gda_core.components.Strategy.sampling_params`: they only shape the conditions), the
+        baselines. ``select``: selectors, embedders, application. ``validate``: validators.
         ``output`` is in none of them; a top-level key not named here counts for ``fit`` (a new key
         that only a later step reads belongs in that step's part).
         """
         d = self.resolved_dict()
         gen = d["generator"]
         sampling = set(self.generator.sampling_params())
+        strategy_sampling = set(self.strategy.sampling_params())
+        strategy = d["strategy"]
+        fit_strategy = ({**strategy, "params": {k: v for k, v in strategy["params"].items() if k not in strategy_sampling}}
+                        if strategy_sampling and isinstance(strategy.get("params"), dict) else strategy)
         named = {"output", "seed", "test_size", "dataset", "generator", "strategy", "generate", "baselines",
                  "selectors", "embedder", "embedders", "application", "validators"}
         other = {k: v for k, v in d.items() if k not in named}  # new top-level keys: on the safe side
@@ -167,9 +173,11 @@ class ResolvedRun:
             "fit": {**other, "seed": d["seed"], "test_size": d["test_size"], "dataset": d["dataset"],
                     "generator": {"name": gen["name"],
                                   "params": {k: v for k, v in gen["params"].items() if k not in sampling}},
-                    "strategy": d["strategy"]},
+                    "strategy": fit_strategy},
             "generate": {"generate": d["generate"], "baselines": d["baselines"],
-                         "generator": {"params": {k: v for k, v in gen["params"].items() if k in sampling}}},
+                         "generator": {"params": {k: v for k, v in gen["params"].items() if k in sampling}},
+                         **({"strategy": {k: v for k, v in strategy["params"].items() if k in strategy_sampling}}
+                            if strategy_sampling else {})},
             "select": {"selectors": d["selectors"], "embedder": d["embedder"], "embedders": d["embedders"],
                        "application": d["application"]},
             "validate": {"validators": d["validators"]},

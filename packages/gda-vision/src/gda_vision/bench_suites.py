@@ -66,8 +66,10 @@ def dpt_methods() -> list[Method]:
     """DPT's third stage with its filter: real + pseudo-labelled pool + the generated samples that
     the semi-supervised learner assigns to their own digit (after near-copies are dropped), once
     with the pool labelled once and once after the suite's iterated self-training rounds (the
-    same generation as ``gen``: only selection reruns); and real + pseudo-labelled pool + SDEdit
-    variations of real and pseudo-labelled images (``gen strength 0.5``'s generation)."""
+    same generation as ``gen``: only selection reruns); generation aimed where self-training is
+    weakest (SDEdit of the pool's least confident fifth towards its predicted digit, the same
+    filter); and real + pseudo-labelled pool + SDEdit variations of real and pseudo-labelled images
+    (``gen strength 0.5``'s generation)."""
     import json
 
     from gda_core.bench.suite import SELF_TRAIN_ROUNDS
@@ -87,6 +89,14 @@ def dpt_methods() -> list[Method]:
         Method(f"self-train {x} + gen learner-agree", "generative", self_train=True, rounds=SELF_TRAIN_ROUNDS,
                overrides=(chain(SELF_TRAIN_ROUNDS),), requires=("selectors:core.learner-agree",),
                summary=f"the same after {SELF_TRAIN_ROUNDS} labelling rounds (pool and learner)"),
+        Method(f"self-train {x} + gen uncertain", "generative", self_train=True, rounds=SELF_TRAIN_ROUNDS,
+               overrides=("strategy.params.uncertain_conditions=0.2", "generator.params.strength=0.5",
+                          chain(SELF_TRAIN_ROUNDS)),
+               requires=(f"{DDPM}#strength", "strategies:core.pseudo-label#uncertain_conditions",
+                         "selectors:core.learner-agree"),
+               summary=f"generation aimed where self-training is weakest: SDEdit (strength 0.5) of the least "
+                       f"confident 20% of the pool towards its predicted digit, kept where the learner "
+                       f"({SELF_TRAIN_ROUNDS} labelling rounds) agrees; real + iterated self-training + those"),
         Method("self-train + gen strength 0.5", "generative", self_train=True, stage="kept",
                overrides=("generator.params.strength=0.5",), requires=(f"{DDPM}#strength",),
                summary="real + pseudo-labelled pool + SDEdit variations (strength 0.5) of labelled and "

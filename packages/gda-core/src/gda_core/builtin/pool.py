@@ -16,6 +16,13 @@ strategies use it with any generator:
     on labelled + kept pseudo-labelled records labels the whole pool again, and the keep rule
     applies again, ``rounds - 1`` times.
 
+    With ``uncertain_conditions`` the conditions aim generation where self-training is weakest:
+    their source records are the least confident share of the pool (what the keep cut leaves
+    out), each asked for the class the labeller predicts, so a generator that starts from its
+    condition's record (SDEdit ``strength``, interpolation) turns boundary records into samples of
+    the predicted class; a learner-agreement selector (``core.learner-agree``) then keeps those the
+    semi-supervised learner assigns to that class.
+
 ``core.pretrain-finetune``
     Pretrain the generator on the pool without labels, then fine-tune it class-conditionally on
     the labelled few (optionally on labelled + pseudo-labelled records), fully or, where the
@@ -53,7 +60,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Generator, Params, Strategy
+from gda_core.components import SAMPLING, Generator, Params, Strategy
 from gda_core.errors import ConfigError, DataError
 from gda_core.records import Dataset, Record
 
@@ -104,6 +111,11 @@ class PseudoLabelParams(Params):
                                               "standardised features of labelled + pseudo-labelled records")
     refit_keep: float | None = Field(None, gt=0, le=1, description="share of the pool kept in rounds 2 and on, "
                                      "most confident first (default: keep)")
+    uncertain_conditions: float | None = Field(
+        None, gt=0, le=1, json_schema_extra=SAMPLING, description="aim generation where self-training is weakest: "
+        "the conditions' source records are this share of the pool, least confident first (what the keep cut "
+        "leaves out), each asked for the class the labeller predicts for it; for generators that start from "
+        "their condition's record (strength < 1, interpolation). A sampling parameter: the fitted model is reused")
 
 
 def _features(records: list[Record], context, features: str, embedder: str | None = None) -> np.ndarray:
@@ -205,6 +217,12 @@ def _most_confident(pred: np.ndarray, conf: np.ndarray, params: PseudoLabelParam
     return sorted(kept)
 
 
+def _least_confident(conf: np.ndarray, share: float) -> list[int]:
+    """Indices of the least confident ``share`` of the pool (at least one), least confident first."""
+    order = np.argsort(conf, kind="stable")
+    return order[:max(1, int(round(share * len(conf))))].tolist()
+
+
 def _relabelled(record: Record, label: Any, confidence: float) -> Record:
     """A pool record with its pseudo-label (and its confidence in ``meta``)."""
     return Record(id=record.id, data=record.data, label=label, target=record.target,
@@ -212,7 +230,7 @@ def _relabelled(record: Record, label: Any, confidence: float) -> Record:
 
 
 def pseudo_label(labelled: Dataset, pool: Dataset, context: RunContext, params: PseudoLabelParams, *,
-                 embedder: str | None = None) -> tuple[list[Record], dict[str, Any]]:
+                 embedder: str | None = None, uncertain: float | None = None) -> tuple[list[Record], dict[str, Any]]:
     """Label ``pool`` with a classifier fitted on ``labelled``; keep the most confident records.
 
     The classifier works in the run embedder's space (or the named ``embedder``'s, or on raw
@@ -223,6 +241,10 @@ def pseudo_label(labelled: Dataset, pool: Dataset, context: RunContext, params: 
     against hidden labels kept aside. With ``params.rounds`` above 1, each further round retrains
     ``params.refit`` on labelled + the records kept so far and labels the whole pool again
     (iterated self-training; the summary counts the labels each round changed).
+
+    With ``uncertain`` (a share of the pool), the summary's ``uncertain`` holds the least confident
+    ``uncertain`` share of the pool instead, least confident first, each with the label the last
+    round predicts (the records the keep cut leaves out: where self-training is weakest).
     """
     from sklearn.preprocessing import StandardScaler
 
@@ -250,6 +272,9 @@ def pseudo_label(labelled: Dataset, pool: Dataset, context: RunContext, params: 
     if params.rounds > 1:
         summary.update(rounds=params.rounds, refit=params.refit, refit_keep=params.refit_keep,
                        relabelled_per_round=changed)
+    if uncertain is not None:
+        summary["uncertain"] = [_relabelled(pool.records[i], classes[pred[i]], float(conf[i]))
+                                for i in _least_confident(conf, uncertain)]
     return out, summary
 
 
@@ -285,6 +310,7 @@ class PseudoLabelStrategy(Strategy):
 
     Params = PseudoLabelParams
     pseudo_: list[Record] | None = None
+    uncertain_: list[Record] | None = None
 
     def uses_pool(self) -> bool:
         return True
@@ -306,11 +332,35 @@ class PseudoLabelStrategy(Strategy):
                                                        context, self.params)
         return list(self.pseudo_)
 
+    def uncertain_labelled(self, train: Dataset, context: RunContext) -> list[Record]:
+        """The least confident ``uncertain_conditions`` share of the pool, least confident first, each
+        labelled with the class the labeller predicts (the same deterministic labeller as
+        :meth:`pseudo_labelled`; empty when ``uncertain_conditions`` is unset)."""
+        if self.params.uncertain_conditions is None:
+            return []
+        if self.uncertain_ is None:
+            _, summary = pseudo_label(train, _need_pool(context, self.name or "core.pseudo-label"), context,
+                                      self.params, uncertain=self.params.uncertain_conditions)
+            self.uncertain_ = summary["uncertain"]
+        return list(self.uncertain_)
+
     def conditions(self, counts: dict[Any, int], train: Dataset, context: RunContext) -> list[dict[str, Any]]:
+        """As the default (each condition names a record of its class in turn), the records being
+        the labelled ones plus the kept pseudo-labelled pool (``pool_conditions``); with
+        ``uncertain_conditions``, the least confident pool records predicted as the class instead
+        (a class with none of them falls back to its labelled and kept records)."""
+        uncertain = self.uncertain_labelled(train, context)
         pseudo = self.pseudo_labelled(train, context) if self.params.pool_conditions else None
-        if not pseudo:
-            return super().conditions(counts, train, context)
-        return super().conditions(counts, train.with_records(list(train.records) + pseudo), context)
+        known = train.with_records(list(train.records) + (pseudo or [])) if pseudo else train
+        if not uncertain:
+            return super().conditions(counts, known, context)
+        by_class = train.with_records(uncertain).by_class()
+        fallback = known.by_class()
+        out: list[dict[str, Any]] = []
+        for label, n in counts.items():
+            sources = by_class.get(label) or fallback.get(label) or list(known.records)
+            out.extend({"label": label, "source_id": sources[i % len(sources)].id} for i in range(n))
+        return out
 
 
 class PretrainFinetuneParams(PseudoLabelParams):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field
 
-from gda_core.components import Generator, Params
+from gda_core.components import SAMPLING, Generator, Params
 from gda_core.errors import DataError
 from gda_core.records import Record, label_key
 
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 class KDEParams(Params):
     bandwidth: float | None = Field(None, gt=0, le=1e6,
                                     description="Gaussian kernel width (default: Scott's rule per class)")
+    from_source: bool = Field(False, json_schema_extra=SAMPLING, description="draw each sample around its "
+                              "condition's record (source_id: a training or pool record) with its class's kernel, "
+                              "instead of around a random record of the class: the kernel's SDEdit (with "
+                              "core.pseudo-label's uncertain_conditions, generation aimed at the pool's least "
+                              "confident records)")
 
 
 class KernelDensityGenerator(Generator):
@@ -58,17 +63,37 @@ class KernelDensityGenerator(Generator):
         from sklearn.neighbors import KernelDensity
 
         rng = np.random.default_rng(seed)
+        sources = self._sources(conditions, context) if self.params.from_source else {}
         out = []
         kdes = {}
         for cond in conditions:
             key = label_key(cond.get("label"))
             if key not in self.data_:
                 raise DataError(f"core.kde was not fitted on class {cond.get('label')!r}")
-            if key not in kdes:
-                kdes[key] = KernelDensity(bandwidth=self.bandwidth_[key]).fit(self.data_[key])
-            x = kdes[key].sample(1, random_state=int(rng.integers(2**31 - 1)))[0]
-            out.append(Record(id="", data=x.reshape(self.shape_).astype(np.float32), label=self.labels_[key]))
+            meta: dict[str, Any] = {}
+            if self.params.from_source:
+                src = sources[cond["source_id"]]
+                x = src + rng.normal(0.0, self.bandwidth_[key], size=src.shape)
+                meta["source_id"] = cond["source_id"]
+            else:
+                if key not in kdes:
+                    kdes[key] = KernelDensity(bandwidth=self.bandwidth_[key]).fit(self.data_[key])
+                x = kdes[key].sample(1, random_state=int(rng.integers(2**31 - 1)))[0]
+            out.append(Record(id="", data=x.reshape(self.shape_).astype(np.float32), label=self.labels_[key],
+                              meta=meta))
         return out
+
+    def _sources(self, conditions: Sequence[dict[str, Any]], context: RunContext) -> dict[str, np.ndarray]:
+        """Each condition's record (``source_id``), flattened, from the run's training records or pool."""
+        found: dict[str, np.ndarray] = {}
+        for ds in (getattr(context, "train", None), getattr(context, "pool", None)):
+            for r in (ds.records if ds is not None else []):
+                found[r.id] = np.asarray(r.data, dtype=np.float64).reshape(-1)
+        missing = [c.get("source_id") for c in conditions if c.get("source_id") not in found]
+        if missing:
+            raise DataError(f"core.kde: from_source needs each condition's source_id among the run's training "
+                            f"or pool records (missing: {missing[0]!r})")
+        return found
 
     def save_state(self, path: Path) -> None:
         self.save_arrays(path, self.data_, "kde.npz")
