@@ -164,8 +164,10 @@ class ResolvedRun:
         sampling = set(self.generator.sampling_params())
         strategy_sampling = set(self.strategy.sampling_params())
         strategy = d["strategy"]
-        fit_strategy = ({**strategy, "params": {k: v for k, v in strategy["params"].items() if k not in strategy_sampling}}
-                        if strategy_sampling and isinstance(strategy.get("params"), dict) else strategy)
+        fit_strategy = strategy
+        if strategy_sampling and isinstance(strategy.get("params"), dict):
+            fit_strategy = {**strategy, "params": {k: v for k, v in strategy["params"].items()
+                                                   if k not in strategy_sampling}}
         named = {"output", "seed", "test_size", "dataset", "generator", "strategy", "generate", "baselines",
                  "selectors", "embedder", "embedders", "application", "validators"}
         other = {k: v for k, v in d.items() if k not in named}  # new top-level keys: on the safe side
