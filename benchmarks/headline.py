@@ -129,33 +129,28 @@ def beyond(rows) -> str:
     return "\n".join(out)
 
 
-def families(rows) -> str:
+def _per_suite(rows, has: str, columns, table) -> str:
+    """One table per suite whose rows have ``has`` set (its strong downstream model's rows)."""
     parts = []
     for suite in _ordered(r["suite"] for r in rows):
         model = STRONG.get(suite, [None])[0]
         mine = [r for r in rows if r["suite"] == suite and (model is None or r["model"] == model)]
-        if not any(r.get("family") for r in mine):
+        if not any(r.get(has) for r in mine):
             continue
-        cols = family_columns(mine)
+        cols = columns(mine)
         parts += [f"{suite} ({mine[0]['model']}):", "", "| " + " | ".join(cols) + " |",
                   "| " + " | ".join("---" for _ in cols) + " |"]
-        parts += ["| " + " | ".join(str(c) for c in row) + " |" for row in family_table(mine)]
+        parts += ["| " + " | ".join(str(c) for c in row) + " |" for row in table(mine)]
         parts.append("")
     return "\n".join(parts)
+
+
+def families(rows) -> str:
+    return _per_suite(rows, "family", family_columns, family_table)
 
 
 def selectors(rows) -> str:
-    parts = []
-    for suite in _ordered(r["suite"] for r in rows):
-        model = STRONG.get(suite, [None])[0]
-        mine = [r for r in rows if r["suite"] == suite and (model is None or r["model"] == model)]
-        if not any(r.get("selector") for r in mine):
-            continue
-        parts += [f"{suite} ({mine[0]['model']}):", "", "| " + " | ".join(SELECTOR_COLUMNS) + " |",
-                  "| " + " | ".join("---" for _ in SELECTOR_COLUMNS) + " |"]
-        parts += ["| " + " | ".join(str(c) for c in row) + " |" for row in selector_table(mine)]
-        parts.append("")
-    return "\n".join(parts)
+    return _per_suite(rows, "selector", lambda _: SELECTOR_COLUMNS, selector_table)
 
 
 def header(rows, folder: Path, allow_mixed: bool) -> str:
