@@ -66,7 +66,8 @@ def dpt_methods() -> list[Method]:
     """DPT's third stage with its filter: real + pseudo-labelled pool + the generated samples that
     the semi-supervised learner assigns to their own digit (after near-copies are dropped), once
     with the pool labelled once and once after the suite's iterated self-training rounds (the
-    same generation as ``gen``: only selection reruns); generation aimed where self-training is
+    same generation as ``gen``: only selection reruns); the DDPM refitted on the iterated labels
+    (DPT's loop a second time); generation aimed where self-training is
     weakest (SDEdit of the pool's least confident fifth towards its predicted digit, the same
     filter); and real + pseudo-labelled pool + SDEdit variations of real and pseudo-labelled images
     (``gen strength 0.5``'s generation)."""
@@ -89,6 +90,12 @@ def dpt_methods() -> list[Method]:
         Method(f"self-train {x} + gen learner-agree", "generative", self_train=True, rounds=SELF_TRAIN_ROUNDS,
                overrides=(chain(SELF_TRAIN_ROUNDS),), requires=("selectors:core.learner-agree",),
                summary=f"the same after {SELF_TRAIN_ROUNDS} labelling rounds (pool and learner)"),
+        Method(f"self-train {x} + gen refit", "generative", self_train=True, rounds=SELF_TRAIN_ROUNDS,
+               overrides=(f"strategy.params.rounds={SELF_TRAIN_ROUNDS}", "strategy.params.refit_keep=1.0"),
+               requires=("strategies:core.pseudo-label#rounds",),
+               summary=f"DPT's loop again: the DDPM refitted on the pool as iterated self-training labels it "
+                       f"({SELF_TRAIN_ROUNDS} rounds, the whole pool), its kept samples added to iterated "
+                       f"self-training"),
         Method(f"self-train {x} + gen uncertain", "generative", self_train=True, rounds=SELF_TRAIN_ROUNDS,
                overrides=("strategy.params.uncertain_conditions=0.2", "generator.params.strength=0.5",
                           chain(SELF_TRAIN_ROUNDS)),
