@@ -132,3 +132,25 @@ def test_every_suite_with_a_pool_gets_the_comparisons():
     names = [m.name for m in standard_methods()]
     assert names[-4:] == ["self-train", "self-train x2", "self-train + gen", "self-train x2 + gen"]
     assert not any(n.startswith("self-train") for n in (m.name for m in standard_methods(self_train=False)))
+
+
+def test_every_cell_runs_with_one_blas_thread_whatever_the_caller_set(tmp_path, monkeypatch):
+    """Local cells get the thread count a one-CPU Ray task gets, so both executors compute the same
+    numbers (label spreading's near-ties moved with the thread count on digits)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from gda_core.bench.runner import BLAS_THREADS
+    from gda_core.builtin import pool
+
+    seen: list[int] = []
+    logistic = pool.LABELLERS["logistic"]
+
+    def spy(*args, **kwargs):
+        seen.extend(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        return logistic(*args, **kwargs)
+
+    monkeypatch.setitem(pool.LABELLERS, "logistic", spy)
+    with threadpool_limits(2):
+        run_bench([planted_suite(tmp_path / "data", pool_has_c=True)], tmp_path / "bench", quiet=True,
+                  methods=["self-train"])
+    assert BLAS_THREADS == 1 and seen and set(seen) == {1}

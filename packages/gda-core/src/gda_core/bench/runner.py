@@ -47,6 +47,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gda.bench")
 
+BLAS_THREADS = 1
+"""BLAS/OpenMP threads of every bench cell, run here or on a Ray worker: one, as Ray gives a task of
+one CPU, so that both executors compute the same numbers. Summation order changes with the thread
+count, and with it near-ties: at commit c5f685d label spreading kept 16 other pool images of digits'
+run seed 2 (of 966) with two threads than with one, and every row of that seed moved."""
+
 ITERATED_SELF_TRAIN: dict[str, Any] = {"refit": "svm", "refit_keep": 1.0}
 """The rule of rounds 2 and on of the iterated self-training methods (``Method.rounds``): an RBF SVM
 on standardised features, fitted on real + the records kept so far, labels the whole pool
@@ -291,12 +297,19 @@ class SuiteRunner:
         return rows
 
     def execute(self, task: CellTask) -> list[dict[str, Any]]:
-        """One planned cell (read back when finished); its rows. A failure is listed, not raised."""
-        if task.kind == "sweep":
-            of = next((m for m in self.methods if m.name == task.methods[0]), None) if task.methods else None
-            return self._guarded(task.what, lambda: self.sweep(task.seed, of))
-        methods = [m for m in self.methods if m.name in task.methods]
-        return self._guarded(task.what, lambda: self.cell(task.variant, methods, task.seed))
+        """One planned cell (read back when finished); its rows. A failure is listed, not raised.
+
+        The cell runs with :data:`BLAS_THREADS` BLAS/OpenMP threads whichever executor calls it."""
+        import scipy.linalg  # noqa: F401  (load numpy's, scipy's and scikit-learn's thread pools first:
+        import sklearn.svm  # noqa: F401  threadpoolctl limits only the libraries loaded when it is entered)
+        from threadpoolctl import threadpool_limits  # scikit-learn's
+
+        with threadpool_limits(BLAS_THREADS):
+            if task.kind == "sweep":
+                of = next((m for m in self.methods if m.name == task.methods[0]), None) if task.methods else None
+                return self._guarded(task.what, lambda: self.sweep(task.seed, of))
+            methods = [m for m in self.methods if m.name in task.methods]
+            return self._guarded(task.what, lambda: self.cell(task.variant, methods, task.seed))
 
     def _fit_key(self, config: dict[str, Any]) -> str:
         """What decides the fitted generator (the folder a cell runs in), or "" when unknown."""
