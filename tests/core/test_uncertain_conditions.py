@@ -83,7 +83,7 @@ def test_kde_from_source_draws_around_each_condition_record_and_so_nearer_the_bo
     assert np.median([_boundary_distance(s.data) for s in near]) < np.median([_boundary_distance(s.data) for s in far])
     again = aimed.generate(conds, seed=0, context=ctx)
     assert all(np.array_equal(a.data, b.data) for a, b in zip(near, again))  # deterministic under a seed
-    with pytest.raises(DataError, match="from_source needs each condition's source_id"):
+    with pytest.raises(DataError, match="core.kde: from_source needs each condition's source_id"):
         aimed.generate([{"label": 0, "source_id": "nowhere"}], seed=0, context=ctx)
 
 

@@ -182,6 +182,31 @@ class Component:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r})"
 
+    def sampling_params(self) -> dict[str, Any]:
+        """This component's sampling parameters (fields marked :data:`SAMPLING`) and their values:
+        a generator's call arguments, a strategy's condition-only parameters (``core.pseudo-label``'s
+        ``uncertain_conditions``). A run folder's fit hash leaves them out, so changing one reuses
+        the fitted generator."""
+        names = sampling_fields(type(self.params))
+        return {k: v for k, v in self.params.model_dump(mode="json").items() if k in names}
+
+    @staticmethod
+    def condition_sources(conditions: Sequence[dict[str, Any]], context: Any, who: str) -> dict[str, Record]:
+        """The real record each condition names (``source_id``), from the run's training records
+        and its pool, by id; a :class:`~gda_core.errors.DataError` naming ``who`` (the component, the
+        parameter and its verb: ``"core.kde: from_source needs"``) when one is missing."""
+        from .errors import DataError
+
+        found: dict[str, Record] = {}
+        for ds in (getattr(context, "train", None), getattr(context, "pool", None)):
+            for r in (ds.records if ds is not None else []):
+                found[r.id] = r
+        missing = [c.get("source_id") for c in conditions if c.get("source_id") not in found]
+        if missing:
+            raise DataError(f"{who} each condition's source_id among the run's training or pool records "
+                            f"(missing: {missing[0]!r})")
+        return found
+
     def _require_fitted(self, *attributes: str, action: str = "generate") -> None:
         """Raise :class:`~gda_core.errors.GDAError` naming the component unless every fitted
         attribute (``"model_"``, ...) is set: "vision.ddpm: generate called before fit (or load)"."""
@@ -214,11 +239,6 @@ class Generator(Component):
     config_name: ClassVar[str] = "gda_generator.json"
     min_class_size: ClassVar[int] = 1
     """The fewest training records of one class that ``fit`` can learn from (checked before a run starts)."""
-
-    def sampling_params(self) -> dict[str, Any]:
-        """This generator's sampling parameters (fields marked :data:`SAMPLING`) and their values."""
-        names = sampling_fields(type(self.params))
-        return {k: v for k, v in self.params.model_dump(mode="json").items() if k in names}
 
     def check_train(self, train: Dataset) -> None:
         """Raise :class:`~gda_core.errors.DataError` when ``fit`` cannot learn from ``train``.
@@ -343,13 +363,6 @@ class Strategy(Component):
         none, naming the loader's :attr:`DatasetLoader.pool_hint`; the report says which strategies
         use a pool the data set offers. The default uses none."""
         return False
-
-    def sampling_params(self) -> dict[str, Any]:
-        """This strategy's parameters that only shape the conditions, not the fitted model (fields
-        marked :data:`SAMPLING`, such as ``core.pseudo-label``'s ``uncertain_conditions``): a run
-        folder's fit hash leaves them out, so changing one reuses the fitted generator."""
-        names = sampling_fields(type(self.params))
-        return {k: v for k, v in self.params.model_dump(mode="json").items() if k in names}
 
     def check(self, generator: Generator, train: Dataset) -> None:
         """Raise a :class:`~gda_core.errors.GDAError` when this strategy cannot drive ``generator`` on

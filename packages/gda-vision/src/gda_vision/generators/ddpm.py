@@ -453,18 +453,6 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
                       prediction_type=p.prediction_type, batch_size=p.sample_batch_size, device=self.device_,
                       precision=self.dtype_, labels=class_indices)
 
-    def _sources(self, conditions, context) -> dict[str, Any]:
-        """Real images by record id: the run's training records and its unlabelled pool."""
-        found: dict[str, Any] = {}
-        for ds in (getattr(context, "train", None), getattr(context, "pool", None)):
-            for r in (ds.records if ds is not None else []):
-                found[r.id] = r
-        missing = [c.get("source_id") for c in conditions if c.get("source_id") not in found]
-        if missing:
-            raise DataError(f"vision.ddpm: strength < 1 and interpolate need each condition's source_id among the "
-                            f"run's training or pool records (missing: {missing[0]!r})")
-        return found
-
     def generate(self, conditions: Sequence[dict[str, Any]], *, seed: int, context: RunContext) -> list[Record]:
         import torch
 
@@ -477,7 +465,7 @@ class ClassConditionalDDPMGenerator(CheckpointedGenerator, Generator):
         progress = context.progress if context is not None and big else None
         metas: list[dict[str, Any]] = [{} for _ in conditions]
         if p.interpolate or p.strength < 1.0:
-            found = self._sources(conditions, context)
+            found = self.condition_sources(conditions, context, "vision.ddpm: strength < 1 and interpolate need")
             srcs = [found[c["source_id"]] for c in conditions]
             for m, r in zip(metas, srcs):
                 m["source_id"] = r.id

@@ -63,7 +63,8 @@ class KernelDensityGenerator(Generator):
         from sklearn.neighbors import KernelDensity
 
         rng = np.random.default_rng(seed)
-        sources = self._sources(conditions, context) if self.params.from_source else {}
+        sources = (self.condition_sources(conditions, context, "core.kde: from_source needs")
+                   if self.params.from_source else {})
         out = []
         kdes = {}
         for cond in conditions:
@@ -72,7 +73,7 @@ class KernelDensityGenerator(Generator):
                 raise DataError(f"core.kde was not fitted on class {cond.get('label')!r}")
             meta: dict[str, Any] = {}
             if self.params.from_source:
-                src = sources[cond["source_id"]]
+                src = np.asarray(sources[cond["source_id"]].data, dtype=np.float64).reshape(-1)
                 x = src + rng.normal(0.0, self.bandwidth_[key], size=src.shape)
                 meta["source_id"] = cond["source_id"]
             else:
@@ -82,18 +83,6 @@ class KernelDensityGenerator(Generator):
             out.append(Record(id="", data=x.reshape(self.shape_).astype(np.float32), label=self.labels_[key],
                               meta=meta))
         return out
-
-    def _sources(self, conditions: Sequence[dict[str, Any]], context: RunContext) -> dict[str, np.ndarray]:
-        """Each condition's record (``source_id``), flattened, from the run's training records or pool."""
-        found: dict[str, np.ndarray] = {}
-        for ds in (getattr(context, "train", None), getattr(context, "pool", None)):
-            for r in (ds.records if ds is not None else []):
-                found[r.id] = np.asarray(r.data, dtype=np.float64).reshape(-1)
-        missing = [c.get("source_id") for c in conditions if c.get("source_id") not in found]
-        if missing:
-            raise DataError(f"core.kde: from_source needs each condition's source_id among the run's training "
-                            f"or pool records (missing: {missing[0]!r})")
-        return found
 
     def save_state(self, path: Path) -> None:
         self.save_arrays(path, self.data_, "kde.npz")
