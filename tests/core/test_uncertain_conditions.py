@@ -162,3 +162,16 @@ def test_aimed_generation_cannot_add_where_self_training_is_right_everywhere(tmp
     are still inside their class, and drawing around them changes at most one of 180 test rows."""
     gain = _run(tmp_path, {"a": (0.0, 0.0), "c": (8.0, 0.0), "b": (16.0, 0.0)})
     assert gain.n == 3 and abs(gain.mean) < 0.01
+
+
+def test_the_pool_is_labelled_once_for_the_kept_and_the_uncertain_records(monkeypatch):
+    from gda_core.builtin import pool
+
+    labelled, _, ctx = _split()
+    calls = []
+    real = pool.pseudo_label
+    monkeypatch.setattr(pool, "pseudo_label", lambda *a, **k: calls.append(1) or real(*a, **k))
+    strat = PseudoLabelStrategy.from_params({"classifier": "logistic", "features": "raw", "uncertain_conditions": 0.2})
+    strat.fit(KernelDensityGenerator(), labelled, ctx)
+    strat.conditions({0: 10, 1: 10}, labelled, ctx)
+    assert len(calls) == 1 and strat.uncertain_ and "uncertain" not in strat.summary_  # the report stays JSON

@@ -316,8 +316,7 @@ class PseudoLabelStrategy(Strategy):
         return True
 
     def fit(self, generator: Generator, train: Dataset, context: RunContext) -> Generator:
-        pool = _need_pool(context, "core.pseudo-label")
-        self.pseudo_, self.summary_ = pseudo_label(train, pool, context, self.params)
+        self._label(train, context, "core.pseudo-label")
         self.fitted_on_ = train.with_records(list(train.records) + self.pseudo_)
         context.generator_train = self.fitted_on_  # near-copy checks measure against what it learned from
         _report(context, "core.pseudo-label", self.summary_)
@@ -328,9 +327,15 @@ class PseudoLabelStrategy(Strategy):
         """The pool records :meth:`fit` labelled and kept (labelled again, by the same
         deterministic labeller, when the generator was loaded from a run folder instead)."""
         if self.pseudo_ is None:
-            self.pseudo_, self.summary_ = pseudo_label(train, _need_pool(context, self.name or "core.pseudo-label"),
-                                                       context, self.params)
+            self._label(train, context, self.name or "core.pseudo-label")
         return list(self.pseudo_)
+
+    def _label(self, train: Dataset, context: RunContext, name: str) -> None:
+        """Label the pool once: the kept records, the report's summary and, with
+        ``uncertain_conditions``, the least confident records (:meth:`uncertain_labelled`)."""
+        self.pseudo_, self.summary_ = pseudo_label(train, _need_pool(context, name), context, self.params,
+                                                   uncertain=self.params.uncertain_conditions)
+        self.uncertain_ = self.summary_.pop("uncertain", None)
 
     def uncertain_labelled(self, train: Dataset, context: RunContext) -> list[Record]:
         """The least confident ``uncertain_conditions`` share of the pool, least confident first, each
@@ -339,9 +344,7 @@ class PseudoLabelStrategy(Strategy):
         if self.params.uncertain_conditions is None:
             return []
         if self.uncertain_ is None:
-            _, summary = pseudo_label(train, _need_pool(context, self.name or "core.pseudo-label"), context,
-                                      self.params, uncertain=self.params.uncertain_conditions)
-            self.uncertain_ = summary["uncertain"]
+            self._label(train, context, self.name or "core.pseudo-label")
         return list(self.uncertain_)
 
     def conditions(self, counts: dict[Any, int], train: Dataset, context: RunContext) -> list[dict[str, Any]]:
