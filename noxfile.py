@@ -200,21 +200,36 @@ def gpu(session: nox.Session) -> None:
     the GPU samples on the CPU and the other way round, within a tolerance), then the plugins'
     conformance kits with every torch component on ``cuda`` (``GDA_CONFORMANCE_DEVICE``; precision
     ``auto``, so bfloat16 where the GPU has it). ``nox -s gpu -- --device cuda:1`` picks a device;
-    ``benchmarks/bench_gpu.py`` times the demo's generator and sampling there (docs/scale.md)."""
+    ``benchmarks/bench_gpu.py`` times the demo's generator and sampling there (docs/scale.md).
+
+    ``-- --here`` installs nothing and runs in the interpreter that runs nox: for a GPU machine
+    that reaches no package index, whose own torch is the one to test, with GDA and what it needs
+    put on ``PYTHONPATH`` from carried wheels (``benchmarks/gpu/device.sh`` does all of it)."""
     device = "cuda"
     args = list(session.posargs)
     if "--device" in args:
         i = args.index("--device")
+        if i + 1 >= len(args):
+            session.error("nox -s gpu -- --device needs a device, e.g. --device cuda:1")
         device = args[i + 1]
         del args[i:i + 2]
-    env = shared_env(session)
-    env.install(CORE, *(f"./packages/gda-{name}[test]" for name in ("vision", "medical", "signal", "text")),
-                *TEST_TOOLS)
+    here = "--here" in args
+    args = [a for a in args if a != "--here"]
     plugins = {"GDA_LOAD_PLUGINS": "gda-vision,gda-medical,gda-signal,gda-text", "GDA_TEST_DEVICE": device}
-    env.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/gpu", *args, env=plugins)
-    env.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/vision/test_conformance.py",
-            "tests/medical/test_conformance.py", "tests/signal/test_conformance.py", *args,
-            env={"GDA_CONFORMANCE_DEVICE": device})
+    conformance = {"GDA_CONFORMANCE_DEVICE": device}
+    if here:
+        def run(*cmd: str, env: dict[str, str]) -> None:
+            session.run(sys.executable, *cmd, env={**ENV, **env}, external=True)
+    else:
+        shared = shared_env(session)
+        shared.install(CORE, *(f"./packages/gda-{name}[test]" for name in ("vision", "medical", "signal", "text")),
+                       *TEST_TOOLS)
+
+        def run(*cmd: str, env: dict[str, str]) -> None:
+            shared.run("python", *cmd, env=env)
+    run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "tests/gpu", *args, env=plugins)
+    run("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/vision/test_conformance.py",
+        "tests/medical/test_conformance.py", "tests/signal/test_conformance.py", *args, env=conformance)
 
 
 # Overrides that shrink each example to a smoke run in CI (the full runs are the demos).

@@ -93,6 +93,7 @@ def main() -> None:
     print(done.stdout.strip() or done.stderr.strip()[-2000:])
     if done.returncode:
         print(json.dumps({"bench_sampling_rc": done.returncode}))
+        sys.exit(done.returncode)
 
 
 if __name__ == "__main__":
